@@ -1,0 +1,70 @@
+// lowrank_core._core: the CPU core. Builds the module, installs BLAS/LAPACK from
+// SciPy's capsules, maps the core's exceptions, and registers each area.
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "blas_lapack.hpp"
+#include "errors.hpp"
+#include "register.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+// The function pointer behind `scipy.linalg.cython_<library>.__pyx_capi__[name]`.
+template <class Function>
+Function capsule_function(const py::dict& capi, const char* library, const char* name) {
+    if (!capi.contains(name)) {
+        throw std::runtime_error(std::string("scipy.linalg.cython_") + library + " lacks " + name);
+    }
+    py::object capsule = capi[name];
+    void* pointer = PyCapsule_GetPointer(capsule.ptr(), PyCapsule_GetName(capsule.ptr()));
+    if (pointer == nullptr) throw py::error_already_set();
+    return reinterpret_cast<Function>(pointer);
+}
+
+template <class T>
+void fill(lowrank::blas_lapack::Table<T>& table, const py::dict& blas, const py::dict& lapack,
+          char prefix) {
+    const std::string p(1, prefix);
+    table.gemm = capsule_function<decltype(table.gemm)>(blas, "blas", (p + "gemm").c_str());
+    table.syrk = capsule_function<decltype(table.syrk)>(blas, "blas", (p + "syrk").c_str());
+    table.trsm = capsule_function<decltype(table.trsm)>(blas, "blas", (p + "trsm").c_str());
+    table.gesdd = capsule_function<decltype(table.gesdd)>(lapack, "lapack", (p + "gesdd").c_str());
+    table.geqrf = capsule_function<decltype(table.geqrf)>(lapack, "lapack", (p + "geqrf").c_str());
+    table.orgqr = capsule_function<decltype(table.orgqr)>(lapack, "lapack", (p + "orgqr").c_str());
+    table.potrf = capsule_function<decltype(table.potrf)>(lapack, "lapack", (p + "potrf").c_str());
+    table.syevd = capsule_function<decltype(table.syevd)>(lapack, "lapack", (p + "syevd").c_str());
+}
+
+void install_scipy_blas_lapack() {
+    const py::dict blas = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
+    const py::dict lapack =
+        py::module_::import("scipy.linalg.cython_lapack").attr("__pyx_capi__");
+    lowrank::blas_lapack::Functions functions;
+    fill(functions.s, blas, lapack, 's');
+    fill(functions.d, blas, lapack, 'd');
+    lowrank::blas_lapack::install(functions);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "lowrank_core's CPU core (C++, BLAS/LAPACK from SciPy). Use the lowrank_core API.";
+    install_scipy_blas_lapack();
+
+    static py::object lin_alg_error = py::module_::import("numpy.linalg").attr("LinAlgError");
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const lowrank::LinAlgError& e) {
+            PyErr_SetString(lin_alg_error.ptr(), e.what());
+        } catch (const lowrank::Interrupted&) {
+            if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+        }
+    });
+
+    lowrank::bindings::register_svd(m);
+    lowrank::bindings::register_rank(m);
+}

@@ -1,0 +1,94 @@
+// Bindings for the rank area: matrix_rank, erank, stable_rank, entropy_rank,
+// relative_error.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+
+#include "numpy_arrays.hpp"
+#include "rank.hpp"
+#include "register.hpp"
+
+namespace lowrank::bindings {
+namespace {
+
+// `threshold` is None (NumPy's default), or a float64 array of one value per matrix.
+template <class T>
+py::array_t<std::int64_t> matrix_rank(const py::array_t<T>& a,
+                                      const std::optional<py::array_t<double>>& threshold,
+                                      bool relative, bool hermitian) {
+    const Stack<T> s = stack_of(a, "A");
+    Threshold kind = Threshold::Default;
+    const double* values = nullptr;
+    if (threshold) {
+        if (threshold->ndim() != 1 || threshold->shape(0) != s.batch ||
+            !(threshold->flags() & py::array::c_style)) {
+            throw std::invalid_argument("tol/rtol must hold one value per matrix");
+        }
+        kind = relative ? Threshold::Relative : Threshold::Absolute;
+        values = threshold->data();
+    }
+    py::array_t<std::int64_t> out(static_cast<py::ssize_t>(s.batch));
+    std::int64_t* out_data = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        matrix_rank_batched(s.data, s.batch, s.rows, s.cols, kind, values, hermitian, out_data);
+    }
+    return out;
+}
+
+template <class T>
+py::array_t<double> measure(const py::array_t<T>& a, Measure which) {
+    const Stack<T> s = stack_of(a, "A");
+    py::array_t<double> out(static_cast<py::ssize_t>(s.batch));
+    double* out_data = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        rank_measure_batched(s.data, s.batch, s.rows, s.cols, which, out_data);
+    }
+    return out;
+}
+
+template <class T>
+double error(const py::array_t<T>& a, const py::array_t<T>& b, const std::string& ord) {
+    const ConstView<T> va = view_of(a, "A"), vb = view_of(b, "B");
+    Norm norm;
+    if (ord == "2") {
+        norm = Norm::Spectral;
+    } else if (ord == "fro") {
+        norm = Norm::Frobenius;
+    } else {
+        throw std::invalid_argument("ord must be 2 or 'fro'");
+    }
+    py::gil_scoped_release release;
+    return relative_error(va, vb, norm);
+}
+
+template <class T>
+void define(py::module_& m) {
+    m.def("matrix_rank", &matrix_rank<T>, py::arg("A").noconvert(), py::arg("threshold"),
+          py::arg("relative"), py::arg("hermitian"),
+          "Numerical rank of each matrix of a C-contiguous (batch, m, n) stack.");
+    m.def(
+        "erank", [](const py::array_t<T>& a) { return measure(a, Measure::Effective); },
+        py::arg("A").noconvert(), "(sum s)^2 / sum s^2 of each matrix of a stack.");
+    m.def(
+        "stable_rank", [](const py::array_t<T>& a) { return measure(a, Measure::Stable); },
+        py::arg("A").noconvert(), "||A||_F^2 / s_1^2 of each matrix of a stack.");
+    m.def(
+        "entropy_rank", [](const py::array_t<T>& a) { return measure(a, Measure::Entropy); },
+        py::arg("A").noconvert(), "exp(-sum p log p), p = s / sum s, of each matrix of a stack.");
+    m.def("relative_error", &error<T>, py::arg("A").noconvert(), py::arg("B").noconvert(),
+          py::arg("ord"), "||A - B|| / ||A|| with ord '2' or 'fro'.");
+}
+
+}  // namespace
+
+void register_rank(py::module_& m) {
+    define<float>(m);
+    define<double>(m);
+}
+
+}  // namespace lowrank::bindings

@@ -1,0 +1,85 @@
+// Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as
+// 1, 2, 3", SC 2011): a counter-based generator. Output is a pure function of
+// (key, counter), so the CPU core, the CUDA core and the NumPy reference
+// (lowrank_core.reference._philox) produce the same Gaussian sketch for a seed.
+//
+// The sketch rule, shared by every implementation:
+//   key     = (seed & 0xffffffff, seed >> 32)
+//   entry e = the column-major linear index of the entry of the (rows x cols) sketch
+//   counter = (e / 4 low 32 bits, e / 4 high 32 bits, 0, 0), lane = e % 4
+//   uniform u_i = (x_i + 0.5) / 2^32 for the four outputs x_i (never 0 or 1)
+//   lanes (0, 1) and (2, 3) are Box-Muller pairs: r = sqrt(-2 log u_a),
+//   z_a = r cos(2 pi u_b), z_b = r sin(2 pi u_b), computed in double, then rounded to T.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define LOWRANK_HOST_DEVICE __host__ __device__
+#else
+#define LOWRANK_HOST_DEVICE
+#endif
+
+namespace lowrank::philox {
+
+struct Block {
+    std::uint32_t x[4];
+};
+
+LOWRANK_HOST_DEVICE inline void mulhilo(std::uint32_t a, std::uint32_t b, std::uint32_t& hi,
+                                        std::uint32_t& lo) {
+    const std::uint64_t product = static_cast<std::uint64_t>(a) * b;
+    hi = static_cast<std::uint32_t>(product >> 32);
+    lo = static_cast<std::uint32_t>(product);
+}
+
+LOWRANK_HOST_DEVICE inline Block philox4x32_10(Block counter, std::uint32_t key0,
+                                               std::uint32_t key1) {
+    constexpr std::uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+    constexpr std::uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) {
+            key0 += W0;
+            key1 += W1;
+        }
+        std::uint32_t hi0, lo0, hi1, lo1;
+        mulhilo(M0, counter.x[0], hi0, lo0);
+        mulhilo(M1, counter.x[2], hi1, lo1);
+        counter = Block{{hi1 ^ counter.x[1] ^ key0, lo1, hi0 ^ counter.x[3] ^ key1, lo0}};
+    }
+    return counter;
+}
+
+// Four standard normal deviates for one counter value (entries 4c .. 4c+3).
+LOWRANK_HOST_DEVICE inline void gaussian4(std::uint64_t seed, std::uint64_t c, double out[4]) {
+    const Block bits = philox4x32_10(
+        Block{{static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(c >> 32), 0u, 0u}},
+        static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+    constexpr double two_pi = 6.283185307179586476925286766559;
+    constexpr double inv_2_32 = 1.0 / 4294967296.0;
+    for (int pair = 0; pair < 2; ++pair) {
+        const double u_radius = (static_cast<double>(bits.x[2 * pair]) + 0.5) * inv_2_32;
+        const double u_angle = (static_cast<double>(bits.x[2 * pair + 1]) + 0.5) * inv_2_32;
+        const double radius = sqrt(-2.0 * log(u_radius));
+        out[2 * pair] = radius * cos(two_pi * u_angle);
+        out[2 * pair + 1] = radius * sin(two_pi * u_angle);
+    }
+}
+
+// Fills entries [first, first + count) of the column-major sketch (linear indices).
+template <class T>
+inline void fill_gaussian(std::uint64_t seed, std::uint64_t first, std::uint64_t count, T* out) {
+    double z[4];
+    std::uint64_t e = first;
+    const std::uint64_t end = first + count;
+    while (e < end) {
+        const std::uint64_t c = e / 4;
+        gaussian4(seed, c, z);
+        for (std::uint64_t lane = e % 4; lane < 4 && e < end; ++lane, ++e) {
+            out[e - first] = static_cast<T>(z[lane]);
+        }
+    }
+}
+
+}  // namespace lowrank::philox

@@ -1,0 +1,172 @@
+#include "rank.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "blas_lapack.hpp"
+#include "errors.hpp"
+#include "svd.hpp"
+
+namespace lowrank {
+namespace {
+
+// |eigenvalues| of the symmetric matrix given by the lower triangle of a, as
+// numpy.linalg.eigvalsh(UPLO="L") computes them (syevd on the column-major copy).
+template <class T>
+void absolute_eigenvalues(const ConstView<T>& a, T* out) {
+    LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
+    Matrix<T> work = to_matrix(a);
+    const index n = a.rows;
+    if (n == 0) return;
+    T query = 0;
+    blas_int iquery = 0;
+    check_lapack_info(Blas<T>::syevd('N', 'L', n, work.data(), work.ld(), out, &query, -1,
+                                     &iquery, -1),
+                      "syevd (workspace query)");
+    std::vector<T> buffer(static_cast<std::size_t>(std::max<T>(1, std::ceil(query))));
+    std::vector<blas_int> ibuffer(static_cast<std::size_t>(std::max<blas_int>(1, iquery)));
+    check_lapack_info(Blas<T>::syevd('N', 'L', n, work.data(), work.ld(), out, buffer.data(),
+                                     static_cast<index>(buffer.size()), ibuffer.data(),
+                                     static_cast<index>(ibuffer.size())),
+                      "syevd");
+    for (index i = 0; i < n; ++i) out[i] = std::abs(out[i]);
+}
+
+template <class T>
+double spectral_norm(Matrix<T>& work) {  // overwrites work
+    const index p = std::min(work.rows, work.cols);
+    if (p == 0) return 0.0;
+    std::vector<T> s(static_cast<std::size_t>(p));
+    singular_values(work.view(), s.data());
+    return static_cast<double>(s[0]);
+}
+
+template <class T>
+double frobenius_norm(const Matrix<T>& a) {
+    // Scaled sum of squares (as LAPACK's lange/nrm2) so huge or tiny entries do not
+    // overflow or underflow.
+    double scale = 0.0, sum = 1.0;
+    for (const T value : a.values) {
+        const double x = std::abs(static_cast<double>(value));
+        if (x == 0.0) continue;
+        if (scale < x) {
+            sum = 1.0 + sum * (scale / x) * (scale / x);
+            scale = x;
+        } else {
+            sum += (x / scale) * (x / scale);
+        }
+    }
+    return scale * std::sqrt(sum);
+}
+
+}  // namespace
+
+template <class T>
+void matrix_rank_batched(const T* a, index batch, index m, index n, Threshold kind,
+                         const double* thresholds, bool hermitian, std::int64_t* out) {
+    LOWRANK_EXPECTS(!hermitian || m == n, "hermitian=True needs square matrices");
+    LOWRANK_EXPECTS(kind == Threshold::Default || thresholds != nullptr,
+                    "a threshold is required");
+    const index p = std::min(m, n);
+    std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
+    const T default_rtol = static_cast<T>(std::max(m, n)) * std::numeric_limits<T>::epsilon();
+    for (index b = 0; b < batch; ++b) {
+        const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
+        if (hermitian) {
+            absolute_eigenvalues(view, s.data());
+        } else {
+            singular_values(view, s.data());
+        }
+        const T s_max = p > 0 ? *std::max_element(s.begin(), s.begin() + p) : T(0);
+        std::int64_t count = 0;
+        if (kind == Threshold::Default) {
+            const T tol = s_max * default_rtol;
+            for (index i = 0; i < p; ++i) count += s[i] > tol;
+        } else {
+            const double tol = kind == Threshold::Absolute
+                                   ? thresholds[b]
+                                   : static_cast<double>(s_max) * thresholds[b];
+            for (index i = 0; i < p; ++i) count += static_cast<double>(s[i]) > tol;
+        }
+        out[b] = count;
+    }
+}
+
+template <class T>
+double spectral_measure(const T* s, index count, Measure measure) {
+    double sum = 0.0, sum_sq = 0.0, largest = 0.0;
+    for (index i = 0; i < count; ++i) {
+        const double v = static_cast<double>(s[i]);
+        sum += v;
+        sum_sq += v * v;
+        largest = std::max(largest, v);
+    }
+    if (sum == 0.0) return 0.0;  // the zero matrix: rank 0 by every measure
+    switch (measure) {
+        case Measure::Effective:
+            return sum * sum / sum_sq;
+        case Measure::Stable:
+            return sum_sq / (largest * largest);
+        case Measure::Entropy: {
+            double entropy = 0.0;
+            for (index i = 0; i < count; ++i) {
+                const double p = static_cast<double>(s[i]) / sum;
+                if (p > 0.0) entropy -= p * std::log(p);
+            }
+            return std::exp(entropy);
+        }
+    }
+    return 0.0;
+}
+
+template <class T>
+void rank_measure_batched(const T* a, index batch, index m, index n, Measure measure,
+                          double* out) {
+    const index p = std::min(m, n);
+    std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
+    for (index b = 0; b < batch; ++b) {
+        const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
+        singular_values(view, s.data());
+        out[b] = spectral_measure(s.data(), p, measure);
+    }
+}
+
+template <class T>
+double relative_error(const ConstView<T>& a, const ConstView<T>& b, Norm norm) {
+    LOWRANK_EXPECTS(a.rows == b.rows && a.cols == b.cols, "A and B must have the same shape");
+    LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
+    LOWRANK_EXPECTS(all_finite(b), "B contains NaN or Inf");
+    Matrix<T> a_copy = to_matrix(a);
+    Matrix<T> difference = a_copy;
+    for (index j = 0; j < b.cols; ++j) {
+        T* d = difference.column(j);
+        for (index i = 0; i < b.rows; ++i) d[i] -= b(i, j);
+    }
+    double numerator, denominator;
+    if (norm == Norm::Frobenius) {
+        numerator = frobenius_norm(difference);
+        denominator = frobenius_norm(a_copy);
+    } else {
+        numerator = spectral_norm(difference);
+        denominator = spectral_norm(a_copy);
+    }
+    if (denominator == 0.0) {
+        return numerator == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
+    }
+    return numerator / denominator;
+}
+
+#define LOWRANK_INSTANTIATE(T)                                                                \
+    template void matrix_rank_batched<T>(const T*, index, index, index, Threshold,             \
+                                         const double*, bool, std::int64_t*);                 \
+    template double spectral_measure<T>(const T*, index, Measure);                            \
+    template void rank_measure_batched<T>(const T*, index, index, index, Measure, double*);   \
+    template double relative_error<T>(const ConstView<T>&, const ConstView<T>&, Norm);
+
+LOWRANK_INSTANTIATE(float)
+LOWRANK_INSTANTIATE(double)
+#undef LOWRANK_INSTANTIATE
+
+}  // namespace lowrank

@@ -1,0 +1,56 @@
+// Singular value decompositions: exact (LAPACK gesdd) and randomized
+// (Halko, Martinsson, Tropp, "Finding structure with randomness", SIAM Review 2011).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "matrix.hpp"
+
+namespace lowrank {
+
+// A = U diag(S) Vh, truncated to k triplets. U is (m x k), Vh is (k x n), both
+// column-major; S descends. Sign convention: the largest-magnitude entry of every
+// column of U is positive (the first such entry on ties).
+template <class T>
+struct SvdResult {
+    Matrix<T> U;
+    std::vector<T> S;
+    Matrix<T> Vh;
+};
+
+// The top k singular triplets of a, exact. 1 <= k <= min(m, n).
+template <class T>
+SvdResult<T> exact_svd(const ConstView<T>& a, index k);
+
+// All min(m, n) singular values of a, descending, written to `out`.
+// Computed as NumPy computes them (gesdd, no vectors, on the column-major matrix).
+template <class T>
+void singular_values(const ConstView<T>& a, T* out);
+
+// The same for `batch` row-major (m x n) matrices stored one after another.
+template <class T>
+void singular_values_batched(const T* a, index batch, index m, index n, T* out);
+
+struct RandomizedSvdOptions {
+    index rank = 1;             // k
+    index sketch_columns = 11;  // l = k + oversamples, clamped to min(m, n) by the caller
+    index power_iters = 4;
+    std::uint64_t seed = 0;
+};
+
+// Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.
+template <class T>
+SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
+                            const ConstView<T>* sketch = nullptr);
+
+// The Gaussian sketch for a seed: (rows x cols), column-major (see philox.hpp).
+template <class T>
+Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed);
+
+// Flips the sign of column j of U and row j of Vh so that U's largest-magnitude
+// entry in column j is positive.
+template <class T>
+void apply_sign_convention(Matrix<T>& U, Matrix<T>& Vh);
+
+}  // namespace lowrank

@@ -1,0 +1,36 @@
+"""lowrank_core: low-rank matrix approximation with a compiled core.
+
+Exact and randomized truncated SVD, numerical rank with NumPy's semantics,
+effective rank and its relatives. NumPy arrays run on the C++ core
+(``lowrank_core._core``); :mod:`lowrank_core.reference` holds the same routines in
+plain NumPy, the ground truth the tests check the core against.
+"""
+
+from __future__ import annotations
+
+try:
+    from . import _core  # noqa: F401
+except ImportError as error:  # pragma: no cover - only on a broken install
+    raise ImportError(
+        "lowrank_core's compiled core (lowrank_core._core) could not be loaded: "
+        f"{error}. Was the package built? Install it with `pip install .` from the "
+        "source tree (see README.md), not by putting python/ on sys.path."
+    ) from error
+
+from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
+from ._results import SVDResult
+from ._svd import randomized_svd, singular_values, svd
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SVDResult",
+    "entropy_rank",
+    "erank",
+    "randomized_svd",
+    "rank",
+    "relative_error",
+    "singular_values",
+    "stable_rank",
+    "svd",
+]

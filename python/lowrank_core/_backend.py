@@ -1,0 +1,37 @@
+"""The one dispatch point: which compiled core runs on an array.
+
+NumPy arrays go to ``lowrank_core._core`` (C++ on the CPU). CuPy arrays go to
+the CUDA core, which mirrors ``_core`` name for name; a CuPy array given to a
+build without it is an error, never a silent copy to the host.
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._checks import is_cupy
+
+__all__ = ["backend_for"]
+
+
+def backend_for(*arrays):
+    """The module whose functions run on ``arrays`` (all on one device)."""
+    on_gpu = [is_cupy(a) for a in arrays]
+    if not any(on_gpu):
+        return _core
+    if not all(on_gpu):
+        raise TypeError(
+            "arrays are on different devices (NumPy and CuPy); move them to one device "
+            "explicitly (lowrank_core never copies between devices silently)"
+        )
+    return _cuda_backend()
+
+
+def _cuda_backend():
+    try:
+        from . import _cuda_api
+    except ImportError as error:
+        raise TypeError(
+            "a CuPy array was given, but this build of lowrank_core has no CUDA core "
+            f"({error}); install a build with CUDA or pass a NumPy array"
+        ) from error
+    return _cuda_api

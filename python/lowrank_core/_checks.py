@@ -1,0 +1,137 @@
+"""Argument checks and normalisation, done once before anything crosses into C++.
+
+Every public routine (and its plain-NumPy twin in :mod:`lowrank_core.reference`)
+goes through these, so bad input gets the same clear ``ValueError`` or
+``TypeError`` naming the argument, whichever implementation runs.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+import secrets
+
+import numpy as np
+
+__all__ = [
+    "array_module",
+    "as_float_array",
+    "as_stack",
+    "check_int",
+    "check_k",
+    "check_seed",
+    "is_cupy",
+    "resolve_power_iters",
+    "sketch_columns",
+]
+
+
+def is_cupy(array) -> bool:
+    """True for a CuPy array (checked without importing CuPy)."""
+    return type(array).__module__.split(".")[0] == "cupy"
+
+
+def array_module(array):
+    """``cupy`` for a CuPy array, else ``numpy``."""
+    if is_cupy(array):
+        import cupy
+
+        return cupy
+    return np
+
+
+def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
+                   dtype=None):
+    """``A`` as a floating array the core can read, without modifying the input.
+
+    float32/float64 keep their precision (float16 becomes float32); integer and
+    bool become float64; complex, object, string and other dtypes are a
+    ``TypeError``. Arrays that are neither C- nor Fortran-contiguous are copied
+    to C order. ``dtype``, if given, is the dtype to convert to.
+    """
+    xp = array_module(A)
+    if xp is np:
+        A = np.asarray(A)
+    kind = A.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} is complex ({A.dtype}); complex input is not supported")
+    if dtype is not None:
+        target = np.dtype(dtype)
+    elif kind in "biu":
+        target = np.dtype(np.float64)
+    elif kind == "f" and A.dtype.itemsize <= 4:
+        target = np.dtype(np.float32)
+    elif kind == "f" and A.dtype.itemsize == 8:
+        target = np.dtype(np.float64)
+    else:
+        raise TypeError(
+            f"{name} has dtype {A.dtype}; expected a real floating, integer or bool array"
+        )
+    if ndim is not None and A.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got {A.ndim}-D with shape {A.shape}")
+    if A.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimensions, got shape {A.shape}"
+        )
+    if A.dtype != target:
+        A = A.astype(target)
+    if not (A.flags.c_contiguous or A.flags.f_contiguous):
+        A = xp.ascontiguousarray(A)
+    return A
+
+
+def as_stack(A):
+    """A C-contiguous ``(batch, m, n)`` view or copy of an ``(..., m, n)`` array,
+    and the batch shape ``A.shape[:-2]``."""
+    xp = array_module(A)
+    batch_shape = A.shape[:-2]
+    m, n = A.shape[-2:]
+    return xp.ascontiguousarray(A).reshape(-1, m, n), batch_shape
+
+
+def check_int(value, name: str, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """``value`` as a Python int within [minimum, maximum] (bool is refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = operator.index(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_k(k, shape, name: str = "k") -> int:
+    """The target rank: an integer with 1 <= k <= min(m, n)."""
+    m, n = shape[-2:]
+    if min(m, n) == 0:
+        raise ValueError(f"A is empty (shape {tuple(shape)}); it has no rank-{k} approximation")
+    return check_int(k, name, minimum=1, maximum=min(m, n))
+
+
+def check_seed(seed) -> int:
+    """A 64-bit seed; ``None`` draws a fresh one from the operating system."""
+    if seed is None:
+        return secrets.randbits(64)
+    return check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+
+
+def sketch_columns(k: int, oversamples: int, shape) -> int:
+    """l = k + oversamples, capped at min(m, n) (a range basis has at most that many columns)."""
+    return min(k + oversamples, min(shape[-2:]))
+
+
+def resolve_power_iters(power_iters, k: int, shape) -> int:
+    """The number of power iterations; ``"auto"`` follows the rule below.
+
+    ``"auto"``: 7 when k < 0.1 * min(m, n), else 4 (scikit-learn's rule). Small
+    k relative to the matrix means a slowly decaying tail weighs more against
+    sigma_{k+1}, so more passes are needed to keep the spectral error within 1% of
+    the optimum on spectra decaying like 1/i; each iteration costs two passes over A.
+    """
+    if isinstance(power_iters, str):
+        if power_iters != "auto":
+            raise ValueError(f"power_iters must be 'auto' or an integer >= 0, got {power_iters!r}")
+        return 7 if k < 0.1 * min(shape[-2:]) else 4
+    return check_int(power_iters, "power_iters", minimum=0)

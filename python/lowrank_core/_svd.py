@@ -1,0 +1,141 @@
+"""Exact and randomized truncated SVD, and singular values of stacks."""
+
+from __future__ import annotations
+
+from . import _checks
+from ._backend import backend_for
+from ._results import SVDResult
+
+__all__ = ["randomized_svd", "singular_values", "svd"]
+
+
+def svd(A, k):
+    """The best rank-k approximation of ``A``: its top-k singular triplets, exactly.
+
+    Parameters
+    ----------
+    A : array_like, shape (m, n)
+        Real matrix. float32 and float64 are computed in their own precision;
+        integer and bool become float64. Not modified.
+    k : int
+        Number of singular triplets, ``1 <= k <= min(m, n)``.
+
+    Returns
+    -------
+    SVDResult
+        ``(U, S, Vh)`` with ``U`` (m, k), ``S`` (k,) descending, ``Vh`` (k, n).
+        The largest-magnitude entry of each column of ``U`` is positive.
+        ``result.to_dense()`` is the rank-k approximation ``U @ diag(S) @ Vh``.
+
+    Notes
+    -----
+    LAPACK ``gesdd`` (divide and conquer) on a copy of ``A``. By Eckart–Young the
+    result is the optimal rank-k approximation in the spectral and Frobenius
+    norms: ``||A - A_k||_2 = sigma_{k+1}``.
+
+    Examples
+    --------
+    >>> import numpy as np, lowrank_core as lc
+    >>> A = np.diag([3.0, 2.0, 1.0])
+    >>> U, S, Vh = lc.svd(A, 2)
+    >>> S
+    array([3., 2.])
+    """
+    A = _checks.as_float_array(A, "A", ndim=2)
+    k = _checks.check_k(k, A.shape)
+    U, S, Vh = backend_for(A).svd(A, k)
+    return SVDResult(U, S, Vh)
+
+
+def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketch=None):
+    """Approximate top-k SVD of ``A`` by random sketching (Halko–Martinsson–Tropp).
+
+    Parameters
+    ----------
+    A : array_like, shape (m, n)
+        Real matrix; not modified. Dtype rules as in :func:`svd`.
+    k : int
+        Target rank, ``1 <= k <= min(m, n)``.
+    oversamples : int, default 10
+        Extra sketch columns, ``>= 0``. The sketch has
+        ``l = min(k + oversamples, min(m, n))`` columns.
+    power_iters : int or "auto", default "auto"
+        Power (subspace) iterations, ``>= 0``, each followed by
+        re-orthonormalisation. ``"auto"`` is 7 when ``k < 0.1 * min(m, n)`` and 4
+        otherwise; at the defaults the spectral error stays within 1% of the
+        optimum ``sigma_{k+1}`` on spectra decaying like ``1/i``.
+    seed : int or None, default None
+        Seed of the counter-based (Philox4x32-10) Gaussian sketch, in
+        ``[0, 2**64)``. The same seed gives the same sketch on the CPU and the GPU,
+        so the same result to rounding. ``None`` draws a fresh seed.
+    sketch : array_like, shape (n, l), optional
+        An explicit test matrix that replaces the random one (then ``seed`` is
+        unused); converted to ``A``'s dtype.
+
+    Returns
+    -------
+    SVDResult
+        ``(U, S, Vh)`` as in :func:`svd`, with the same sign convention.
+
+    Notes
+    -----
+    1. Omega = Gaussian (n, l); 2. Q = orth(A Omega); 3. ``power_iters`` times:
+    Q = orth(A orth(A^T Q)); 4. B = Q^T A (l, n) and its SVD B = Ub S Vh;
+    5. U = Q Ub, truncated to k.
+
+    References
+    ----------
+    N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness:
+    probabilistic algorithms for constructing approximate matrix
+    decompositions", SIAM Review 53(2), 2011 (Algorithms 4.4 and 5.1).
+
+    Examples
+    --------
+    >>> import numpy as np, lowrank_core as lc
+    >>> A = np.diag(1.0 / np.arange(1, 101))
+    >>> lc.randomized_svd(A, 5, seed=0).S.round(3)
+    array([1.   , 0.5  , 0.333, 0.25 , 0.2  ])
+    """
+    A = _checks.as_float_array(A, "A", ndim=2)
+    k = _checks.check_k(k, A.shape)
+    oversamples = _checks.check_int(oversamples, "oversamples", minimum=0)
+    power_iters = _checks.resolve_power_iters(power_iters, k, A.shape)
+    columns = _checks.sketch_columns(k, oversamples, A.shape)
+    if sketch is None:
+        seed = _checks.check_seed(seed)
+    else:
+        sketch = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=A.dtype)
+        expected = (A.shape[1], columns)
+        if sketch.shape != expected:
+            raise ValueError(
+                f"sketch must have shape (n, min(k + oversamples, min(m, n))) = {expected}, "
+                f"got {sketch.shape}"
+            )
+        seed = 0
+    U, S, Vh = backend_for(A).randomized_svd(A, k, columns, power_iters, seed, sketch)
+    return SVDResult(U, S, Vh)
+
+
+def singular_values(A):
+    """All singular values of ``A``, descending; stacks ``(..., M, N)`` supported.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., M, N)
+        Real matrix or stack of matrices; dtype rules as in :func:`svd`.
+
+    Returns
+    -------
+    array, shape (..., min(M, N))
+        As ``numpy.linalg.svd(A, compute_uv=False)``, in ``A``'s precision.
+
+    Examples
+    --------
+    >>> import numpy as np, lowrank_core as lc
+    >>> lc.singular_values(np.diag([1.0, 3.0]))
+    array([3., 1.])
+    """
+    A = _checks.as_float_array(A, "A", min_ndim=2)
+    stack, batch_shape = _checks.as_stack(A)
+    values = backend_for(stack).singular_values(stack)
+    return values.reshape(batch_shape + values.shape[-1:])
