@@ -75,9 +75,10 @@ inline const Table<double>& table<double>() { return installed().d; }
 
 }  // namespace blas_lapack
 
-// Converts a dimension to BLAS's 32-bit integer, refusing what does not fit.
-inline blas_int to_blas_int(std::int64_t value, const char* what) {
-    if (value < 0 || value > std::numeric_limits<blas_int>::max()) {
+// Converts a size to BLAS's 32-bit integer, refusing what does not fit. `smallest`
+// is -1 for workspace sizes (-1 asks LAPACK for the size it needs).
+inline blas_int to_blas_int(std::int64_t value, const char* what, std::int64_t smallest = 0) {
+    if (value < smallest || value > std::numeric_limits<blas_int>::max()) {
         throw std::invalid_argument(std::string(what) + " = " + std::to_string(value) +
                                     " does not fit the 32-bit integers of the BLAS in use");
     }
@@ -119,7 +120,7 @@ struct Blas {
                           std::int64_t lwork, blas_int* iwork) {
         const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
                        lda_ = to_blas_int(lda, "lda"), ldu_ = to_blas_int(ldu, "ldu"),
-                       ldvt_ = to_blas_int(ldvt, "ldvt"), lwork_ = to_blas_int(lwork, "lwork");
+                       ldvt_ = to_blas_int(ldvt, "ldvt"), lwork_ = to_blas_int(lwork, "lwork", -1);
         blas_int info = 0;
         blas_lapack::table<T>().gesdd(&jobz, &m_, &n_, a, &lda_, s, u, &ldu_, vt, &ldvt_, work,
                                       &lwork_, iwork, &info);
@@ -128,7 +129,7 @@ struct Blas {
     static blas_int geqrf(std::int64_t m, std::int64_t n, T* a, std::int64_t lda, T* tau, T* work,
                           std::int64_t lwork) {
         const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
-                       lda_ = to_blas_int(lda, "lda"), lwork_ = to_blas_int(lwork, "lwork");
+                       lda_ = to_blas_int(lda, "lda"), lwork_ = to_blas_int(lwork, "lwork", -1);
         blas_int info = 0;
         blas_lapack::table<T>().geqrf(&m_, &n_, a, &lda_, tau, work, &lwork_, &info);
         return info;
@@ -137,7 +138,7 @@ struct Blas {
                           const T* tau, T* work, std::int64_t lwork) {
         const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
                        k_ = to_blas_int(k, "k"), lda_ = to_blas_int(lda, "lda"),
-                       lwork_ = to_blas_int(lwork, "lwork");
+                       lwork_ = to_blas_int(lwork, "lwork", -1);
         blas_int info = 0;
         blas_lapack::table<T>().orgqr(&m_, &n_, &k_, a, &lda_, tau, work, &lwork_, &info);
         return info;
@@ -151,8 +152,8 @@ struct Blas {
     static blas_int syevd(char jobz, char uplo, std::int64_t n, T* a, std::int64_t lda, T* w,
                           T* work, std::int64_t lwork, blas_int* iwork, std::int64_t liwork) {
         const blas_int n_ = to_blas_int(n, "n"), lda_ = to_blas_int(lda, "lda"),
-                       lwork_ = to_blas_int(lwork, "lwork"),
-                       liwork_ = to_blas_int(liwork, "liwork");
+                       lwork_ = to_blas_int(lwork, "lwork", -1),
+                       liwork_ = to_blas_int(liwork, "liwork", -1);
         blas_int info = 0;
         blas_lapack::table<T>().syevd(&jobz, &uplo, &n_, a, &lda_, w, work, &lwork_, iwork,
                                       &liwork_, &info);

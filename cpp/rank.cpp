@@ -96,23 +96,26 @@ void matrix_rank_batched(const T* a, index batch, index m, index n, Threshold ki
 
 template <class T>
 double spectral_measure(const T* s, index count, Measure measure) {
-    double sum = 0.0, sum_sq = 0.0, largest = 0.0;
+    double largest = 0.0;
+    for (index i = 0; i < count; ++i) largest = std::max(largest, static_cast<double>(s[i]));
+    if (largest == 0.0) return 0.0;  // the zero matrix: rank 0 by every measure
+    // Every measure is scale-invariant: work with s / s_max so squares neither
+    // overflow nor underflow.
+    double sum = 0.0, sum_sq = 0.0;
     for (index i = 0; i < count; ++i) {
-        const double v = static_cast<double>(s[i]);
+        const double v = static_cast<double>(s[i]) / largest;
         sum += v;
         sum_sq += v * v;
-        largest = std::max(largest, v);
     }
-    if (sum == 0.0) return 0.0;  // the zero matrix: rank 0 by every measure
     switch (measure) {
         case Measure::Effective:
             return sum * sum / sum_sq;
         case Measure::Stable:
-            return sum_sq / (largest * largest);
+            return sum_sq;
         case Measure::Entropy: {
             double entropy = 0.0;
             for (index i = 0; i < count; ++i) {
-                const double p = static_cast<double>(s[i]) / sum;
+                const double p = static_cast<double>(s[i]) / largest / sum;
                 if (p > 0.0) entropy -= p * std::log(p);
             }
             return std::exp(entropy);

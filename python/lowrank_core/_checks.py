@@ -85,8 +85,8 @@ def as_stack(A):
     and the batch shape ``A.shape[:-2]``."""
     xp = array_module(A)
     batch_shape = A.shape[:-2]
-    m, n = A.shape[-2:]
-    return xp.ascontiguousarray(A).reshape(-1, m, n), batch_shape
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    return xp.ascontiguousarray(A).reshape((batch,) + A.shape[-2:]), batch_shape
 
 
 def check_int(value, name: str, *, minimum: int | None = None,

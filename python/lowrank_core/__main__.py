@@ -1,0 +1,43 @@
+"""The command line: ``python -m lowrank_core demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _ranks(text: str) -> tuple[int, ...]:
+    try:
+        ranks = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if not ranks or min(ranks) < 1:
+        raise argparse.ArgumentTypeError("ranks must be positive integers")
+    return ranks
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lowrank_core",
+        description="Low-rank matrix approximation with a compiled core.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="approximate a built-in image at a few ranks and compare with the optimum")
+    demo.add_argument("--size", type=int, default=256, help="image side (default 256)")
+    demo.add_argument("--ranks", type=_ranks, default=None,
+                      help="comma-separated ranks (default 1,5,10,20,50)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the random methods")
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from . import _demo
+
+        if args.size < 8:
+            parser.error("--size must be at least 8")
+        _demo.run(size=args.size, ranks=args.ranks or _demo.DEFAULT_RANKS, seed=args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

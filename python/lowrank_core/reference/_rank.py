@@ -1,0 +1,94 @@
+"""Rank measures in plain NumPy: the readable ground truth for the core."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from ._svd import _finite, singular_values
+
+__all__ = ["entropy_rank", "erank", "rank", "relative_error", "stable_rank"]
+
+
+def rank(A, tol=None, *, rtol=None, hermitian=False):
+    """``numpy.linalg.matrix_rank``'s algorithm; see :func:`lowrank_core.rank`."""
+    if tol is not None and rtol is not None:
+        raise ValueError("tol and rtol cannot both be given: tol is absolute, rtol relative")
+    A = _checks.as_float_array(A, "A")
+    if not np.isfinite(A).all():
+        raise ValueError("A contains NaN or Inf")
+    if A.ndim < 2:
+        return int(not np.all(A == 0))
+    if hermitian and A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"A must be square when hermitian=True, got shape {A.shape}")
+    if hermitian:
+        S = np.abs(np.linalg.eigvalsh(A))
+    else:
+        S = np.linalg.svd(A, compute_uv=False)
+    if tol is None:
+        if rtol is None:
+            rtol = max(A.shape[-2:]) * np.finfo(S.dtype).eps
+        else:
+            rtol = np.asarray(rtol)[..., np.newaxis]
+        tol = S.max(axis=-1, keepdims=True) * rtol
+    else:
+        tol = np.asarray(tol)[..., np.newaxis]
+    ranks = np.count_nonzero(S > tol, axis=-1)
+    return int(ranks) if np.ndim(ranks) == 0 else ranks.astype(np.int64)
+
+
+def _normalised_spectrum(A):
+    """Singular values divided by the largest (every measure is scale-invariant, and
+    this keeps squares from overflowing or underflowing), and a mask of the
+    matrices that are not zero."""
+    s = singular_values(A).astype(np.float64)
+    largest = s.max(axis=-1, keepdims=True, initial=0.0)
+    nonzero = largest[..., 0] > 0
+    return s / np.where(largest > 0, largest, 1.0), nonzero
+
+
+def _scalar(values):
+    return float(values) if np.ndim(values) == 0 else values
+
+
+def erank(A):
+    """``(sum s)^2 / sum s^2``, 0 for a zero matrix; see :func:`lowrank_core.erank`."""
+    s, nonzero = _normalised_spectrum(A)
+    squares = np.where(nonzero, (s**2).sum(axis=-1), 1.0)
+    return _scalar(np.where(nonzero, s.sum(axis=-1) ** 2 / squares, 0.0))
+
+
+def stable_rank(A):
+    """``||A||_F^2 / sigma_1^2``, 0 for a zero matrix; see :func:`lowrank_core.stable_rank`."""
+    s, nonzero = _normalised_spectrum(A)
+    return _scalar(np.where(nonzero, (s**2).sum(axis=-1), 0.0))
+
+
+def entropy_rank(A):
+    """``exp(-sum p log p)``, ``p = s / sum s``; see :func:`lowrank_core.entropy_rank`."""
+    s, nonzero = _normalised_spectrum(A)
+    total = np.where(nonzero, s.sum(axis=-1), 1.0)[..., np.newaxis]
+    p = s / total
+    terms = p * np.log(np.where(p > 0, p, 1.0))  # 0 log 0 = 0
+    return _scalar(np.where(nonzero, np.exp(-terms.sum(axis=-1)), 0.0))
+
+
+def relative_error(A, B, ord=2):
+    """``||A - B|| / ||A||`` with ``numpy.linalg.norm``; see :func:`lowrank_core.relative_error`."""
+    if ord not in (2, "fro") or isinstance(ord, bool):
+        raise ValueError(f"ord must be 2 or 'fro', got {ord!r}")
+    A = _checks.as_float_array(A, "A", ndim=2)
+    B = _checks.as_float_array(B, "B", ndim=2)
+    if A.shape != B.shape:
+        raise ValueError(f"B must have the shape of A {A.shape}, got {B.shape}")
+    _finite(A, "A")
+    _finite(B, "B")
+    common = np.result_type(A, B)
+    A, B = A.astype(common), B.astype(common)
+    if A.size == 0:
+        return 0.0
+    numerator = float(np.linalg.norm(A - B, ord))
+    denominator = float(np.linalg.norm(A, ord))
+    if denominator == 0.0:
+        return 0.0 if numerator == 0.0 else float("inf")
+    return numerator / denominator

@@ -1,0 +1,106 @@
+"""Bad input gets a clear ValueError/TypeError naming the argument; inputs are
+never modified; every layout and integer/bool dtype is accepted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lowrank_core as lc
+from lowrank_core import reference
+
+IMPLEMENTATIONS = [lc, reference]
+MATRIX_FUNCTIONS = {
+    "svd": lambda mod, A: mod.svd(A, 1),
+    "randomized_svd": lambda mod, A: mod.randomized_svd(A, 1, seed=0),
+    "singular_values": lambda mod, A: mod.singular_values(A),
+    "rank": lambda mod, A: mod.rank(A),
+    "erank": lambda mod, A: mod.erank(A),
+    "stable_rank": lambda mod, A: mod.stable_rank(A),
+    "entropy_rank": lambda mod, A: mod.entropy_rank(A),
+    "relative_error": lambda mod, A: mod.relative_error(A, np.ones_like(A)),
+}
+
+
+def nan_matrix():
+    A = np.ones((4, 3))
+    A[2, 1] = np.nan
+    return A
+
+
+@pytest.mark.parametrize("mod", IMPLEMENTATIONS, ids=["core", "reference"])
+@pytest.mark.parametrize("name", list(MATRIX_FUNCTIONS))
+def test_nan_inf_and_complex_are_rejected(name, mod):
+    call = MATRIX_FUNCTIONS[name]
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        call(mod, nan_matrix())
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        call(mod, np.full((3, 3), np.inf))
+    with pytest.raises(TypeError, match="A is complex"):
+        call(mod, np.ones((3, 3), dtype=np.complex128))
+    with pytest.raises(TypeError, match="A has dtype"):
+        call(mod, np.array([["a", "b"], ["c", "d"]]))
+
+
+@pytest.mark.parametrize("mod", IMPLEMENTATIONS, ids=["core", "reference"])
+def test_bad_arguments_name_the_argument(mod):
+    A = np.ones((5, 4))
+    cases = [
+        (ValueError, "k must be >= 1", lambda: mod.svd(A, 0)),
+        (ValueError, "k must be <= 4", lambda: mod.svd(A, 5)),
+        (TypeError, "k must be an integer", lambda: mod.svd(A, 2.0)),
+        (TypeError, "k must be an integer", lambda: mod.svd(A, True)),
+        (ValueError, "A must be 2-D", lambda: mod.svd(np.ones(3), 1)),
+        (ValueError, "A must be 2-D", lambda: mod.randomized_svd(np.ones((2, 3, 3)), 1)),
+        (ValueError, "A is empty", lambda: mod.svd(np.ones((0, 3)), 1)),
+        (ValueError, "k must be <= 4", lambda: mod.randomized_svd(A, 9)),
+        (ValueError, "oversamples must be >= 0", lambda: mod.randomized_svd(A, 1, oversamples=-1)),
+        (ValueError, "power_iters must be 'auto'", lambda: mod.randomized_svd(A, 1, power_iters="x")),
+        (ValueError, "power_iters must be >= 0", lambda: mod.randomized_svd(A, 1, power_iters=-2)),
+        (ValueError, "seed must be >= 0", lambda: mod.randomized_svd(A, 1, seed=-1)),
+        (ValueError, "seed must be <=", lambda: mod.randomized_svd(A, 1, seed=2**64)),
+        (TypeError, "seed must be an integer", lambda: mod.randomized_svd(A, 1, seed=1.5)),
+        (ValueError, "sketch must have shape", lambda: mod.randomized_svd(A, 1, sketch=np.ones((4, 3)))),
+        (ValueError, "sketch must be 2-D", lambda: mod.randomized_svd(A, 1, sketch=np.ones(4))),
+        (TypeError, "sketch is complex",
+         lambda: mod.randomized_svd(A, 1, sketch=np.ones((4, 4), complex))),
+        (ValueError, "A must have at least 2 dimensions", lambda: mod.singular_values(np.ones(3))),
+        (ValueError, "A must have at least 2 dimensions", lambda: mod.erank(np.ones(3))),
+        (ValueError, "A must be square", lambda: mod.rank(np.ones((3, 4)), hermitian=True)),
+        (ValueError, "tol and rtol", lambda: mod.rank(A, 1.0, rtol=0.1)),
+        (ValueError, "ord must be 2 or 'fro'", lambda: mod.relative_error(A, A, 1)),
+        (ValueError, "ord must be 2 or 'fro'", lambda: mod.relative_error(A, A, "nuc")),
+        (ValueError, "B must have the shape of A", lambda: mod.relative_error(A, A.T)),
+        (ValueError, "B contains NaN or Inf", lambda: mod.relative_error(A, np.full_like(A, np.nan))),
+    ]
+    for error, message, call in cases:
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_sketch_nan_is_rejected():
+    with pytest.raises(ValueError, match="sketch contains NaN or Inf"):
+        lc.randomized_svd(np.ones((4, 4)), 1, sketch=np.full((4, 4), np.nan))
+
+
+@pytest.mark.parametrize("name", list(MATRIX_FUNCTIONS))
+def test_inputs_are_never_modified(name):
+    rng = np.random.default_rng(0)
+    for A in (rng.standard_normal((7, 5)), np.asfortranarray(rng.standard_normal((5, 7))),
+              rng.standard_normal((9, 8))[::2, 1::2], rng.standard_normal((6, 6)).astype(np.float32)):
+        before = A.copy()
+        flags = (A.flags.c_contiguous, A.flags.f_contiguous)
+        MATRIX_FUNCTIONS[name](lc, A)
+        assert np.array_equal(A, before)
+        assert (A.flags.c_contiguous, A.flags.f_contiguous) == flags
+    sketch = rng.standard_normal((5, 5))
+    kept = sketch.copy()
+    lc.randomized_svd(rng.standard_normal((7, 5)), 2, sketch=sketch, oversamples=3)
+    assert np.array_equal(sketch, kept)
+
+
+def test_lists_ints_and_bools_become_float64():
+    assert lc.svd([[1, 2], [3, 4]], 1).S.dtype == np.float64
+    assert lc.singular_values(np.eye(3, dtype=bool)).dtype == np.float64
+    assert lc.randomized_svd(np.arange(12).reshape(4, 3), 1, seed=0).U.dtype == np.float64
+    assert lc.svd(np.eye(3, dtype=np.float16), 1).S.dtype == np.float32

@@ -1,0 +1,106 @@
+"""randomized_svd: exact agreement with the reference given a sketch, the Philox
+sketch shared with the reference, determinism, and accuracy against the optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lowrank_core as lc
+from lowrank_core import _core, reference
+from lowrank_core.data import decaying_spectrum
+
+from conftest import assert_close, random_matrix
+
+
+def test_philox_known_answers():
+    # Known-answer vectors of Random123's philox4x32-10.
+    cases = [
+        ([0, 0, 0, 0], (0, 0), [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+        ([0xFFFFFFFF] * 4, (0xFFFFFFFF, 0xFFFFFFFF),
+         [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+        ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], (0xA4093822, 0x299F31D0),
+         [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]),
+    ]
+    for counter, key, expected in cases:
+        got = reference.philox4x32_10(np.array(counter, np.uint32)[:, None], key)[:, 0]
+        assert got.tolist() == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**32 + 5, 2**64 - 1])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (37, 13)], ids=str)
+def test_core_sketch_is_the_reference_sketch(shape, seed):
+    for dtype in ("float32", "float64"):
+        got = _core.gaussian_sketch(*shape, seed, dtype)
+        want = reference.gaussian_sketch(*shape, seed, dtype)
+        assert got.dtype == want.dtype
+        # Box-Muller's log/sin/cos may differ in the last bit between libm and NumPy.
+        np.testing.assert_allclose(got, want, rtol=1e-14 if dtype == "float64" else 1e-6,
+                                   atol=1e-14)
+
+
+def test_sketch_is_standard_gaussian():
+    z = reference.gaussian_sketch(1000, 200, seed=7)
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1.0) < 0.01
+    assert abs(np.mean(z**4) - 3.0) < 0.05  # Gaussian kurtosis
+    assert not np.array_equal(z, reference.gaussian_sketch(1000, 200, seed=8))
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("shape", [(60, 40), (40, 60)], ids=str)
+def test_explicit_sketch_matches_reference_to_rounding(shape, layout, float_dtype):
+    A = random_matrix(shape, float_dtype, seed=5)
+    A = np.asfortranarray(A) if layout == "F" else A
+    for k, oversamples, power_iters in [(1, 0, 0), (5, 3, 2), (12, 10, 1), (40, 10, 3)]:
+        columns = min(k + oversamples, min(shape))
+        sketch = random_matrix((shape[1], columns), float_dtype, seed=k)
+        got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                sketch=sketch)
+        want = reference.randomized_svd(A, k, oversamples=oversamples,
+                                        power_iters=power_iters, sketch=sketch)
+        scale = float(want.S[0])
+        assert_close(got.S, want.S, float_dtype, scale=scale, factor=10)
+        assert_close(got.to_dense(), want.to_dense(), float_dtype, scale=scale, factor=100)
+
+
+def test_seed_gives_one_result_and_matches_reference(float_dtype):
+    A = decaying_spectrum(80, 50, 0.8 ** np.arange(50), seed=6, dtype=float_dtype)
+    first = lc.randomized_svd(A, 8, seed=42)
+    second = lc.randomized_svd(A, 8, seed=42)
+    for a, b in zip(first, second):
+        assert np.array_equal(a, b)
+    want = reference.randomized_svd(A, 8, seed=42)
+    assert_close(first.U, want.U, float_dtype, scale=1.0, factor=100)
+    assert_close(first.S, want.S, float_dtype, factor=10)
+    # A different seed is a different sketch: the results differ beyond rounding.
+    other = lc.randomized_svd(A, 8, seed=43, power_iters=0, oversamples=0)
+    same = lc.randomized_svd(A, 8, seed=42, power_iters=0, oversamples=0)
+    assert not np.allclose(other.S, same.S, rtol=1e-3)
+
+
+@pytest.mark.parametrize("shape,k", [((300, 200), 1), ((300, 200), 10), ((200, 300), 20),
+                                     ((500, 120), 30), ((120, 120), 60)], ids=str)
+def test_default_accuracy_within_one_percent_on_one_over_i(shape, k, float_dtype):
+    sigma = 1.0 / np.arange(1, min(shape) + 1)
+    A = decaying_spectrum(*shape, sigma, seed=k, dtype=float_dtype)
+    for seed in range(3):
+        result = lc.randomized_svd(A, k, seed=seed)
+        error = np.linalg.norm(A.astype(np.float64) - result.to_dense(), 2)
+        assert error <= 1.01 * sigma[k], (seed, error / sigma[k])
+
+
+def test_sketch_columns_are_capped_at_min_dimension():
+    A = random_matrix((12, 9), np.float64, seed=8)
+    result = lc.randomized_svd(A, 9, seed=0)  # k + oversamples = 19 > 9
+    assert_close(result.S, np.linalg.svd(A, compute_uv=False), np.float64, factor=100)
+    sketch = random_matrix((9, 9), np.float64, seed=9)
+    assert_close(lc.randomized_svd(A, 4, sketch=sketch).S,
+                 reference.randomized_svd(A, 4, sketch=sketch).S, np.float64, factor=10)
+
+
+def test_exact_on_low_rank_input(float_dtype):
+    A = decaying_spectrum(70, 40, [5.0, 3.0, 1.0], seed=3, dtype=float_dtype)
+    result = lc.randomized_svd(A, 3, seed=1, power_iters=0)
+    assert_close(result.S, [5.0, 3.0, 1.0], float_dtype, factor=10)
+    assert lc.relative_error(A, result.to_dense()) < 50 * (1e-4 if float_dtype == np.float32
+                                                          else 1e-12)

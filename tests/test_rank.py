@@ -1,0 +1,157 @@
+"""rank against numpy.linalg.matrix_rank; erank and relatives against the reference
+and their invariants; relative_error against numpy.linalg.norm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import lowrank_core as lc
+from lowrank_core import reference
+from lowrank_core.data import decaying_spectrum
+
+from conftest import random_matrix
+
+NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
+
+
+def low_rank(shape, r, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    batch, (m, n) = shape[:-2], shape[-2:]
+    X = rng.standard_normal(batch + (m, r))
+    Y = rng.standard_normal(batch + (r, n))
+    return (X @ Y).astype(dtype)
+
+
+def rank_inputs():
+    yield "zero", np.zeros((4, 5))
+    yield "identity", np.eye(6)
+    yield "1x1", np.array([[3.0]])
+    yield "1x1 zero", np.array([[0.0]])
+    yield "1-D", np.array([0.0, 1.0, 2.0])
+    yield "1-D zero", np.zeros(3)
+    yield "0-D", np.float64(2.0)
+    yield "int", random_matrix((7, 5), np.int64, seed=1)
+    yield "bool", random_matrix((6, 6), np.bool_, seed=2)
+    yield "float32 low rank", low_rank((30, 20), 4, np.float32)
+    yield "float64 low rank", low_rank((30, 20), 7)
+    yield "wide low rank", low_rank((10, 40), 3)
+    yield "stack", low_rank((2, 3, 8, 6), 2)
+    yield "near-singular", np.diag([1.0, 1e-8, 1e-17])
+    yield "float32 near-singular", np.diag([1.0, 1e-5, 1e-9]).astype(np.float32)
+
+
+@pytest.mark.parametrize("name,A", list(rank_inputs()), ids=[n for n, _ in rank_inputs()])
+def test_rank_matches_numpy(name, A):
+    expected = np.linalg.matrix_rank(A)
+    got = lc.rank(A)
+    assert np.array_equal(got, expected), (got, expected)
+    assert np.array_equal(reference.rank(A), expected)
+    if np.ndim(expected) == 0:
+        assert isinstance(got, int)
+
+
+@pytest.mark.parametrize("tol", [0.5, 1e-9, np.array([1e-3, 10.0, 1e3])])
+def test_rank_absolute_tol_matches_numpy(tol):
+    for A in (low_rank((9, 9), 5, seed=3), low_rank((3, 9, 9), 4, seed=4)):
+        A = A + np.diag(np.linspace(0.0, 2.0, 9))
+        expected = np.linalg.matrix_rank(A, tol)
+        assert np.array_equal(lc.rank(A, tol), expected)
+        assert np.array_equal(reference.rank(A, tol), expected)
+
+
+@pytest.mark.skipif(not NUMPY_2, reason="numpy.linalg.matrix_rank has rtol from NumPy 2.0")
+@pytest.mark.parametrize("rtol", [1e-3, 0.3, np.array([[0.01], [0.5]])])
+def test_rank_relative_tol_matches_numpy(rtol):
+    A = decaying_spectrum(10, 8, 0.5 ** np.arange(8), seed=5)
+    stack = np.stack([A, 2 * A, 3 * A])
+    for matrix in (A, stack):
+        expected = np.linalg.matrix_rank(matrix, rtol=rtol)
+        got = lc.rank(matrix, rtol=rtol)
+        assert np.array_equal(got, expected), (got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_hermitian_matches_numpy(dtype):
+    X = np.random.default_rng(6).standard_normal((9, 4))
+    S = (X @ X.T).astype(dtype)  # rank 4, symmetric
+    assert lc.rank(S, hermitian=True) == np.linalg.matrix_rank(S, hermitian=True) == 4
+    lower = np.tril(np.ones((5, 5)))  # only the lower triangle is read, as NumPy
+    assert lc.rank(lower, hermitian=True) == np.linalg.matrix_rank(lower, hermitian=True)
+
+
+def test_rank_tol_and_rtol_together_is_an_error():
+    with pytest.raises(ValueError, match="tol and rtol"):
+        lc.rank(np.eye(3), 0.1, rtol=0.1)
+
+
+@pytest.mark.parametrize("name", ["erank", "stable_rank", "entropy_rank"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_measures_match_reference(name, dtype):
+    for shape in [(1, 1), (8, 5), (5, 8), (2, 6, 6)]:
+        A = random_matrix(shape, dtype, seed=7)
+        got, want = getattr(lc, name)(A), getattr(reference, name)(A)
+        tolerance = 1e-4 if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(got, want, rtol=tolerance)
+        if len(shape) == 2:
+            assert isinstance(got, float)
+        else:
+            assert got.shape == shape[:-2] and got.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["erank", "stable_rank", "entropy_rank"])
+def test_measures_of_zero_matrix_are_zero(name):
+    assert getattr(lc, name)(np.zeros((4, 3))) == 0.0
+    assert getattr(reference, name)(np.zeros((4, 3))) == 0.0
+    stack = getattr(lc, name)(np.zeros((2, 3, 3)))
+    assert np.array_equal(stack, [0.0, 0.0])
+
+
+def test_measures_of_known_spectra():
+    assert lc.erank(np.eye(5)) == pytest.approx(5.0)
+    assert lc.entropy_rank(np.eye(5)) == pytest.approx(5.0)
+    assert lc.stable_rank(np.eye(5)) == pytest.approx(5.0)
+    D = np.diag([3.0, 1.0])
+    assert lc.erank(D) == pytest.approx(16.0 / 10.0)
+    assert lc.stable_rank(D) == pytest.approx(10.0 / 9.0)
+    p = np.array([0.75, 0.25])
+    assert lc.entropy_rank(D) == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+    assert lc.erank(np.outer([1.0, 2.0], [3.0, 4.0, 5.0])) == pytest.approx(1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=8),
+                  elements=st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)))
+def test_rank_measure_invariants(A):
+    slack = 1e-9
+    stable, effective, entropy = lc.stable_rank(A), lc.erank(A), lc.entropy_rank(A)
+    assert stable <= effective * (1 + slack)
+    assert effective <= entropy * (1 + slack)
+    assert entropy <= min(A.shape) * (1 + slack)
+    assert 0 <= lc.rank(A) <= min(A.shape)
+    assert lc.rank(A) == np.linalg.matrix_rank(A)
+
+
+@pytest.mark.parametrize("ord", [2, "fro"])
+def test_relative_error_matches_reference(ord, float_dtype):
+    A = random_matrix((9, 7), float_dtype, seed=8)
+    B = A + 0.1 * random_matrix((9, 7), float_dtype, seed=9)
+    got = lc.relative_error(A, B, ord)
+    want = reference.relative_error(A, B, ord)
+    direct = np.linalg.norm(A - B, ord) / np.linalg.norm(A, ord)
+    tolerance = 1e-5 if float_dtype == np.float32 else 1e-12
+    assert got == pytest.approx(want, rel=tolerance)
+    assert got == pytest.approx(direct, rel=tolerance)
+
+
+def test_relative_error_edge_cases():
+    Z = np.zeros((3, 3))
+    assert lc.relative_error(Z, Z) == 0.0
+    assert lc.relative_error(Z, np.eye(3)) == float("inf")
+    assert lc.relative_error(np.eye(3), np.eye(3), "fro") == 0.0
+    # Mixed precision is computed in the wider one.
+    A = np.diag([1.0, 1e-9])
+    assert lc.relative_error(A, np.diag([1.0, 0.0]).astype(np.float32)) == pytest.approx(1e-9)
