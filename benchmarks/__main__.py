@@ -1,0 +1,171 @@
+"""``python -m benchmarks``: lowrank_core against the alternatives, side by side.
+
+Each (case, operation, library) is timed in a process of its own (BLAS and
+OpenMP pools that spin-wait slow each other down when they share a process),
+in ``--rounds`` rounds that alternate the libraries, ``--repeats`` timed calls
+per round after one warm-up. Reports the median, the ratio to lowrank_core
+(> 1: lowrank_core is faster) and the accuracy each reached, as Markdown and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import cases as case_module
+from benchmarks.libraries import OPERATIONS, available
+
+EXACT_LIMIT = 3000 * 2000  # exact SVD/rank/singular values only up to this many entries
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_worker(job: dict, timeout: float) -> dict:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(job)],
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(case, op, libraries, rounds, repeats, timeout):
+    path, sigma = case_module.materialise(case)
+    base = {"op": op, "matrix": str(path), "k": case.k, "sketch": case.sketch,
+            "power_iters": case.power_iters, "repeats": repeats,
+            "singular_values": sigma[: case.k + 1].tolist() if op != "singular_values"
+            else sigma.tolist()}
+    runs = {name: [] for name in libraries}
+    extras = {}
+    for round_ in range(rounds):
+        order = libraries[round_ % len(libraries):] + libraries[: round_ % len(libraries)]
+        for name in order:
+            out = run_worker(dict(base, library=name, check_unmodified=round_ == 0), timeout)
+            if "error" in out:
+                extras[name] = {"error": out["error"]}
+                continue
+            runs[name].extend(out.pop("times"))
+            extras.setdefault(name, out)
+    rows = []
+    reference = statistics.median(runs["lowrank_core"]) if runs.get("lowrank_core") else None
+    for name in libraries:
+        row = {"case": case.to_dict(), "label": case.label(), "op": op, "library": name}
+        row.update(extras.get(name, {}))
+        if runs[name]:
+            median = statistics.median(runs[name])
+            row.update(median_s=median, samples=len(runs[name]),
+                       ratio=median / reference if reference else None)
+        rows.append(row)
+    return rows
+
+
+def accuracy_text(row) -> str:
+    if "error" in row:
+        return "failed: " + row["error"][:60]
+    if "error_ratio" in row:
+        return f"{row['error_ratio']:.5f}"
+    if "max_relative_error" in row:
+        return f"{row['max_relative_error']:.1e}"
+    if "rank" in row:
+        return str(row["rank"])
+    return ""
+
+
+def markdown(rows, meta) -> str:
+    lines = [f"# lowrank_core CPU benchmarks ({meta['date']})", "",
+             f"- CPU: {meta['cpu']} ({meta['cores']} cores), threads: {meta['threads']}",
+             f"- Command: `{meta['command']}`",
+             "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v),
+             "- Not installed: " + (", ".join(k for k, v in meta["versions"].items() if not v)
+                                    or "none"),
+             "- Each library timed in its own process, libraries alternating over "
+             f"{meta['rounds']} rounds of {meta['repeats']} calls (after a warm-up); "
+             "median shown. ratio = library time / lowrank_core time (> 1: lowrank_core faster).",
+             "- accuracy: randomized/exact SVD: spectral error / sigma_(k+1) (1 is optimal); "
+             "singular values: max error / sigma_1; rank: the rank found.",
+             ""]
+    for op in dict.fromkeys(r["op"] for r in rows):
+        lines += [f"## {op}", "", "| case | library | median (s) | ratio | accuracy |",
+                  "|---|---|---:|---:|---:|"]
+        for r in (r for r in rows if r["op"] == op):
+            median = f"{r['median_s']:.4f}" if "median_s" in r else "-"
+            ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
+            lines.append(f"| {r['label']} | {r['library']} | {median} | {ratio} | "
+                         f"{accuracy_text(r)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=["cpu", "smoke"], default="cpu")
+    parser.add_argument("--ops", default=",".join(OPERATIONS),
+                        help="comma-separated operations (default: all)")
+    parser.add_argument("--libraries", default=None,
+                        help="comma-separated libraries (default: every installed one)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--name", default=None, help="file name stem (default: suite-date)")
+    args = parser.parse_args(argv)
+
+    suite = case_module.cpu_suite() if args.suite == "cpu" else case_module.smoke_suite()
+    ops = [op for op in args.ops.split(",") if op]
+    for op in ops:
+        if op not in OPERATIONS:
+            parser.error(f"unknown operation {op!r}; choose from {', '.join(OPERATIONS)}")
+    modules = {name: module for op in OPERATIONS.values() for name, (_, module) in op.items()}
+    versions = {name: available(module) for name, module in modules.items()}
+    wanted = args.libraries.split(",") if args.libraries else list(modules)
+    for name, version in versions.items():
+        if version is None and name in wanted:
+            print(f"note: {name} is not installed; skipped", file=sys.stderr)
+
+    rows = []
+    for case in suite:
+        for op in ops:
+            if op != "randomized_svd" and (case.m * case.n > EXACT_LIMIT or case.spectrum !=
+                                           "inverse"):
+                continue
+            libraries = [name for name in OPERATIONS[op]
+                         if name == "lowrank_core" or (name in wanted and versions.get(name))]
+            print(f"{case.label()}: {op} ({', '.join(libraries)})", file=sys.stderr, flush=True)
+            rows += measure(case, op, libraries, args.rounds, args.repeats, args.timeout)
+
+    meta = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_model(), "cores": os.cpu_count(),
+        "threads": os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS")
+        or "library defaults (all cores)",
+        "command": "python -m benchmarks " + " ".join(shlex.quote(a) for a in
+                                                      (argv if argv is not None else sys.argv[1:])),
+        "python": platform.python_version(), "versions": versions,
+        "rounds": args.rounds, "repeats": args.repeats,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.name or f"{args.suite}-{dt.date.today().isoformat()}"
+    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    (args.out / f"{stem}.md").write_text(markdown(rows, meta))
+    print(markdown(rows, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

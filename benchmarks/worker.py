@@ -1,0 +1,66 @@
+"""One library, one operation, one matrix, in a process of its own.
+
+``python -m benchmarks.worker JOB_JSON`` prints one JSON line: the timings of
+``repeats`` calls after one untimed warm-up, and the accuracy of the result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def spectral_residual(A, U, S, Vh, seed=0) -> float:
+    """||A - U diag(S) Vh||_2 in float64, by Lanczos (ARPACK) on the residual operator."""
+    from scipy.sparse.linalg import LinearOperator, svds
+
+    A = np.asarray(A, dtype=np.float64)
+    U, S, Vh = (np.asarray(x, dtype=np.float64) for x in (U, S, Vh))
+    m, n = A.shape
+    op = LinearOperator(
+        (m, n), dtype=np.float64,
+        matvec=lambda x: A @ x.ravel() - U @ (S * (Vh @ x.ravel())),
+        rmatvec=lambda y: A.T @ y.ravel() - Vh.T @ (S * (U.T @ y.ravel())))
+    v0 = np.random.default_rng(seed).standard_normal(min(m, n))
+    return float(svds(op, k=1, tol=1e-10, v0=v0, return_singular_vectors=False)[0])
+
+
+def main(job: dict) -> dict:
+    from benchmarks.libraries import OPERATIONS
+
+    function, module_name = OPERATIONS[job["op"]][job["library"]]
+    A = np.load(job["matrix"])
+    k, l, q = job["k"], job["sketch"], job["power_iters"]
+    if job["op"] == "randomized_svd":
+        call = lambda: function(A, k, l, q, 0)  # noqa: E731
+    elif job["op"] == "svd":
+        call = lambda: function(A, k)  # noqa: E731
+    else:
+        call = lambda: function(A)  # noqa: E731
+    before = A.copy() if job.get("check_unmodified") else None
+    result = call()  # warm-up (and the result whose accuracy is reported)
+    times = []
+    for _ in range(job["repeats"]):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    out = {"times": times}
+    sigma = np.asarray(job["singular_values"])
+    if job["op"] in ("randomized_svd", "svd"):
+        error = spectral_residual(A, *result)
+        out["error_ratio"] = error / sigma[k] if k < sigma.size else error
+    elif job["op"] == "singular_values":
+        out["max_relative_error"] = float(np.max(np.abs(np.asarray(result, np.float64) - sigma))
+                                          / sigma[0])
+    elif job["op"] == "rank":
+        out["rank"] = int(result)
+    if before is not None:
+        out["unmodified"] = bool(np.array_equal(before, A))
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))))
