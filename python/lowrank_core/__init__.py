@@ -20,6 +20,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import SVDResult
 from ._svd import randomized_svd, singular_values, svd
+from . import reference  # noqa: E402  (plain-NumPy ground truth, lowrank_core.reference.svd ...)
 
 __version__ = "0.1.0"
 

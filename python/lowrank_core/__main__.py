@@ -29,8 +29,24 @@ def main(argv=None) -> int:
                       help="comma-separated ranks (default 1,5,10,20,50)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the random methods")
 
+    reproduce = commands.add_parser(
+        "reproduce", help="regenerate the source paper's or blog's experiments (report, figures)")
+    reproduce.add_argument("experiment", choices=["paper", "blog"])
+    reproduce.add_argument("--out", default=None,
+                           help="output folder (default: reproduction-<experiment>)")
+    reproduce.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    reproduce.add_argument("--quick", action="store_true", help="small sizes, seconds")
+    reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
-    if args.command == "demo":
+    if args.command == "reproduce":
+        from . import reproduce as reproduction
+
+        report = reproduction.run(args.experiment, args.out or f"reproduction-{args.experiment}",
+                                  device=args.device, quick=args.quick,
+                                  progress=not args.no_progress)
+        print(f"wrote {report} (tables), results.json and figures beside it")
+    elif args.command == "demo":
         from . import _demo
 
         if args.size < 8:

@@ -1,0 +1,53 @@
+"""`python -m lowrank_core reproduce ... --quick` runs and its numbers say what the
+sources say."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import lowrank_core as lc
+from lowrank_core.__main__ import main
+
+
+def test_reproduce_blog_quick(tmp_path, capsys):
+    assert main(["reproduce", "blog", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    results = json.loads((tmp_path / "results.json").read_text())["blog"]
+    assert "erank against n" in report and "Findings" in report
+    largest = str(results["erank_sizes"][-1])
+    dense = results["erank"]["dense i.i.d."][largest]
+    # Multiplicative nonlinearities keep exact rank one; the others stay O(1).
+    for name in ("identity", "z^2", "sign"):
+        assert all(rank == 1 for rank in results["numerical_rank"][name].values()), name
+        assert results["erank"][name][largest] == pytest.approx(1.0, abs=1e-6)
+    for name in ("tanh", "sin", "relu", "exp"):
+        assert results["erank"][name][largest] < 5 < dense, name
+    # relu(x y) = x+ y+ + x- y-: exactly rank two.
+    assert all(rank == 2 for rank in results["numerical_rank"]["relu"].values())
+    # The dense baseline grows like (8 / 3 pi)^2 n.
+    assert 0.6 < results["dense_slope"] < 0.85
+    figures = {"blog_spectra.png", "blog_erank.png"}
+    present = {path.name for path in tmp_path.glob("*.png")}
+    if "skipped" in report:
+        assert "matplotlib" in capsys.readouterr().err
+    else:
+        assert figures <= present
+
+
+def test_reproduce_rejects_unknown_experiment(tmp_path):
+    from lowrank_core import reproduce
+
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        reproduce.run("novel", tmp_path)
+    with pytest.raises(SystemExit):
+        main(["reproduce", "novel"])
+
+
+def test_cuda_device_without_gpu_is_a_clear_error(tmp_path):
+    if getattr(lc, "gpu_available", lambda: False)():
+        pytest.skip("a GPU is available: the CUDA path is exercised by the GPU tests")
+    with pytest.raises(RuntimeError, match="--device cuda needs"):
+        main(["reproduce", "blog", "--quick", "--device", "cuda", "--out", str(tmp_path),
+              "--no-progress"])
