@@ -59,6 +59,12 @@ struct Table {
 struct Functions {
     Table<float> s;
     Table<double> d;
+    // Optional (null when the BLAS in use lacks them): the BLAS's thread count, and
+    // OpenBLAS's openblas_set_num_threads_local, which sets the calling thread's
+    // count and returns the previous one. With both, the core runs BLAS calls
+    // single-threaded on threads of its own (see parallel.hpp).
+    int (*get_num_threads)() = nullptr;
+    int (*set_num_threads_local)(int) = nullptr;
 };
 
 // Installs the table (called once by the bindings); throws if an entry is missing.

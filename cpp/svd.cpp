@@ -6,6 +6,7 @@
 
 #include "blas_lapack.hpp"
 #include "errors.hpp"
+#include "parallel.hpp"
 #include "philox.hpp"
 
 namespace lowrank {
@@ -64,32 +65,95 @@ void multiply(const ConstView<T>& a, const Matrix<T>& b, Matrix<T>& c) {
                   T(0), c.data(), c.ld());
 }
 
-// Rows of M handled together by fused_normal_product: about 4 MiB, so a block
-// stays in the last-level cache between its two products.
+// The products of the randomized SVD, on row blocks of a row-major matrix M
+// (rows x cols): A itself when A is row-major, A^T when A is column-major, so a
+// block is always contiguous memory. Rows are split into one range per thread
+// (parallel.hpp); each thread walks its range in blocks of about 1 MiB, small
+// enough to stay in cache between the two products of normal_product.
 template <class T>
-index fused_block_rows(index rows, index cols) {
-    constexpr index target_bytes = index(4) << 20;
-    const index per_row = std::max<index>(cols, 1) * static_cast<index>(sizeof(T));
-    const index block = std::max<index>(16, (target_bytes / per_row) / 16 * 16);
-    return std::min(block, std::max<index>(rows, 1));
-}
-
-// Y = M X and Z = M^T Y = M^T M X in one pass over a row-major M (rows x cols):
-// each row block M_i is read from memory once for Y_i = M_i X and Z += M_i^T Y_i.
-template <class T>
-void fused_normal_product(const ConstView<T>& m_view, const Matrix<T>& x, Matrix<T>& y,
-                          Matrix<T>& z) {
-    const index rows = m_view.rows, cols = m_view.cols, l = x.cols;
-    const index block = fused_block_rows<T>(rows, cols);
-    for (index r0 = 0; r0 < rows; r0 += block) {
-        const index b = std::min(block, rows - r0);
-        const T* m_block = m_view.data + r0 * m_view.ld;  // (cols x b) column-major
-        Blas<T>::gemm('T', 'N', b, l, cols, T(1), m_block, m_view.ld, x.data(), x.ld(), T(0),
-                      y.data() + r0, y.ld());
-        Blas<T>::gemm('N', 'N', cols, l, b, T(1), m_block, m_view.ld, y.data() + r0, y.ld(),
-                      r0 == 0 ? T(0) : T(1), z.data(), z.ld());
+class RowBlocks {
+  public:
+    explicit RowBlocks(const ConstView<T>& m, index panel_columns) : m_(m) {
+        const index per_row = std::max<index>(m.cols, 1) * static_cast<index>(sizeof(T));
+        // One thread only when the work is too small to pay for starting threads.
+        const double flops = 2.0 * double(m.rows) * double(m.cols) * double(panel_columns);
+        parts_ = flops < 4e6 ? 1 : std::min<int>(core_threads(), static_cast<int>(
+                                                               std::max<index>(1, m.rows / 16)));
+        // A threaded BLAS (parts_ == 1 with more BLAS threads) wants bigger calls.
+        const index target = parts_ > 1 || blas_threads_are_local() ? index(1) << 20
+                                                                   : index(4) << 20;
+        block_ = std::clamp<index>(target / per_row / 8 * 8, 8, std::max<index>(m.rows, 8));
     }
-}
+
+    // Y = M X (rows x l).
+    void multiply(const Matrix<T>& x, Matrix<T>& y) const {
+        run_parts(parts_, [&](int part, int parts) {
+            const auto [first, last] = part_range(m_.rows, block_, part, parts);
+            if (first < last) product(first, last - first, x, y);
+        });
+    }
+
+    // Z = M^T Y (cols x l).
+    void multiply_transposed(const Matrix<T>& y, Matrix<T>& z) const {
+        reduce(z, [&](index first, index count, Matrix<T>& into, bool accumulate) {
+            transposed_product(first, count, y, into, accumulate);
+        });
+    }
+
+    // Y = M X and Z = M^T Y in one pass: each block of M is read from memory once.
+    void normal_product(const Matrix<T>& x, Matrix<T>& y, Matrix<T>& z) const {
+        reduce(z, [&](index first, index count, Matrix<T>& into, bool accumulate) {
+            product(first, count, x, y);
+            transposed_product(first, count, y, into, accumulate);
+        });
+    }
+
+  private:
+    static bool blas_threads_are_local() {
+        return blas_lapack::installed().set_num_threads_local != nullptr;
+    }
+
+    // Rows [first, first + count) of Y = M X.
+    void product(index first, index count, const Matrix<T>& x, Matrix<T>& y) const {
+        Blas<T>::gemm('T', 'N', count, x.cols, m_.cols, T(1), m_.data + first * m_.ld, m_.ld,
+                      x.data(), x.ld(), T(0), y.data() + first, y.ld());
+    }
+
+    // Z (+)= M_block^T Y_block for rows [first, first + count).
+    void transposed_product(index first, index count, const Matrix<T>& y, Matrix<T>& z,
+                            bool accumulate) const {
+        Blas<T>::gemm('N', 'N', m_.cols, y.cols, count, T(1), m_.data + first * m_.ld, m_.ld,
+                      y.data() + first, y.ld(), accumulate ? T(1) : T(0), z.data(), z.ld());
+    }
+
+    // Runs step(first, count, partial, accumulate) over the blocks of each thread's
+    // rows, summing the threads' partial (cols x l) results into z.
+    template <class Step>
+    void reduce(Matrix<T>& z, Step&& step) const {
+        std::vector<Matrix<T>> partials(static_cast<std::size_t>(parts_ > 1 ? parts_ - 1 : 0));
+        for (auto& partial : partials) partial = Matrix<T>(z.rows, z.cols);
+        std::vector<char> touched(static_cast<std::size_t>(parts_), 0);
+        run_parts(parts_, [&](int part, int parts) {
+            Matrix<T>& into = part == 0 ? z : partials[static_cast<std::size_t>(part - 1)];
+            const auto [first, last] = part_range(m_.rows, block_, part, parts);
+            for (index r0 = first; r0 < last; r0 += block_) {
+                step(r0, std::min(block_, last - r0), into, r0 != first);
+            }
+            touched[static_cast<std::size_t>(part)] = first < last;
+        });
+        if (!touched[0]) std::fill(z.values.begin(), z.values.end(), T(0));
+        for (std::size_t p = 0; p < partials.size(); ++p) {
+            if (!touched[p + 1]) continue;
+            const T* from = partials[p].data();
+            T* to = z.data();
+            for (std::size_t i = 0; i < z.values.size(); ++i) to[i] += from[i];
+        }
+    }
+
+    ConstView<T> m_;
+    int parts_ = 1;
+    index block_ = 8;
+};
 
 }  // namespace
 
@@ -179,49 +243,51 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
 
     // Steps 2-3: an orthonormal basis Q (m x l) of range((A A^T)^q A Omega).
     // HMT's Algorithm 4.4 orthonormalises after every product and reads A twice
-    // per power iteration. Here each iteration is one fused pass over A's stored
-    // blocks (fused_normal_product), orthonormalising once per pass: the same
-    // subspace in exact arithmetic, read from memory half as often.
-    Matrix<T> q(m, l);
+    // per power iteration. Here each iteration is one pass over A
+    // (RowBlocks::normal_product) with one orthonormalisation: the same subspace
+    // in exact arithmetic, A read q + 2 times instead of 2q + 2.
+    // Step 4's B = Q^T A is kept as its transpose Bt = A^T Q (n x l).
+    Matrix<T> q(m, l), bt(n, l);
     if (a.row_major) {
-        // Row blocks of A are contiguous: W <- orth(A^T A W), starting from Omega.
-        Matrix<T> y(m, l), w = std::move(omega);
+        // Blocks are rows of A: W <- orth(A^T A W) from W = Omega, then Q = orth(A W).
+        const RowBlocks<T> blocks(a, l);
+        Matrix<T> w = std::move(omega);
         for (index it = 0; it < options.power_iters; ++it) {
-            Matrix<T> z(n, l);
-            fused_normal_product(a, w, y, z);
-            orthonormalize(z);
-            w = std::move(z);
+            blocks.normal_product(w, q, bt);
+            orthonormalize(bt);
+            std::swap(w, bt);
         }
-        multiply(a, w, q);  // Q = orth(A W)
+        blocks.multiply(w, q);
+        orthonormalize(q);
+        blocks.multiply_transposed(q, bt);  // Bt = A^T Q
     } else {
-        // Column blocks of A are contiguous, i.e. row blocks of A^T: Q <- orth(A A^T Q).
-        multiply(a, omega, q);
-        const ConstView<T> a_t = a.transposed();
-        Matrix<T> y(n, l);
+        // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
+        const RowBlocks<T> blocks(a.transposed(), l);
+        blocks.multiply_transposed(omega, q);  // A Omega = (A^T)^T Omega
+        orthonormalize(q);
         for (index it = 0; it < options.power_iters; ++it) {
-            orthonormalize(q);
             Matrix<T> z(m, l);
-            fused_normal_product(a_t, q, y, z);
-            q = std::move(z);
+            blocks.normal_product(q, bt, z);
+            orthonormalize(z);
+            std::swap(q, z);
         }
+        blocks.multiply(q, bt);  // Bt = A^T Q
     }
-    orthonormalize(q);
 
-    // Step 4: project, B = Q^T A (l x n), and take its small SVD.
-    Matrix<T> b(l, n);
-    Blas<T>::gemm('T', a.blas_op(), l, n, m, T(1), q.data(), q.ld(), a.data, a.ld, T(0),
-                  b.data(), b.ld());
-    Matrix<T> ub(l, l), vt(l, n);
+    // Step 4: the small SVD, Bt = V S Ub^T, so B = Ub S V^T.
+    Matrix<T> v(n, l), ub_t(l, l);
     std::vector<T> s(static_cast<std::size_t>(l));
-    gesdd('S', b, s.data(), &ub, &vt);
-    // Step 5: lift back, U = Q Ub, keeping the top k triplets.
+    gesdd('S', bt, s.data(), &v, &ub_t);
+    // Step 5: lift back, U = Q Ub, keeping the top k triplets; Vh = V^T.
     SvdResult<T> out;
     out.U = Matrix<T>(m, k);
-    Blas<T>::gemm('N', 'N', m, k, l, T(1), q.data(), q.ld(), ub.data(), ub.ld(), T(0),
+    Blas<T>::gemm('N', 'T', m, k, l, T(1), q.data(), q.ld(), ub_t.data(), ub_t.ld(), T(0),
                   out.U.data(), out.U.ld());
     out.S.assign(s.begin(), s.begin() + k);
     out.Vh = Matrix<T>(k, n);
-    for (index j = 0; j < n; ++j) std::copy(vt.column(j), vt.column(j) + k, out.Vh.column(j));
+    for (index j = 0; j < n; ++j) {
+        for (index i = 0; i < k; ++i) out.Vh(i, j) = v(j, i);
+    }
     apply_sign_convention(out.U, out.Vh);
     return out;
 }

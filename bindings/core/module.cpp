@@ -3,6 +3,12 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <vector>
+
+#if defined(__linux__)
+#include <dlfcn.h>
+#include <link.h>
+#endif
 
 #include "blas_lapack.hpp"
 #include "errors.hpp"
@@ -38,6 +44,49 @@ void fill(lowrank::blas_lapack::Table<T>& table, const py::dict& blas, const py:
     table.syevd = capsule_function<decltype(table.syevd)>(lapack, "lapack", (p + "syevd").c_str());
 }
 
+#if defined(__linux__)
+// Paths of the loaded shared objects (dl_iterate_phdr), to find SciPy's OpenBLAS.
+std::vector<std::string> loaded_objects() {
+    std::vector<std::string> paths;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+            if (info->dlpi_name && info->dlpi_name[0]) {
+                static_cast<std::vector<std::string>*>(data)->emplace_back(info->dlpi_name);
+            }
+            return 0;
+        },
+        &paths);
+    return paths;
+}
+#endif
+
+// The thread-count functions of the OpenBLAS SciPy ships (libscipy_openblas, the
+// 32-bit-integer build behind cython_blas), when it exports them; left null
+// otherwise, and the core then leaves threading to the BLAS.
+void find_openblas_threading(lowrank::blas_lapack::Functions& functions) {
+#if defined(__linux__)
+    for (const std::string& path : loaded_objects()) {
+        const auto slash = path.find_last_of('/');
+        const std::string file = path.substr(slash == std::string::npos ? 0 : slash + 1);
+        if (file.rfind("libscipy_openblas", 0) != 0 || file.find("openblas64") != std::string::npos) {
+            continue;
+        }
+        void* handle = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+        if (!handle) continue;
+        void* get = dlsym(handle, "scipy_openblas_get_num_threads");
+        void* set_local = dlsym(handle, "openblas_set_num_threads_local");
+        if (get && set_local) {
+            functions.get_num_threads = reinterpret_cast<int (*)()>(get);
+            functions.set_num_threads_local = reinterpret_cast<int (*)(int)>(set_local);
+        }
+        dlclose(handle);  // drops only the reference taken here; SciPy keeps it loaded
+        if (functions.get_num_threads) return;
+    }
+#else
+    (void)functions;
+#endif
+}
+
 void install_scipy_blas_lapack() {
     const py::dict blas = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
     const py::dict lapack =
@@ -45,6 +94,7 @@ void install_scipy_blas_lapack() {
     lowrank::blas_lapack::Functions functions;
     fill(functions.s, blas, lapack, 's');
     fill(functions.d, blas, lapack, 'd');
+    find_openblas_threading(functions);
     lowrank::blas_lapack::install(functions);
 }
 
@@ -65,6 +115,8 @@ PYBIND11_MODULE(_core, m) {
         }
     });
 
+    m.attr("blas_thread_control") =
+        lowrank::blas_lapack::installed().set_num_threads_local != nullptr;
     lowrank::bindings::register_svd(m);
     lowrank::bindings::register_rank(m);
 }

@@ -1,0 +1,86 @@
+// Running the core's own threads around single-threaded BLAS calls.
+//
+// Skinny products (A times an n x l panel, l ~ 10-200) reach a fraction of the
+// machine's GEMM rate when one BLAS call is split across threads. The core
+// instead splits A into row ranges, one per thread, and each thread calls BLAS
+// single-threaded on cache-sized blocks of its range. This needs the BLAS to let
+// a thread set its own thread count (OpenBLAS >= 0.3.27:
+// openblas_set_num_threads_local); without it, one thread calls a threaded BLAS.
+#pragma once
+
+#include <algorithm>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include "blas_lapack.hpp"
+#include "matrix.hpp"
+
+namespace lowrank {
+
+// How many threads the core may run BLAS calls on: the BLAS's own thread count
+// (so threadpoolctl's limits hold) when per-thread control exists, else 1.
+inline int core_threads() {
+    const auto& f = blas_lapack::installed();
+    if (!f.get_num_threads || !f.set_num_threads_local) return 1;
+    return std::max(1, f.get_num_threads());
+}
+
+// Makes BLAS calls on the current thread single-threaded for its lifetime.
+class SingleThreadedBlas {
+  public:
+    SingleThreadedBlas() {
+        const auto& f = blas_lapack::installed();
+        if (f.set_num_threads_local) {
+            set_ = f.set_num_threads_local;
+            previous_ = set_(1);
+        }
+    }
+    ~SingleThreadedBlas() {
+        if (set_) set_(previous_);
+    }
+    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+  private:
+    int (*set_)(int) = nullptr;
+    int previous_ = 1;
+};
+
+// Calls body(part, parts) on `parts` threads (the caller's thread is part 0),
+// each inside a SingleThreadedBlas scope when parts > 1; rethrows the first
+// exception after all have finished.
+template <class Body>
+void run_parts(int parts, Body&& body) {
+    if (parts <= 1) {
+        body(0, 1);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(parts));
+    auto run = [&](int part) {
+        try {
+            SingleThreadedBlas single;
+            body(part, parts);
+        } catch (...) {
+            errors[static_cast<std::size_t>(part)] = std::current_exception();
+        }
+    };
+    std::vector<std::thread> workers;
+    workers.reserve(static_cast<std::size_t>(parts - 1));
+    for (int part = 1; part < parts; ++part) workers.emplace_back(run, part);
+    run(0);
+    for (auto& worker : workers) worker.join();
+    for (const auto& error : errors) {
+        if (error) std::rethrow_exception(error);
+    }
+}
+
+// The half-open range of [0, count) that part `part` of `parts` owns, in whole
+// multiples of `granule` (the last part takes the remainder).
+inline std::pair<index, index> part_range(index count, index granule, int part, int parts) {
+    const index granules = (count + granule - 1) / granule;
+    const index first = granules * part / parts, last = granules * (part + 1) / parts;
+    return {std::min(count, first * granule), std::min(count, last * granule)};
+}
+
+}  // namespace lowrank
