@@ -104,3 +104,27 @@ def test_exact_on_low_rank_input(float_dtype):
     assert_close(result.S, [5.0, 3.0, 1.0], float_dtype, factor=10)
     assert lc.relative_error(A, result.to_dense()) < 50 * (1e-4 if float_dtype == np.float32
                                                           else 1e-12)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_threaded_sizes_match_reference(layout, float_dtype):
+    # Large enough for the core to split A's rows across its own threads.
+    A = decaying_spectrum(900, 500, 1.0 / np.arange(1, 501), seed=11, dtype=float_dtype)
+    A = np.asfortranarray(A) if layout == "F" else A
+    sketch = random_matrix((500, 40), float_dtype, seed=12)
+    got = lc.randomized_svd(A, 30, oversamples=10, power_iters=3, sketch=sketch)
+    want = reference.randomized_svd(A, 30, oversamples=10, power_iters=3, sketch=sketch)
+    assert_close(got.S, want.S, float_dtype, factor=10)
+    assert_close(got.to_dense(), want.to_dense(), float_dtype, scale=float(want.S[0]), factor=100)
+
+
+def test_thread_count_changes_only_rounding():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    A = decaying_spectrum(900, 500, 1.0 / np.arange(1, 501), seed=13)
+    default = lc.randomized_svd(A, 20, seed=5)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        single = lc.randomized_svd(A, 20, seed=5)
+    assert_close(single.S, default.S, np.float64, factor=10)
+    assert_close(single.to_dense(), default.to_dense(), np.float64, scale=1.0, factor=100)
+    again = lc.randomized_svd(A, 20, seed=5)  # same threads, same seed: same bits
+    assert all(np.array_equal(x, y) for x, y in zip(again, default))
