@@ -83,4 +83,16 @@ inline std::pair<index, index> part_range(index count, index granule, int part, 
     return {std::min(count, first * granule), std::min(count, last * granule)};
 }
 
+// Calls body(first, last) on ranges of the `batch` matrices of a stack, one range
+// per thread (LAPACK single-threaded inside), or on [0, batch) in the caller's
+// thread when there is one matrix (LAPACK then uses the BLAS's threads).
+template <class Body>
+void for_each_matrix_range(index batch, Body&& body) {
+    const int parts = batch > 1 ? static_cast<int>(std::min<index>(core_threads(), batch)) : 1;
+    run_parts(parts, [&](int part, int count) {
+        const auto [first, last] = part_range(batch, 1, part, count);
+        if (first < last) body(first, last);
+    });
+}
+
 }  // namespace lowrank

@@ -7,6 +7,7 @@
 
 #include "blas_lapack.hpp"
 #include "errors.hpp"
+#include "parallel.hpp"
 #include "svd.hpp"
 
 namespace lowrank {
@@ -70,28 +71,30 @@ void matrix_rank_batched(const T* a, index batch, index m, index n, Threshold ki
     LOWRANK_EXPECTS(kind == Threshold::Default || thresholds != nullptr,
                     "a threshold is required");
     const index p = std::min(m, n);
-    std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
     const T default_rtol = static_cast<T>(std::max(m, n)) * std::numeric_limits<T>::epsilon();
-    for (index b = 0; b < batch; ++b) {
-        const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
-        if (hermitian) {
-            absolute_eigenvalues(view, s.data());
-        } else {
-            singular_values(view, s.data());
+    for_each_matrix_range(batch, [&](index first, index last) {
+        std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
+        for (index b = first; b < last; ++b) {
+            const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
+            if (hermitian) {
+                absolute_eigenvalues(view, s.data());
+            } else {
+                singular_values(view, s.data());
+            }
+            const T s_max = p > 0 ? *std::max_element(s.begin(), s.begin() + p) : T(0);
+            std::int64_t count = 0;
+            if (kind == Threshold::Default) {
+                const T tol = s_max * default_rtol;
+                for (index i = 0; i < p; ++i) count += s[i] > tol;
+            } else {
+                const double tol = kind == Threshold::Absolute
+                                       ? thresholds[b]
+                                       : static_cast<double>(s_max) * thresholds[b];
+                for (index i = 0; i < p; ++i) count += static_cast<double>(s[i]) > tol;
+            }
+            out[b] = count;
         }
-        const T s_max = p > 0 ? *std::max_element(s.begin(), s.begin() + p) : T(0);
-        std::int64_t count = 0;
-        if (kind == Threshold::Default) {
-            const T tol = s_max * default_rtol;
-            for (index i = 0; i < p; ++i) count += s[i] > tol;
-        } else {
-            const double tol = kind == Threshold::Absolute
-                                   ? thresholds[b]
-                                   : static_cast<double>(s_max) * thresholds[b];
-            for (index i = 0; i < p; ++i) count += static_cast<double>(s[i]) > tol;
-        }
-        out[b] = count;
-    }
+    });
 }
 
 template <class T>
@@ -128,12 +131,14 @@ template <class T>
 void rank_measure_batched(const T* a, index batch, index m, index n, Measure measure,
                           double* out) {
     const index p = std::min(m, n);
-    std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
-    for (index b = 0; b < batch; ++b) {
-        const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
-        singular_values(view, s.data());
-        out[b] = spectral_measure(s.data(), p, measure);
-    }
+    for_each_matrix_range(batch, [&](index first, index last) {
+        std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
+        for (index b = first; b < last; ++b) {
+            const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
+            singular_values(view, s.data());
+            out[b] = spectral_measure(s.data(), p, measure);
+        }
+    });
 }
 
 template <class T>

@@ -210,10 +210,12 @@ void singular_values(const ConstView<T>& a, T* out) {
 template <class T>
 void singular_values_batched(const T* a, index batch, index m, index n, T* out) {
     const index p = std::min(m, n);
-    for (index b = 0; b < batch; ++b) {
-        const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
-        singular_values(view, out + b * p);
-    }
+    for_each_matrix_range(batch, [&](index first, index last) {
+        for (index b = first; b < last; ++b) {
+            const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
+            singular_values(view, out + b * p);
+        }
+    });
 }
 
 template <class T>

@@ -104,3 +104,12 @@ def test_lists_ints_and_bools_become_float64():
     assert lc.singular_values(np.eye(3, dtype=bool)).dtype == np.float64
     assert lc.randomized_svd(np.arange(12).reshape(4, 3), 1, seed=0).U.dtype == np.float64
     assert lc.svd(np.eye(3, dtype=np.float16), 1).S.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["singular_values", "rank", "erank", "stable_rank",
+                                  "entropy_rank"])
+def test_nan_in_one_matrix_of_a_stack_is_rejected(name):
+    # Stacks are split across threads; an error in any matrix reaches the caller.
+    stack = np.stack([np.ones((4, 3))] * 5 + [nan_matrix()] + [np.ones((4, 3))] * 2)
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        MATRIX_FUNCTIONS[name](lc, stack)
