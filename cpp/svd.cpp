@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "blas_lapack.hpp"
@@ -38,10 +39,9 @@ void gesdd(char jobz, Matrix<T>& a, T* s, Matrix<T>* u, Matrix<T>* vt) {
                       "gesdd");
 }
 
-// Replaces the columns of the tall panel Y (m x l, m >= l) by an orthonormal
-// basis of their span (Householder QR: geqrf then orgqr).
+// Householder QR of the panel Y (m x l, m >= l): Y <- Q (geqrf, then orgqr).
 template <class T>
-void orthonormalize(Matrix<T>& y) {
+void householder_orthonormalize(Matrix<T>& y) {
     const index m = y.rows, l = y.cols;
     std::vector<T> tau(static_cast<std::size_t>(std::max<index>(1, l)));
     T query_qr = 0, query_q = 0;
@@ -58,11 +58,37 @@ void orthonormalize(Matrix<T>& y) {
                       "orgqr");
 }
 
-// C = op(A) * B for a view A and a column-major B.
+// One Cholesky-QR step, Y <- Y R^{-1} with R^T R = Y^T Y (syrk, potrf, trsm: all
+// level 3). Returns false, leaving Y as it was, when R is too ill-conditioned for
+// the step to be accurate: its diagonal spread must stay below 0.1 / sqrt(eps).
 template <class T>
-void multiply(const ConstView<T>& a, const Matrix<T>& b, Matrix<T>& c) {
-    Blas<T>::gemm(a.blas_op(), 'N', a.rows, b.cols, a.cols, T(1), a.data, a.ld, b.data(), b.ld(),
-                  T(0), c.data(), c.ld());
+bool cholesky_qr_step(Matrix<T>& y, Matrix<T>& gram) {
+    const index m = y.rows, l = y.cols;
+    Blas<T>::syrk('U', 'T', l, m, T(1), y.data(), y.ld(), T(0), gram.data(), gram.ld());
+    if (Blas<T>::potrf('U', l, gram.data(), gram.ld()) != 0) return false;
+    T largest = 0, smallest = std::numeric_limits<T>::infinity();
+    for (index i = 0; i < l; ++i) {
+        largest = std::max(largest, std::abs(gram(i, i)));
+        smallest = std::min(smallest, std::abs(gram(i, i)));
+    }
+    const T limit = T(0.1) / std::sqrt(std::numeric_limits<T>::epsilon());
+    if (!(smallest > 0) || !(largest <= limit * smallest)) return false;
+    Blas<T>::trsm('R', 'U', 'N', 'N', m, l, T(1), gram.data(), gram.ld(), y.data(), y.ld());
+    return true;
+}
+
+// Replaces the columns of the tall panel Y (m x l, m >= l) by an orthonormal
+// basis of their span. Cholesky-QR twice (CholQR2: the second pass restores
+// orthogonality to rounding) on tall, well-conditioned panels, a fraction of
+// Householder's cost; Householder QR otherwise (rank-deficient or ill-conditioned
+// panels, or when a Cholesky step refuses).
+template <class T>
+void orthonormalize(Matrix<T>& y) {
+    if (y.rows >= 4 * y.cols && y.cols > 0) {
+        Matrix<T> gram(y.cols, y.cols);
+        if (cholesky_qr_step(y, gram) && cholesky_qr_step(y, gram)) return;
+    }
+    householder_orthonormalize(y);
 }
 
 // The products of the randomized SVD, on row blocks of a row-major matrix M
