@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import _core
 from ._checks import is_cupy
 
-__all__ = ["backend_for"]
+__all__ = ["backend_for", "gpu_available"]
 
 
 def backend_for(*arrays):
@@ -35,3 +35,29 @@ def _cuda_backend():
             f"({error}); install a build with CUDA or pass a NumPy array"
         ) from error
     return _cuda_api
+
+
+def gpu_available() -> bool:
+    """True when CuPy arrays can run here: this build has the CUDA core
+    (``lowrank_core._cuda``), CuPy imports, and a CUDA GPU is usable. Never raises.
+
+    Examples
+    --------
+    >>> import lowrank_core as lc
+    >>> isinstance(lc.gpu_available(), bool)
+    True
+    """
+    try:
+        from . import _build_config
+
+        if not _build_config.HAS_CUDA:
+            return False
+        from . import _cuda
+
+        if _cuda.device_count() < 1:
+            return False
+        import cupy
+
+        return bool(cupy.cuda.is_available())
+    except Exception:  # noqa: BLE001 - any failure means "no usable GPU"
+        return False
