@@ -9,6 +9,7 @@ without it are a clear error.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import numpy as np
@@ -44,6 +45,8 @@ def host(x):
 
 
 def test_build_config_and_cuda_module_import():
+    if os.environ.get("LOWRANK_CORE_CUDA", "").upper() == "ON":
+        assert _build_config.HAS_CUDA, "LOWRANK_CORE_CUDA=ON but _cuda was not built"
     if _build_config.HAS_CUDA:
         # Built with CUDA: the module must load here, GPU or not (it only needs the
         # CUDA libraries), and mirror _core's routines.
