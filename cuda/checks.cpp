@@ -15,32 +15,47 @@ Checks::Checks(const Resources& resources, index capacity)
                              resources.stream()));
 }
 
-int* Checks::next(bool is_flag, std::string text) {
-    const index slot = static_cast<index>(text_.size());
-    if (slot >= values_.size()) {
+int* Checks::take(bool is_flag, bool batched, std::string text, index count) {
+    if (count < 0 || used_ + count > values_.size()) {
         throw std::logic_error("lowrank_core: too few check slots (a bug in lowrank_core)");
     }
-    is_flag_.push_back(is_flag);
-    text_.push_back(std::move(text));
-    return values_.data() + slot;
+    int* first = values_.data() + used_;
+    records_.push_back(Record{is_flag, batched, std::move(text), used_, count});
+    used_ += count;
+    return first;
 }
 
-int* Checks::flag(std::string message) { return next(true, std::move(message)); }
+int* Checks::flag(std::string message) { return take(true, false, std::move(message), 1); }
 
-int* Checks::info(std::string routine) { return next(false, std::move(routine)); }
+int* Checks::info(std::string routine) { return take(false, false, std::move(routine), 1); }
+
+int* Checks::infos(std::string routine, index count) {
+    return take(false, true, std::move(routine), count);
+}
 
 void Checks::verify() {
-    std::vector<int> host(text_.size(), 0);
+    std::vector<int> host(static_cast<std::size_t>(used_), 0);
     if (!host.empty()) {
         CUDA_TRY(cudaMemcpyAsync(host.data(), values_.data(), host.size() * sizeof(int),
                                  cudaMemcpyDeviceToHost, resources_.stream()));
     }
     resources_.synchronize();
-    for (std::size_t i = 0; i < host.size(); ++i) {
-        if (is_flag_[i] && host[i] != 0) throw std::invalid_argument(text_[i]);
+    // Bad input first (as the CPU core checks it before computing), then the solvers.
+    for (const Record& record : records_) {
+        if (record.is_flag && host[static_cast<std::size_t>(record.first)] != 0) {
+            throw std::invalid_argument(record.text);
+        }
     }
-    for (std::size_t i = 0; i < host.size(); ++i) {
-        if (!is_flag_[i]) check_lapack_info(host[i], text_[i].c_str());
+    for (const Record& record : records_) {
+        if (record.is_flag) continue;
+        for (index i = 0; i < record.count; ++i) {
+            const int value = host[static_cast<std::size_t>(record.first + i)];
+            if (value == 0) continue;
+            const std::string routine =
+                record.batched ? record.text + " (matrix " + std::to_string(i) + ")"
+                               : record.text;
+            check_lapack_info(value, routine.c_str());
+        }
     }
 }
 

@@ -22,6 +22,9 @@ class Checks {
     int* flag(std::string message);
     // A slot for a cuSOLVER devInfo; `routine` names it in the error.
     int* info(std::string routine);
+    // `count` consecutive slots for the devInfo of each matrix of a batch; an error
+    // names the routine and the matrix.
+    int* infos(std::string routine, index count);
 
     // Synchronises the caller's stream, then throws std::invalid_argument for a set
     // flag (the first one), LinAlgError for a positive info, std::logic_error for a
@@ -29,11 +32,17 @@ class Checks {
     void verify();
 
   private:
-    int* next(bool is_flag, std::string text);
+    struct Record {
+        bool is_flag;
+        bool batched;
+        std::string text;
+        index first, count;
+    };
+    int* take(bool is_flag, bool batched, std::string text, index count);
     const Resources& resources_;
     DeviceBuffer<int> values_;
-    std::vector<bool> is_flag_;
-    std::vector<std::string> text_;
+    index used_ = 0;
+    std::vector<Record> records_;
 };
 
 }  // namespace lowrank::gpu

@@ -154,8 +154,8 @@ __global__ void combine_pairs(const double* partials, unsigned blocks, Op op, do
     }
 }
 
-// Copies of the stack in which every matrix's singular values (or |eigenvalues|) end
-// up in `s` (batch x p); checks deferred.
+// |eigenvalues| of each symmetric matrix of a row-major stack (reading its lower
+// triangle), into `s` (batch x n); devInfo checks deferred to `checks`.
 template <class T>
 void hermitian_absolute_eigenvalues(const Resources& resources, Checks& checks, const T* a,
                                     index batch, index n, T* s) {
@@ -171,9 +171,10 @@ void hermitian_absolute_eigenvalues(const Resources& resources, Checks& checks, 
     const int lwork =
         std::max(Lib<T>::syevd_size(resources.cusolver(), upper, ni, copy.data(), ni, s), 1);
     DeviceBuffer<T> work(lwork, resources.stream());
+    int* info = checks.infos("syevd", batch);  // one devInfo per matrix
     for (index b = 0; b < batch; ++b) {
         Lib<T>::syevd(resources.cusolver(), upper, ni, copy.data() + b * size, ni, s + b * n,
-                      work.data(), lwork, checks.info("syevd (matrix " + std::to_string(b) + ")"));
+                      work.data(), lwork, info + b);
     }
     absolute_kernel<T><<<grid_for(batch * n), kThreads, 0, resources.stream()>>>(s, batch * n);
     LOWRANK_CHECK_LAUNCH();

@@ -234,11 +234,7 @@ void stack_singular_values(const Resources& resources, Checks& checks, const T* 
                                         out, u.data(), v.data(), params.get(), count),
             1);
         DeviceBuffer<T> work(lwork, resources.stream());
-        // One devInfo per matrix, in consecutive slots.
-        int* info = checks.info("gesvdjBatched (matrix 0)");
-        for (index b = 1; b < batch; ++b) {
-            checks.info("gesvdjBatched (matrix " + std::to_string(b) + ")");
-        }
+        int* info = checks.infos("gesvdjBatched", batch);  // one devInfo per matrix
         Lib<T>::gesvdj_batched(resources.cusolver(), rows, cols, copy.data(), rows, out,
                                u.data(), v.data(), work.data(), lwork, info, params.get(),
                                count);
@@ -248,11 +244,11 @@ void stack_singular_values(const Resources& resources, Checks& checks, const T* 
     const int lwork = std::max(Lib<T>::gesvd_size(resources.cusolver(), rows, cols), 1);
     DeviceBuffer<T> work(lwork, resources.stream());
     DeviceBuffer<T> rwork(std::max(cols, 1), resources.stream());
+    int* info = checks.infos("gesvd", batch);  // one devInfo per matrix
     for (index b = 0; b < batch; ++b) {
-        int* info = checks.info("gesvd (matrix " + std::to_string(b) + ")");
         Lib<T>::gesvd(resources.cusolver(), 'N', 'N', rows, cols, copy.data() + b * size, rows,
                       out + b * p, nullptr, rows, nullptr, cols, work.data(), lwork,
-                      rwork.data(), info);
+                      rwork.data(), info + b);
     }
 }
 

@@ -64,6 +64,19 @@ def test_build_config_and_cuda_module_import():
             importlib.import_module("lowrank_core._cuda")
 
 
+@pytest.mark.skipif(not _build_config.HAS_CUDA, reason="this build has no CUDA core")
+def test_cuda_core_without_a_gpu_raises_a_clear_error():
+    # Runs where there is no GPU (as in CI): the error macros carry the failing call
+    # and the bindings turn them into exceptions, never a crash.
+    cuda = importlib.import_module("lowrank_core._cuda")
+    if cuda.device_count() > 0:
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match=r"CUDA error .* in cudaGetDevice.*resources\.cpp"):
+        cuda.svd("float64", (0, 3, 3, 3, True), 1, 0, 0, 0, 0, 0)
+    with pytest.raises(ValueError, match="dtype must be"):
+        cuda.svd("float16", (0, 3, 3, 3, True), 1, 0, 0, 0, 0, 0)
+
+
 def test_gpu_available_is_a_bool_and_never_raises():
     assert isinstance(lc.gpu_available(), bool)
     if not _build_config.HAS_CUDA:
