@@ -1,8 +1,9 @@
 // Errors of the CUDA core, and one check macro per library (after rapidsai/raft).
 //
-//   CUDA_TRY(call)       cudaError_t       -> CudaError (OutOfMemory for an allocation)
-//   CUBLAS_TRY(call)     cublasStatus_t    -> CudaError
-//   CUSOLVER_TRY(call)   cusolverStatus_t  -> CudaError
+//   CUDA_TRY(call)       cudaError_t       -> CudaError
+//   CUBLAS_TRY(call)     cublasStatus_t    -> CudaError (OutOfMemory for ALLOC_FAILED)
+//   CUSOLVER_TRY(call)   cusolverStatus_t  -> CudaError (OutOfMemory for ALLOC_FAILED)
+//   allocate_async (resources.hpp)         -> OutOfMemory with the bytes asked for
 //   *_TRY_NO_THROW(call) the same, reported on stderr instead (for destructors)
 //
 // Every exception carries the failing call, file and line. The bindings translate:
@@ -53,6 +54,14 @@ inline std::string where(const char* call, const char* file, int line) {
                     cudaGetErrorString(status) + ") in " + where(call, file, line));
 }
 
+// cuBLAS/cuSOLVER could not allocate (a handle or an internal workspace): the size
+// is the library's, not known here.
+[[noreturn]] inline void throw_library_out_of_memory(const std::string& what) {
+    cudaGetLastError();  // clear a non-sticky allocation error
+    throw OutOfMemory(0, "out of GPU memory: " + what +
+                             " (the library could not allocate its workspace)");
+}
+
 }  // namespace lowrank::gpu
 
 #define CUDA_TRY(call)                                                                   \
@@ -67,11 +76,14 @@ inline std::string where(const char* call, const char* file, int line) {
     do {                                                                                 \
         const cublasStatus_t lowrank_status_ = (call);                                   \
         if (lowrank_status_ != CUBLAS_STATUS_SUCCESS) {                                  \
-            if (lowrank_status_ == CUBLAS_STATUS_ALLOC_FAILED) cudaGetLastError();       \
-            throw ::lowrank::gpu::CudaError(                                             \
+            const std::string lowrank_what_ =                                            \
                 std::string("cuBLAS error ") +                                           \
                 ::lowrank::gpu::cublas_status_name(lowrank_status_) + " in " +           \
-                ::lowrank::gpu::where(#call, __FILE__, __LINE__));                       \
+                ::lowrank::gpu::where(#call, __FILE__, __LINE__);                        \
+            if (lowrank_status_ == CUBLAS_STATUS_ALLOC_FAILED) {                         \
+                ::lowrank::gpu::throw_library_out_of_memory(lowrank_what_);              \
+            }                                                                            \
+            throw ::lowrank::gpu::CudaError(lowrank_what_);                              \
         }                                                                                \
     } while (0)
 
@@ -79,11 +91,14 @@ inline std::string where(const char* call, const char* file, int line) {
     do {                                                                                 \
         const cusolverStatus_t lowrank_status_ = (call);                                 \
         if (lowrank_status_ != CUSOLVER_STATUS_SUCCESS) {                                \
-            if (lowrank_status_ == CUSOLVER_STATUS_ALLOC_FAILED) cudaGetLastError();     \
-            throw ::lowrank::gpu::CudaError(                                             \
+            const std::string lowrank_what_ =                                            \
                 std::string("cuSOLVER error ") +                                         \
                 ::lowrank::gpu::cusolver_status_name(lowrank_status_) + " in " +         \
-                ::lowrank::gpu::where(#call, __FILE__, __LINE__));                       \
+                ::lowrank::gpu::where(#call, __FILE__, __LINE__);                        \
+            if (lowrank_status_ == CUSOLVER_STATUS_ALLOC_FAILED) {                       \
+                ::lowrank::gpu::throw_library_out_of_memory(lowrank_what_);              \
+            }                                                                            \
+            throw ::lowrank::gpu::CudaError(lowrank_what_);                              \
         }                                                                                \
     } while (0)
 
