@@ -21,11 +21,9 @@ from lowrank_core.data import decaying_spectrum
 
 from conftest import assert_close, random_matrix, rtol_for
 
-GPU = lc.gpu_available()
+GPU, WHY = _backend.gpu_status()
 needs_gpu = pytest.mark.skipif(
-    not GPU,
-    reason="needs CuPy and a CUDA GPU with a build that has lowrank_core._cuda "
-    "(lowrank_core.gpu_available() is False)",
+    not GPU, reason=f"needs CuPy and a CUDA GPU (gpu_available() is False: {WHY})"
 )
 
 
@@ -79,6 +77,8 @@ def test_cuda_core_without_a_gpu_raises_a_clear_error():
 
 def test_gpu_available_is_a_bool_and_never_raises():
     assert isinstance(lc.gpu_available(), bool)
+    available, why = _backend.gpu_status()
+    assert available is lc.gpu_available() and isinstance(why, str) and why
     if not _build_config.HAS_CUDA:
         assert lc.gpu_available() is False
 
