@@ -2,8 +2,10 @@
 
 Exact and randomized truncated SVD, numerical rank with NumPy's semantics,
 effective rank and its relatives. NumPy arrays run on the C++ core
-(``lowrank_core._core``); :mod:`lowrank_core.reference` holds the same routines in
-plain NumPy, the ground truth the tests check the core against.
+(``lowrank_core._core``), CuPy arrays on the CUDA core (``lowrank_core._cuda``,
+where the build has it; see :func:`gpu_available`); :mod:`lowrank_core.reference`
+holds the same routines in plain NumPy, the ground truth the tests check the core
+against.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
         "source tree (see README.md), not by putting python/ on sys.path."
     ) from error
 
+from ._backend import gpu_available
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import SVDResult
 from ._svd import randomized_svd, singular_values, svd
@@ -28,6 +31,7 @@ __all__ = [
     "SVDResult",
     "entropy_rank",
     "erank",
+    "gpu_available",
     "randomized_svd",
     "rank",
     "relative_error",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import _core
 from ._checks import is_cupy
 
-__all__ = ["backend_for"]
+__all__ = ["backend_for", "gpu_available", "gpu_status"]
 
 
 def backend_for(*arrays):
@@ -35,3 +35,39 @@ def _cuda_backend():
             f"({error}); install a build with CUDA or pass a NumPy array"
         ) from error
     return _cuda_api
+
+
+def gpu_available() -> bool:
+    """True when CuPy arrays can run here: this build has the CUDA core
+    (``lowrank_core._cuda``), CuPy imports, and a CUDA GPU is usable. Never raises.
+
+    Examples
+    --------
+    >>> import lowrank_core as lc
+    >>> isinstance(lc.gpu_available(), bool)
+    True
+    """
+    return gpu_status()[0]
+
+
+def gpu_status() -> tuple[bool, str]:
+    """``(gpu_available(), why)``: the reason in words (for skip messages). Never raises."""
+    try:
+        from . import _build_config
+
+        if not _build_config.HAS_CUDA:
+            return False, "this build of lowrank_core has no CUDA core (_cuda)"
+        from . import _cuda
+
+        if _cuda.device_count() < 1:
+            return False, "no usable CUDA GPU (or no driver new enough for the CUDA " \
+                f"{_build_config.CUDA_VERSION} runtime)"
+        try:
+            import cupy
+        except ImportError:
+            return False, "CuPy is not installed (pip install lowrank_core[cuda13])"
+        if not cupy.cuda.is_available():
+            return False, "CuPy sees no usable CUDA GPU"
+        return True, "CUDA core, CuPy and a GPU are present"
+    except Exception as error:  # noqa: BLE001 - any failure means "no usable GPU"
+        return False, f"checking for a GPU failed: {type(error).__name__}: {error}"

@@ -112,7 +112,8 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
                 f"got {sketch.shape}"
             )
         seed = 0
-    U, S, Vh = backend_for(A).randomized_svd(A, k, columns, power_iters, seed, sketch)
+    backend = backend_for(A) if sketch is None else backend_for(A, sketch)
+    U, S, Vh = backend.randomized_svd(A, k, columns, power_iters, seed, sketch)
     return SVDResult(U, S, Vh)
 
 

@@ -1,0 +1,410 @@
+"""The CUDA core: CuPy arrays in, CuPy arrays out, the same answers as the CPU core.
+
+Tests marked ``gpu`` need CuPy and a CUDA GPU and skip with a reason where
+``lowrank_core.gpu_available()`` is false. The others run everywhere: they check
+that a build with the CUDA core imports it (no GPU needed) and that CuPy arrays
+without it are a clear error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import lowrank_core as lc
+from lowrank_core import _backend, _build_config, _core, reference
+from lowrank_core.data import decaying_spectrum
+
+from conftest import assert_close, random_matrix, rtol_for
+
+GPU, WHY = _backend.gpu_status()
+needs_gpu = pytest.mark.skipif(
+    not GPU, reason=f"needs CuPy and a CUDA GPU (gpu_available() is False: {WHY})"
+)
+
+
+@pytest.fixture(scope="module")
+def cp():
+    import cupy
+
+    return cupy
+
+
+def host(x):
+    """A NumPy copy of a CuPy array (for comparisons only)."""
+    return x.get()
+
+
+# --- run everywhere ---------------------------------------------------------------------
+
+
+def test_build_config_and_cuda_module_import():
+    if os.environ.get("LOWRANK_CORE_CUDA", "").upper() == "ON":
+        assert _build_config.HAS_CUDA, "LOWRANK_CORE_CUDA=ON but _cuda was not built"
+    if _build_config.HAS_CUDA:
+        # Built with CUDA: the module must load here, GPU or not (it only needs the
+        # CUDA libraries), and mirror _core's routines.
+        cuda = importlib.import_module("lowrank_core._cuda")
+        assert isinstance(_build_config.CUDA_VERSION, str)
+        assert cuda.cuda_runtime_version // 1000 == int(_build_config.CUDA_VERSION.split(".")[0])
+        count = cuda.device_count()
+        assert isinstance(count, int) and count >= 0
+        for name in ["svd", "randomized_svd", "singular_values", "matrix_rank", "rank_measure",
+                     "relative_error", "gaussian_sketch"]:
+            assert callable(getattr(cuda, name)), name
+    else:
+        assert _build_config.CUDA_VERSION is None
+        with pytest.raises(ImportError):
+            importlib.import_module("lowrank_core._cuda")
+
+
+@pytest.mark.skipif(not _build_config.HAS_CUDA, reason="this build has no CUDA core")
+def test_cuda_core_without_a_gpu_raises_a_clear_error():
+    # Runs where there is no GPU (as in CI): the error macros carry the failing call
+    # and the bindings turn them into exceptions, never a crash.
+    cuda = importlib.import_module("lowrank_core._cuda")
+    if cuda.device_count() > 0:
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match=r"CUDA error .* in cudaGetDevice.*resources\.cpp"):
+        cuda.svd("float64", (0, 3, 3, 3, True), 1, 0, 0, 0, 0, 0)
+    with pytest.raises(ValueError, match="dtype must be"):
+        cuda.svd("float16", (0, 3, 3, 3, True), 1, 0, 0, 0, 0, 0)
+
+
+def test_gpu_available_is_a_bool_and_never_raises():
+    assert isinstance(lc.gpu_available(), bool)
+    available, why = _backend.gpu_status()
+    assert available is lc.gpu_available() and isinstance(why, str) and why
+    if not _build_config.HAS_CUDA:
+        assert lc.gpu_available() is False
+
+
+class _FakeCupyArray:
+    """Looks like a CuPy array to the dispatch (its type lives in a cupy module)."""
+
+    dtype = np.dtype(np.float64)
+    shape = (3, 3)
+    ndim = 2
+
+
+_FakeCupyArray.__module__ = "cupy._core.core"
+
+
+def test_cupy_array_without_cuda_core_is_a_type_error(monkeypatch):
+    import lowrank_core
+
+    # As in a build without _cuda: importing it fails.
+    monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
+    monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
+    monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)
+    monkeypatch.delattr(lowrank_core, "_cuda_api", raising=False)
+    with pytest.raises(TypeError, match="no CUDA core"):
+        _backend.backend_for(_FakeCupyArray())
+
+
+def test_numpy_and_cupy_mixed_is_a_type_error():
+    with pytest.raises(TypeError, match="different devices"):
+        _backend.backend_for(np.ones((3, 3)), _FakeCupyArray())
+
+
+# --- on a GPU ---------------------------------------------------------------------------
+
+SHAPES = [(60, 40), (40, 60), (33, 33)]
+
+
+def to_device(cp, A, layout="C"):
+    A = cp.asarray(A)
+    return cp.asfortranarray(A) if layout == "F" else cp.ascontiguousarray(A)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.gpu
+@needs_gpu
+def test_svd_matches_cpu_and_reference(cp, shape, layout, float_dtype):
+    m, n = shape
+    spectrum = 0.7 ** np.arange(min(m, n))
+    A_host = decaying_spectrum(m, n, spectrum, seed=3, dtype=float_dtype)
+    A = to_device(cp, A_host, layout)
+    before = A.copy()
+    for k in [1, 5, min(m, n)]:
+        got = lc.svd(A, k)
+        assert all(isinstance(x, cp.ndarray) for x in got)
+        assert got.U.shape == (m, k) and got.S.shape == (k,) and got.Vh.shape == (k, n)
+        assert got.U.dtype == got.S.dtype == got.Vh.dtype == float_dtype
+        cpu = lc.svd(A_host, k)
+        want = reference.svd(A_host, k)
+        scale = float(want.S[0])
+        assert_close(host(got.S), want.S, float_dtype, scale=scale, factor=10)
+        assert_close(host(got.S), cpu.S, float_dtype, scale=scale, factor=10)
+        assert_close(host(got.to_dense()), want.to_dense(), float_dtype, scale=scale,
+                     factor=100)
+        # The same sign convention: the leading vectors themselves agree (their
+        # singular values are well separated, so they are well conditioned).
+        lead = min(k, 5)
+        assert_close(host(got.U)[:, :lead], cpu.U[:, :lead], float_dtype, scale=1.0,
+                     factor=100)
+        assert_close(host(got.Vh)[:lead], cpu.Vh[:lead], float_dtype, scale=1.0, factor=100)
+        U = host(got.U)
+        assert np.all(U[np.abs(U).argmax(axis=0), np.arange(k)] > 0)
+    assert bool((A == before).all()), "A was modified"
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("shape", [(80, 50), (50, 80)], ids=str)
+@pytest.mark.gpu
+@needs_gpu
+def test_randomized_svd_same_seed_agrees_with_cpu(cp, shape, layout, float_dtype):
+    m, n = shape
+    A_host = decaying_spectrum(m, n, 0.8 ** np.arange(min(m, n)), seed=6, dtype=float_dtype)
+    A = to_device(cp, A_host, layout)
+    before = A.copy()
+    for k, oversamples, power_iters in [(1, 0, 0), (8, 5, 2), (10, 10, "auto")]:
+        got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                seed=42)
+        assert all(isinstance(x, cp.ndarray) for x in got)
+        cpu = lc.randomized_svd(A_host, k, oversamples=oversamples, power_iters=power_iters,
+                                seed=42)
+        scale = float(cpu.S[0])
+        assert_close(host(got.S), cpu.S, float_dtype, scale=scale, factor=10)
+        assert_close(host(got.U), cpu.U, float_dtype, scale=1.0, factor=100)
+        assert_close(host(got.Vh), cpu.Vh, float_dtype, scale=1.0, factor=100)
+        # Deterministic: the same seed twice gives the same bits on the GPU.
+        again = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                  seed=42)
+        for a, b in zip(got, again):
+            assert bool((a == b).all())
+    assert bool((A == before).all()), "A was modified"
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_randomized_svd_explicit_sketch_matches_reference(cp, float_dtype):
+    A_host = random_matrix((60, 40), float_dtype, seed=5)
+    A = cp.asarray(A_host)
+    for k, oversamples, power_iters in [(1, 0, 0), (5, 3, 2), (40, 10, 3)]:
+        columns = min(k + oversamples, 40)
+        sketch_host = random_matrix((40, columns), float_dtype, seed=k)
+        for sketch in (cp.asarray(sketch_host), cp.asfortranarray(cp.asarray(sketch_host))):
+            got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                    sketch=sketch)
+            want = reference.randomized_svd(A_host, k, oversamples=oversamples,
+                                            power_iters=power_iters, sketch=sketch_host)
+            scale = float(want.S[0])
+            assert_close(host(got.S), want.S, float_dtype, scale=scale, factor=10)
+            assert_close(host(got.to_dense()), want.to_dense(), float_dtype, scale=scale,
+                         factor=100)
+    with pytest.raises(TypeError, match="different devices"):
+        lc.randomized_svd(A, 1, oversamples=0, sketch=np.ones((40, 1), float_dtype))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**32 + 5, 2**64 - 1])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (37, 13), (1000, 7)], ids=str)
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_sketch_is_the_cpu_sketch(cp, shape, seed):
+    from lowrank_core import _cuda_api
+
+    for dtype in ("float32", "float64"):
+        got = _cuda_api.gaussian_sketch(*shape, seed, dtype)
+        assert isinstance(got, cp.ndarray) and got.dtype == np.dtype(dtype)
+        want = _core.gaussian_sketch(*shape, seed, dtype)
+        # Box-Muller's log/sin/cos may differ in the last bits between CUDA's libm and
+        # glibc; float32 is then at most one rounding apart.
+        np.testing.assert_allclose(host(got), want, rtol=1e-13 if dtype == "float64" else 2e-7,
+                                   atol=1e-13 if dtype == "float64" else 1e-7)
+
+
+STACKS = [(3, 5, 4), (2, 3, 4, 6), (4, 32, 32), (2, 40, 35), (2, 35, 40), (1, 1, 1), (0, 3, 3)]
+
+
+@pytest.mark.parametrize("shape", STACKS, ids=str)
+@pytest.mark.gpu
+@needs_gpu
+def test_singular_values_of_stacks(cp, shape, float_dtype):
+    A_host = random_matrix(shape, float_dtype, seed=1)
+    A = cp.asarray(A_host)
+    got = lc.singular_values(A)
+    assert isinstance(got, cp.ndarray) and got.dtype == float_dtype
+    want = np.linalg.svd(A_host.astype(np.float64), compute_uv=False)
+    assert got.shape == want.shape
+    if want.size:
+        assert_close(host(got), want, float_dtype, factor=10)
+    assert_close(host(lc.singular_values(cp.asfortranarray(A))), want, float_dtype, factor=10)
+
+
+def low_rank(shape, r, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    batch, (m, n) = shape[:-2], shape[-2:]
+    return (rng.standard_normal(batch + (m, r)) @ rng.standard_normal(batch + (r, n))).astype(
+        dtype)
+
+
+@pytest.mark.parametrize("shape", [(20, 30), (3, 20, 30), (2, 3, 40, 36), (4, 8, 8)], ids=str)
+@pytest.mark.gpu
+@needs_gpu
+def test_rank_matches_numpy(cp, shape, float_dtype):
+    A_host = low_rank(shape, 5, float_dtype, seed=2)
+    A = cp.asarray(A_host)
+    got = lc.rank(A)
+    want = np.linalg.matrix_rank(A_host)
+    if A_host.ndim == 2:
+        assert isinstance(got, int) and got == want == 5
+    else:
+        assert isinstance(got, cp.ndarray) and got.dtype == np.int64
+        np.testing.assert_array_equal(host(got), want)
+    np.testing.assert_array_equal(np.asarray(lc.rank(A, tol=1e-3) if A_host.ndim == 2
+                                             else host(lc.rank(A, tol=1e-3))),
+                                  np.linalg.matrix_rank(A_host, tol=1e-3))
+    rtol = np.full(A_host.shape[:-2], 0.5)
+    got_rtol = lc.rank(A, rtol=rtol)
+    want_rtol = lc.rank(A_host, rtol=rtol)
+    np.testing.assert_array_equal(got_rtol if A_host.ndim == 2 else host(got_rtol), want_rtol)
+    # hermitian: |eigenvalues| of the lower triangle
+    S_host = A_host[..., :8, :8] + np.swapaxes(A_host[..., :8, :8], -1, -2)
+    S_host = np.tril(S_host)  # only the lower triangle is read
+    got_h = lc.rank(cp.asarray(S_host), hermitian=True)
+    want_h = lc.rank(S_host, hermitian=True)
+    np.testing.assert_array_equal(got_h if S_host.ndim == 2 else host(got_h), want_h)
+
+
+@pytest.mark.parametrize("measure", ["erank", "stable_rank", "entropy_rank"])
+@pytest.mark.parametrize("shape", [(30, 20), (3, 20, 30), (2, 40, 33), (5, 6, 6)], ids=str)
+@pytest.mark.gpu
+@needs_gpu
+def test_rank_measures_match_cpu(cp, shape, measure, float_dtype):
+    A_host = random_matrix(shape, float_dtype, seed=4)
+    got = getattr(lc, measure)(cp.asarray(A_host))
+    want = getattr(lc, measure)(A_host)
+    ref = getattr(reference, measure)(A_host)
+    if len(shape) == 2:
+        assert isinstance(got, float)
+    else:
+        assert isinstance(got, cp.ndarray) and got.dtype == np.float64
+        got = host(got)
+    assert_close(got, want, float_dtype, factor=10)
+    assert_close(got, ref, float_dtype, factor=10)
+    assert getattr(lc, measure)(cp.zeros((4, 3), float_dtype)) == 0.0
+
+
+@pytest.mark.parametrize("ord", [2, "fro"])
+@pytest.mark.gpu
+@needs_gpu
+def test_relative_error_matches_cpu(cp, ord, float_dtype):
+    A_host = random_matrix((50, 30), float_dtype, seed=7)
+    B_host = lc.svd(A_host, 5).to_dense()
+    for layout_a, layout_b in [("C", "C"), ("C", "F"), ("F", "C"), ("F", "F")]:
+        A = to_device(cp, A_host, layout_a)
+        B = to_device(cp, B_host, layout_b)
+        got = lc.relative_error(A, B, ord=ord)
+        assert isinstance(got, float)
+        want = lc.relative_error(A_host, B_host, ord=ord)
+        assert abs(got - want) <= 10 * rtol_for(float_dtype) * want
+    zero = cp.zeros((4, 3), float_dtype)
+    assert lc.relative_error(zero, zero, ord=ord) == 0.0
+    assert lc.relative_error(zero, cp.ones((4, 3), float_dtype), ord=ord) == float("inf")
+    huge = cp.full((3, 3), 1e300 if float_dtype == np.float64 else 1e30, float_dtype)
+    assert lc.relative_error(huge, huge * 0.5, ord="fro") == pytest.approx(0.5)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_work_is_ordered_on_the_callers_stream(cp):
+    # Input produced, the call made and the outputs consumed on a non-default,
+    # non-blocking stream with no synchronisation in between: only correct if every
+    # step of the core is ordered on that stream.
+    A_host = decaying_spectrum(300, 200, 0.9 ** np.arange(200), seed=8)
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        assert cp.cuda.get_current_stream().ptr == stream.ptr != 0
+        A = cp.asarray(A_host) * 2.0  # an elementwise kernel on `stream`
+        result = lc.randomized_svd(A, 10, seed=1)
+        dense = result.to_dense() * 0.5
+        S = lc.singular_values(A)
+        r = lc.rank(A)
+    stream.synchronize()
+    cpu = lc.randomized_svd(A_host * 2.0, 10, seed=1)
+    assert_close(host(dense), cpu.to_dense() * 0.5, np.float64, scale=float(cpu.S[0]),
+                 factor=100)
+    assert_close(host(S), np.linalg.svd(A_host * 2.0, compute_uv=False), np.float64,
+                 factor=10)
+    assert r == np.linalg.matrix_rank(A_host)
+
+
+ROUTINES = {
+    "svd": lambda A: lc.svd(A, 1),
+    "randomized_svd": lambda A: lc.randomized_svd(A, 1, seed=0),
+    "singular_values": lambda A: lc.singular_values(A),
+    "rank": lambda A: lc.rank(A),
+    "erank": lambda A: lc.erank(A),
+    "stable_rank": lambda A: lc.stable_rank(A),
+    "entropy_rank": lambda A: lc.entropy_rank(A),
+    "relative_error": lambda A: lc.relative_error(A, A * 0 + 1),
+}
+
+
+@pytest.mark.parametrize("name", list(ROUTINES))
+@pytest.mark.gpu
+@needs_gpu
+def test_bad_inputs_are_the_cpu_errors(cp, name):
+    call = ROUTINES[name]
+    A = cp.ones((4, 3))
+    A[2, 1] = cp.nan
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        call(A)
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        call(cp.full((3, 3), cp.inf))
+    with pytest.raises(TypeError, match="A is complex"):
+        call(cp.ones((3, 3), dtype=cp.complex128))
+    # Integer and bool input become float64, computed on the GPU.
+    out = call(cp.arange(12).reshape(4, 3))
+    leaves = out if isinstance(out, tuple) else (out,)
+    for leaf in leaves:
+        assert isinstance(leaf, (int, float, cp.ndarray))
+        if isinstance(leaf, cp.ndarray):
+            assert leaf.dtype in (np.float64, np.int64)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_argument_errors_match_cpu(cp):
+    A = cp.ones((5, 4))
+    for bad_k in (0, 5):
+        with pytest.raises(ValueError, match="k must be"):
+            lc.svd(A, bad_k)
+        with pytest.raises(ValueError, match="k must be"):
+            lc.randomized_svd(A, bad_k)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        lc.svd(cp.ones(3), 1)
+    with pytest.raises(ValueError, match="shape"):
+        lc.relative_error(A, cp.ones((4, 5)))
+    with pytest.raises(ValueError, match="sketch must have shape"):
+        lc.randomized_svd(A, 2, oversamples=0, sketch=cp.ones((4, 3)))
+    with pytest.raises(ValueError, match="tol and rtol"):
+        lc.rank(A, tol=1.0, rtol=1.0)
+    with pytest.raises(TypeError, match="different devices"):
+        lc.relative_error(A, np.ones((5, 4)))
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_out_of_memory_is_a_memory_error_and_the_process_stays_usable(cp):
+    cp.get_default_memory_pool().free_all_blocks()
+    free, _ = cp.cuda.runtime.memGetInfo()
+    # A takes 40% of free memory; relative_error needs two more copies of it.
+    elements = int(0.4 * free) // 8
+    cols = 1024
+    rows = elements // cols
+    A = cp.ones((rows, cols))
+    try:
+        with pytest.raises(MemoryError, match="bytes"):
+            lc.relative_error(A, A, ord="fro")
+    finally:
+        del A
+        cp.get_default_memory_pool().free_all_blocks()
+    small = cp.asarray(np.diag([3.0, 2.0, 1.0]))
+    assert host(lc.svd(small, 2).S).tolist() == pytest.approx([3.0, 2.0])
