@@ -56,6 +56,8 @@ def rank(A, tol=None, *, rtol=None, hermitian=False):
     threshold, name = (tol, "tol") if tol is not None else (rtol, "rtol")
     batch_shape = A.shape[:-2]
     if threshold is not None:
+        if _checks.is_cupy(threshold):  # a few numbers: read them on the host
+            threshold = threshold.get()
         threshold = np.asarray(threshold, dtype=np.float64)
         if threshold.dtype.kind != "f":
             raise TypeError(f"{name} must be real")
