@@ -44,6 +44,14 @@ def run_worker(job: dict, timeout: float) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def schedule(case, rounds, repeats):
+    """Fewer calls for the biggest cases (a randomized SVD of 20000 x 5000 at k = 200
+    is seconds per call for the slower libraries)."""
+    if case.m * case.n * case.sketch > 5e9:
+        return min(rounds, 2), 1
+    return rounds, repeats
+
+
 def measure(case, op, libraries, rounds, repeats, timeout):
     path, sigma = case_module.materialise(case)
     base = {"op": op, "matrix": str(path), "k": case.k, "sketch": case.sketch,
@@ -55,7 +63,8 @@ def measure(case, op, libraries, rounds, repeats, timeout):
     for round_ in range(rounds):
         order = libraries[round_ % len(libraries):] + libraries[: round_ % len(libraries)]
         for name in order:
-            out = run_worker(dict(base, library=name, check_unmodified=round_ == 0), timeout)
+            out = run_worker(dict(base, library=name, check_unmodified=round_ == 0,
+                                  accuracy=round_ == 0), timeout)
             if "error" in out:
                 extras[name] = {"error": out["error"]}
                 continue
@@ -72,6 +81,29 @@ def measure(case, op, libraries, rounds, repeats, timeout):
                        ratio=median / reference if reference else None)
         rows.append(row)
     return rows
+
+
+def add_arithmetic(row, machine) -> None:
+    """For lowrank_core's randomized SVD: the flops and bytes of A it moves, and the
+    fraction of the machine's GEMM rate and memory bandwidth they amount to."""
+    if row["op"] != "randomized_svd" or row["library"] != "lowrank_core" or "median_s" not in row:
+        return
+    case = row["case"]
+    m, n, q = case["m"], case["n"], case["power_iters"]
+    l = min(case["k"] + case["oversamples"], m, n)
+    item = 4 if case["dtype"] == "float32" else 8
+    flops = (2 * q + 2) * 2.0 * m * n * l  # the products with A; QR and small SVD are O((m+n) l^2)
+    passes = q + 2  # fused power iterations read A once each, plus two single passes
+    seconds = row["median_s"]
+    row["arithmetic"] = {"gflop": flops / 1e9, "gflops": flops / seconds / 1e9,
+                         "passes_over_A": passes,
+                         "a_read_gbs": passes * m * n * item / seconds / 1e9}
+    gemm = machine.get(f"gemm_gflops_{case['dtype']}")
+    if gemm:
+        row["arithmetic"]["fraction_of_gemm_rate"] = flops / seconds / 1e9 / gemm
+    if machine.get("read_gbs"):
+        row["arithmetic"]["fraction_of_bandwidth"] = row["arithmetic"]["a_read_gbs"] / machine[
+            "read_gbs"]
 
 
 def accuracy_text(row) -> str:
@@ -99,6 +131,11 @@ def markdown(rows, meta) -> str:
              "- accuracy: randomized/exact SVD: spectral error / sigma_(k+1) (1 is optimal); "
              "singular values: max error / sigma_1; rank: the rank found.",
              ""]
+    machine = meta.get("machine") or {}
+    if machine:
+        lines += [f"- Machine yardsticks: GEMM {machine.get('gemm_gflops_float64', 0):.0f} GF/s "
+                  f"(float64), {machine.get('gemm_gflops_float32', 0):.0f} GF/s (float32) on "
+                  f"3000x3000 products; reading memory {machine.get('read_gbs', 0):.1f} GB/s.", ""]
     for op in dict.fromkeys(r["op"] for r in rows):
         lines += [f"## {op}", "", "| case | library | median (s) | ratio | accuracy |",
                   "|---|---|---:|---:|---:|"]
@@ -107,6 +144,17 @@ def markdown(rows, meta) -> str:
             ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
             lines.append(f"| {r['label']} | {r['library']} | {median} | {ratio} | "
                          f"{accuracy_text(r)} |")
+        lines.append("")
+    arithmetic = [r for r in rows if "arithmetic" in r]
+    if arithmetic:
+        lines += ["## lowrank_core's randomized SVD against the machine", "",
+                  "| case | GFLOP | GF/s | of GEMM rate | passes over A | A read (GB/s) | "
+                  "of bandwidth |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in arithmetic:
+            a = r["arithmetic"]
+            lines.append(f"| {r['label']} | {a['gflop']:.2f} | {a['gflops']:.1f} | "
+                         f"{100 * a.get('fraction_of_gemm_rate', 0):.0f}% | {a['passes_over_A']} | "
+                         f"{a['a_read_gbs']:.1f} | {100 * a.get('fraction_of_bandwidth', 0):.0f}% |")
         lines.append("")
     return "\n".join(lines)
 
@@ -147,9 +195,14 @@ def main(argv=None) -> int:
             libraries = [name for name in OPERATIONS[op]
                          if name == "lowrank_core" or (name in wanted and versions.get(name))]
             print(f"{case.label()}: {op} ({', '.join(libraries)})", file=sys.stderr, flush=True)
-            rows += measure(case, op, libraries, args.rounds, args.repeats, args.timeout)
+            rounds, repeats = schedule(case, args.rounds, args.repeats)
+            rows += measure(case, op, libraries, rounds, repeats, args.timeout)
 
+    machine = {} if args.suite == "smoke" else run_worker({"op": "probe"}, args.timeout)
+    for row in rows:
+        add_arithmetic(row, machine)
     meta = {
+        "machine": machine,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(), "cores": os.cpu_count(),
         "threads": os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS")

@@ -28,7 +28,32 @@ def spectral_residual(A, U, S, Vh, seed=0) -> float:
     return float(svds(op, k=1, tol=1e-10, v0=v0, return_singular_vectors=False)[0])
 
 
+def probe() -> dict:
+    """The machine's yardsticks: GEMM rate (large square products through NumPy's BLAS,
+    all threads) and memory bandwidth (a threaded dot product of two 512 MiB vectors)."""
+    out = {}
+    for dtype in ("float32", "float64"):
+        n = 3000
+        a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+        a @ a
+        best = min(_timed(lambda: a @ a) for _ in range(3))
+        out[f"gemm_gflops_{dtype}"] = 2 * n**3 / best / 1e9
+    x, y = np.ones(2**26), np.ones(2**26)  # 2 x 512 MiB, read once by a threaded BLAS dot
+    np.dot(x, y)
+    best = min(_timed(lambda: np.dot(x, y)) for _ in range(5))
+    out["read_gbs"] = (x.nbytes + y.nbytes) / best / 1e9
+    return out
+
+
+def _timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
 def main(job: dict) -> dict:
+    if job.get("op") == "probe":
+        return probe()
     from benchmarks.libraries import OPERATIONS
 
     function, module_name = OPERATIONS[job["op"]][job["library"]]
@@ -49,7 +74,9 @@ def main(job: dict) -> dict:
         times.append(time.perf_counter() - start)
     out = {"times": times}
     sigma = np.asarray(job["singular_values"])
-    if job["op"] in ("randomized_svd", "svd"):
+    if not job.get("accuracy", True):
+        pass
+    elif job["op"] in ("randomized_svd", "svd"):
         error = spectral_residual(A, *result)
         out["error_ratio"] = error / sigma[k] if k < sigma.size else error
     elif job["op"] == "singular_values":
