@@ -67,4 +67,5 @@ PYBIND11_MODULE(_core, m) {
 
     lowrank::bindings::register_svd(m);
     lowrank::bindings::register_rank(m);
+    lowrank::bindings::register_bottleneck(m);
 }
