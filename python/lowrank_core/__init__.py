@@ -1,7 +1,8 @@
 """lowrank_core: low-rank matrix approximation with a compiled core.
 
 Exact and randomized truncated SVD, numerical rank with NumPy's semantics,
-effective rank and its relatives. NumPy arrays run on the C++ core
+effective rank and its relatives, and a linear bottleneck network that learns a
+rank-k approximation from how a matrix acts on vectors. NumPy arrays run on the C++ core
 (``lowrank_core._core``); :mod:`lowrank_core.reference` holds the same routines in
 plain NumPy, the ground truth the tests check the core against.
 """
@@ -17,6 +18,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
         "source tree (see README.md), not by putting python/ on sys.path."
     ) from error
 
+from ._bottleneck import Bottleneck, NotFittedError
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import SVDResult
 from ._svd import randomized_svd, singular_values, svd
@@ -24,6 +26,8 @@ from ._svd import randomized_svd, singular_values, svd
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bottleneck",
+    "NotFittedError",
     "SVDResult",
     "entropy_rank",
     "erank",
