@@ -449,14 +449,26 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
     LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
     initialize();  // every fit starts from the seed's initial weights
 
-    // 1. Scale: train on A / s with s = ||A||_2, so the defaults fit any scale of A.
-    double s = 0;
-    {
-        std::vector<T> sigma(size_of(std::min(m, n)));
-        lowrank::singular_values(a, sigma.data());
-        s = static_cast<double>(sigma[0]);
+    // 1. Scale: train on A / s with s = ||A||_F / sqrt(m), so that the targets A x / s
+    // have unit variance (E ||A x||^2 / m = ||A||_F^2 / m) whatever the scale of A.
+    // (Scaled sum of squares: no overflow or underflow for huge or tiny A.)
+    double largest = 0;
+    for (index j = 0; j < n; ++j) {
+        for (index i = 0; i < m; ++i) {
+            largest = std::max(largest, std::abs(static_cast<double>(a(i, j))));
+        }
     }
-    if (!(s > 0) || !std::isfinite(s)) s = 1.0;
+    double s = 1.0;
+    if (largest > 0) {
+        double sum = 0;
+        for (index j = 0; j < n; ++j) {
+            for (index i = 0; i < m; ++i) {
+                const double v = static_cast<double>(a(i, j)) / largest;
+                sum += v * v;
+            }
+        }
+        s = largest * std::sqrt(sum / static_cast<double>(m));
+    }
     Matrix<T> scaled = to_matrix(a);
     for (T& v : scaled.values) v = static_cast<T>(static_cast<double>(v) / s);
     const double loss_unit = s * s;  // losses are reported in the units of A

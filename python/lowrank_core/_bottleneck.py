@@ -121,10 +121,13 @@ class Bottleneck:
 
     Notes
     -----
-    Scale. Every mode trains on ``A / ||A||_2`` (A itself when it is zero) and
-    scales the learned map, the intercept, the predictions and the losses back, so
-    the defaults work whatever the scale of A: the map learned from ``c * A`` is
-    ``c`` times the one learned from A, to rounding.
+    Scale. Every mode trains on ``A / s`` with ``s = ||A||_F / sqrt(m)`` (1 for a
+    zero A), so that the targets ``A x / s`` have unit variance, and scales the
+    learned map, the intercept, the predictions and the losses back: the defaults
+    work whatever the scale of A, and the map learned from ``c * A`` is ``c`` times
+    the one learned from A, to rounding. (Unit spectral norm instead would leave the
+    targets far smaller than the He-initialised network's outputs on large
+    matrices, and the training would then collapse towards the saddle point W = 0.)
 
     ``data="exact"``. The expected loss equals the mean squared error over the
     ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so each

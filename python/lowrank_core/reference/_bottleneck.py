@@ -146,8 +146,8 @@ class Bottleneck:
         self.weights_, self.biases_ = initial_parameters(widths, self.init, seed, dtype)
         parameters = self.weights_ + (self.biases_ if self.bias else [])
         state = {}
-        # 1. Scale: train on A / ||A||_2.
-        s = float(np.linalg.norm(A, 2))
+        # 1. Scale: train on A / s, s = ||A||_F / sqrt(m): unit-variance targets.
+        s = float(np.linalg.norm(A.astype(np.float64)) / np.sqrt(m))
         self.scale_ = s = s if s > 0 and np.isfinite(s) else 1.0
         scaled = (A.astype(np.float64) / s).astype(dtype)
         # 2. The fixed data set X (samples, n) and its targets.
