@@ -552,10 +552,14 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
                 for (index start = 0; start < samples; start += batch_size) {
                     const index b = std::min(batch_size, samples - start);
                     if (c.data == DataMode::Fixed) {
-                        for (index j = 0; j < b; ++j) {
+                        for (index j = 0; j < b; ++j) {  // plain loops: columns are short
                             const index q = order[size_of(start + j)];
-                            std::copy(x_all.column(q), x_all.column(q) + n, x_batch.column(j));
-                            std::copy(t_all.column(q), t_all.column(q) + m, t_batch.column(j));
+                            const T* x_from = x_all.column(q);
+                            const T* t_from = t_all.column(q);
+                            T* x_to = x_batch.column(j);
+                            T* t_to = t_batch.column(j);
+                            for (index i = 0; i < n; ++i) x_to[i] = x_from[i];
+                            for (index i = 0; i < m; ++i) t_to[i] = t_from[i];
                         }
                     } else {
                         const auto first = static_cast<std::uint64_t>((epoch * samples + start) * n);
