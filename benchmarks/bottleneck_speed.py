@@ -54,14 +54,16 @@ def _problem(n: int, rank: int, samples: int):
 
 
 def worker_ours(n: int, rank: int, samples: int, epochs: int) -> dict:
+    """Times epochs 2..epochs of one fit: like PyTorch's, the data set is made and one
+    epoch run (a warm-up) before the clock starts."""
     import lowrank_core as lc
 
     A = _problem(n, rank, samples)
     lc.Bottleneck(rank, epochs=1, samples=64, seed=0).fit(A)  # warm up (imports, pages)
-    net = lc.Bottleneck(rank, epochs=epochs, samples=samples, batch_size=32, seed=0)
-    start = time.perf_counter()
-    net.fit(A)
-    seconds = time.perf_counter() - start
+    net = lc.Bottleneck(rank, epochs=epochs + 1, samples=samples, batch_size=32, seed=0)
+    ends = []
+    net.fit(A, callback=lambda epoch, loss: ends.append(time.perf_counter()))
+    seconds = ends[-1] - ends[0]
     steps = epochs * -(-samples // 32)
     return dict(steps=steps, seconds=seconds, final_loss=float(net.loss_history_[-1]))
 
@@ -105,7 +107,7 @@ def worker_torch(n: int, rank: int, samples: int, epochs: int) -> dict:
 
 def measure_in_process(library: str, n: int, rank: int, samples: int, epochs: int,
                        one_thread: bool) -> dict:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if name not in THREAD_VARIABLES}
     if one_thread:
         env.update({name: "1" for name in THREAD_VARIABLES})
     command = [sys.executable, __file__, "--worker", library, "--n", str(n), "--rank",
@@ -130,14 +132,15 @@ def torch_available() -> str | None:
 # ---- 2. exact mode to within 1% of the SVD ------------------------------------------
 
 
-def exact_time_to_svd(size: int = 400, rank: int = 10, within: float = 0.01) -> dict:
+def exact_time_to_svd(size: int = 400, rank: int = 10, within: float = 0.01,
+                      epochs: int = 10) -> dict:
     import lowrank_core as lc
     from lowrank_core.data import test_image
 
     A = test_image(size).astype(np.float32)
     sigma = np.linalg.svd(A.astype(np.float64), compute_uv=False)
     optimum = sigma[rank] / sigma[0]
-    net = lc.Bottleneck(rank, data="exact", seed=0)
+    net = lc.Bottleneck(rank, data="exact", epochs=epochs, seed=0)
     state = dict(check_seconds=0.0, reached_epoch=None, reached_at=None, errors=[])
     start = time.perf_counter()
 
@@ -153,7 +156,7 @@ def exact_time_to_svd(size: int = 400, rank: int = 10, within: float = 0.01) -> 
 
     net.fit(A, callback=callback)
     return dict(size=size, rank=rank, optimum=float(optimum), within=within,
-                steps_per_epoch=1000, reached_epoch=state["reached_epoch"],
+                epochs=epochs, steps_per_epoch=1000, reached_epoch=state["reached_epoch"],
                 seconds_to_reach=state["reached_at"], errors_per_epoch=state["errors"],
                 seconds_per_epoch=(time.perf_counter() - start - state["check_seconds"])
                 / len(state["errors"]))
@@ -222,8 +225,12 @@ def main(argv=None) -> int:
                 row["speedup"] = row["torch"]["us_per_step"] / row["ours"]["us_per_step"]
             speed.append(row)
             print(json.dumps(row), flush=True)
-    exact = exact_time_to_svd()
-    print(json.dumps(exact), flush=True)
+    # The default 10 epochs, then a longer schedule if they do not get there.
+    exact = [exact_time_to_svd(epochs=10)]
+    print(json.dumps(exact[-1]), flush=True)
+    if exact[-1]["reached_epoch"] is None and not args.quick:
+        exact.append(exact_time_to_svd(epochs=40))
+        print(json.dumps(exact[-1]), flush=True)
     gaps = paper_gaps(matrices=3 if args.quick else 10)
     print(json.dumps(gaps), flush=True)
 
@@ -232,6 +239,8 @@ def main(argv=None) -> int:
                   numpy=np.__version__, torch=torch_version, command=command,
                   note=("measured on a shared machine with another job running: "
                         "timings are noisy and threaded BLAS suffers most"),
+                  main_process_threads={name: os.environ.get(name, "default")
+                                        for name in THREAD_VARIABLES},
                   speed=speed, exact=exact, paper_gaps=gaps)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bottleneck_speed.json"), "w") as f:
@@ -265,20 +274,21 @@ def markdown(r: dict) -> str:
         speedup = f"{row['speedup']:.1f}x" if "speedup" in row else "-"
         lines.append(f"| {row['n']} | {row['rank']} | {row['threads']} | {_us(row['ours'])} "
                      f"| {_us(row['torch'])} | {speedup} |")
-    e = r["exact"]
-    reached = (f"{e['seconds_to_reach']:.2f} s (epoch {e['reached_epoch']}, "
-               f"{1000 * e['reached_epoch']} steps)" if e["reached_epoch"] else
-               f"not reached in {len(e['errors_per_epoch'])} epochs")
+    lines += ["", "## data='exact' to within 1% of the SVD (defaults otherwise)", "",
+              f"BLAS threads in this part: {r['main_process_threads']}", ""]
+    for e in r["exact"]:
+        reached = (f"{e['seconds_to_reach']:.2f} s (epoch {e['reached_epoch']}, "
+                   f"{1000 * e['reached_epoch']} steps)" if e["reached_epoch"] else
+                   f"not reached in {len(e['errors_per_epoch'])} epochs")
+        lines += [
+            f"- {e['size']} x {e['size']} test image, rank {e['rank']}, epochs={e['epochs']}: "
+            f"optimum sigma_(k+1)/sigma_1 = {e['optimum']:.5f}; time to reach "
+            f"(1 + {e['within']}) x optimum: {reached}; {e['seconds_per_epoch']:.2f} s per "
+            "epoch of 1000 steps",
+            "  - relative error after each epoch: "
+            + ", ".join(f"{x:.5f}" for x in e["errors_per_epoch"]),
+        ]
     lines += [
-        "",
-        f"## data='exact' to within {100 * e['within']:.0f}% of the SVD "
-        f"({e['size']} x {e['size']} test image, rank {e['rank']})",
-        "",
-        f"- optimum sigma_(k+1)/sigma_1 = {e['optimum']:.5f}; time to reach "
-        f"(1 + {e['within']}) x optimum: {reached}; {e['seconds_per_epoch']:.2f} s per "
-        "epoch of 1000 steps",
-        "- relative error after each epoch: "
-        + ", ".join(f"{x:.5f}" for x in e["errors_per_epoch"]),
         "",
         f"## data='fixed' at the paper's settings: mean gap over {r['paper_gaps']['matrices']} "
         "random 10 x 10 matrices",
