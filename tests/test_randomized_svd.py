@@ -128,3 +128,21 @@ def test_thread_count_changes_only_rounding():
     assert_close(single.to_dense(), default.to_dense(), np.float64, scale=1.0, factor=100)
     again = lc.randomized_svd(A, 20, seed=5)  # same threads, same seed: same bits
     assert all(np.array_equal(x, y) for x, y in zip(again, default))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64],
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (3, 7), (6, 6), (30, 12)], ids=str)
+def test_every_rank_with_explicit_sketch_matches_reference(shape, dtype):
+    A = random_matrix(shape, dtype, seed=14)
+    computed = np.float32 if dtype == np.float32 else np.float64
+    for k in range(1, min(shape) + 1):
+        columns = min(k + 2, min(shape))
+        sketch = random_matrix((shape[1], columns), computed, seed=k)
+        got = lc.randomized_svd(A, k, oversamples=2, power_iters=1, sketch=sketch)
+        want = reference.randomized_svd(A, k, oversamples=2, power_iters=1, sketch=sketch)
+        assert got.U.shape == (shape[0], k) and got.Vh.shape == (k, shape[1])
+        assert got.S.dtype == computed
+        scale = max(float(want.S[0]), 1e-30)
+        assert_close(got.S, want.S, computed, scale=scale, factor=10)
+        assert_close(got.to_dense(), want.to_dense(), computed, scale=scale, factor=100)
