@@ -10,6 +10,13 @@
 //   uniform u_i = (x_i + 0.5) / 2^32 for the four outputs x_i (never 0 or 1)
 //   lanes (0, 1) and (2, 3) are Box-Muller pairs: r = sqrt(-2 log u_a),
 //   z_a = r cos(2 pi u_b), z_b = r sin(2 pi u_b), computed in double, then rounded to T.
+//
+// Streams: the counter's third and fourth words name a stream and a substream, so
+// that one seed feeds several purposes that never share a draw. The sketch is
+// stream 0, substream 0 (so it is what it always was); the bottleneck network
+// draws its initial weights from stream 1 (substream = layer), its training data
+// from stream 2 and its shuffles from stream 3 (substream = epoch):
+//   counter = (e / 4 low 32 bits, e / 4 high 32 bits, stream, substream).
 #pragma once
 
 #include <cmath>
@@ -51,11 +58,29 @@ LOWRANK_HOST_DEVICE inline Block philox4x32_10(Block counter, std::uint32_t key0
     return counter;
 }
 
-// Four standard normal deviates for one counter value (entries 4c .. 4c+3).
-LOWRANK_HOST_DEVICE inline void gaussian4(std::uint64_t seed, std::uint64_t c, double out[4]) {
-    const Block bits = philox4x32_10(
-        Block{{static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(c >> 32), 0u, 0u}},
+// Purposes that draw from one seed, each from its own counter stream.
+enum Stream : std::uint32_t {
+    sketch_stream = 0,    // the randomized SVD's test matrix
+    weights_stream = 1,   // initial weights of the bottleneck network (substream = layer)
+    data_stream = 2,      // its training vectors
+    shuffle_stream = 3,   // its per-epoch shuffles (substream = epoch)
+};
+
+// The 128 random bits of counter value c in a stream.
+LOWRANK_HOST_DEVICE inline Block random_bits(std::uint64_t seed, std::uint64_t c,
+                                             std::uint32_t stream = 0,
+                                             std::uint32_t substream = 0) {
+    return philox4x32_10(
+        Block{{static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(c >> 32), stream,
+               substream}},
         static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+}
+
+// Four standard normal deviates for one counter value (entries 4c .. 4c+3).
+LOWRANK_HOST_DEVICE inline void gaussian4(std::uint64_t seed, std::uint64_t c, double out[4],
+                                          std::uint32_t stream = 0,
+                                          std::uint32_t substream = 0) {
+    const Block bits = random_bits(seed, c, stream, substream);
     constexpr double two_pi = 6.283185307179586476925286766559;
     constexpr double inv_2_32 = 1.0 / 4294967296.0;
     for (int pair = 0; pair < 2; ++pair) {
@@ -67,17 +92,34 @@ LOWRANK_HOST_DEVICE inline void gaussian4(std::uint64_t seed, std::uint64_t c, d
     }
 }
 
-// Fills entries [first, first + count) of the column-major sketch (linear indices).
+// Fills entries [first, first + count) of the column-major sketch (linear indices),
+// or of another stream's sequence.
 template <class T>
-inline void fill_gaussian(std::uint64_t seed, std::uint64_t first, std::uint64_t count, T* out) {
+inline void fill_gaussian(std::uint64_t seed, std::uint64_t first, std::uint64_t count, T* out,
+                          std::uint32_t stream = 0, std::uint32_t substream = 0) {
     double z[4];
     std::uint64_t e = first;
     const std::uint64_t end = first + count;
     while (e < end) {
         const std::uint64_t c = e / 4;
-        gaussian4(seed, c, z);
+        gaussian4(seed, c, z, stream, substream);
         for (std::uint64_t lane = e % 4; lane < 4 && e < end; ++lane, ++e) {
             out[e - first] = static_cast<T>(z[lane]);
+        }
+    }
+}
+
+// Entries [first, first + count) of a stream as uniforms in (0, 1): entry e is
+// (x + 0.5) / 2^32 for lane e % 4 of the block at counter e / 4, in double.
+inline void fill_uniform(std::uint64_t seed, std::uint64_t first, std::uint64_t count,
+                         double* out, std::uint32_t stream, std::uint32_t substream = 0) {
+    constexpr double inv_2_32 = 1.0 / 4294967296.0;
+    std::uint64_t e = first;
+    const std::uint64_t end = first + count;
+    while (e < end) {
+        const Block bits = random_bits(seed, e / 4, stream, substream);
+        for (std::uint64_t lane = e % 4; lane < 4 && e < end; ++lane, ++e) {
+            out[e - first] = (static_cast<double>(bits.x[lane]) + 0.5) * inv_2_32;
         }
     }
 }

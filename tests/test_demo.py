@@ -14,10 +14,14 @@ from lowrank_core import _demo
 def test_demo_rows_reach_the_optimum():
     lines = []
     rows = _demo.run(size=48, ranks=(1, 3, 8), out=lines.append)
-    assert {row["method"] for row in rows} >= {"svd", "randomized_svd"}
+    assert {row["method"] for row in rows} >= {"svd", "randomized_svd", "bottleneck"}
     for row in rows:
         assert row["rank"] <= row["k"]
-        assert row["ratio"] == pytest.approx(1.0, abs=0.05)
+        if row["method"] == "bottleneck":
+            # A short training run: never better than the optimum, not far above it.
+            assert 1.0 - 1e-4 <= row["ratio"] <= 3.0
+        else:
+            assert row["ratio"] == pytest.approx(1.0, abs=0.05)
         if row["method"] == "svd":
             assert row["ratio"] == pytest.approx(1.0, abs=1e-8)
     assert any("erank" in line for line in lines)
@@ -26,7 +30,7 @@ def test_demo_rows_reach_the_optimum():
 def test_demo_command_line(capsys):
     assert main(["demo", "--size", "32", "--ranks", "1,2"]) == 0
     out = capsys.readouterr().out
-    assert "randomized_svd" in out and "optimum" in out
+    assert "randomized_svd" in out and "bottleneck" in out and "optimum" in out
 
 
 def test_module_entry_point_runs():

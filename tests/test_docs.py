@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import lowrank_core
-from lowrank_core import _rank, _svd, data
+from lowrank_core import _bottleneck, _rank, _svd, data
 
 
-@pytest.mark.parametrize("module", [_svd, _rank, data], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [_svd, _rank, _bottleneck, data], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     np.set_printoptions(legacy=False)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
@@ -24,5 +24,5 @@ def test_public_api_is_pinned():
         assert hasattr(lowrank_core, name), name
         assert getattr(lowrank_core, name).__doc__, f"{name} has no docstring"
     for name in ["svd", "randomized_svd", "singular_values", "rank", "erank", "stable_rank",
-                 "entropy_rank", "relative_error"]:
+                 "entropy_rank", "relative_error", "Bottleneck"]:
         assert hasattr(lowrank_core.reference, name), name

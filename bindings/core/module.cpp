@@ -119,4 +119,5 @@ PYBIND11_MODULE(_core, m) {
         lowrank::blas_lapack::installed().set_num_threads_local != nullptr;
     lowrank::bindings::register_svd(m);
     lowrank::bindings::register_rank(m);
+    lowrank::bindings::register_bottleneck(m);
 }

@@ -1,8 +1,9 @@
 """lowrank_core: low-rank matrix approximation with a compiled core.
 
 Exact and randomized truncated SVD, numerical rank with NumPy's semantics,
-effective rank and its relatives. NumPy arrays run on the C++ core
-(``lowrank_core._core``), CuPy arrays on the CUDA core (``lowrank_core._cuda``,
+effective rank and its relatives, and a linear bottleneck network that learns a
+rank-k approximation from how a matrix acts on vectors. NumPy arrays run on the C++
+core (``lowrank_core._core``), CuPy arrays on the CUDA core (``lowrank_core._cuda``,
 where the build has it; see :func:`gpu_available`); :mod:`lowrank_core.reference`
 holds the same routines in plain NumPy, the ground truth the tests check the core
 against.
@@ -20,6 +21,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
     ) from error
 
 from ._backend import gpu_available
+from ._bottleneck import Bottleneck, NotFittedError
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import SVDResult
 from ._svd import randomized_svd, singular_values, svd
@@ -28,6 +30,8 @@ from . import reference  # noqa: E402  (plain-NumPy ground truth, lowrank_core.r
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bottleneck",
+    "NotFittedError",
     "SVDResult",
     "entropy_rank",
     "erank",

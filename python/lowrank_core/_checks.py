@@ -14,10 +14,18 @@ import secrets
 import numpy as np
 
 __all__ = [
+    "BOTTLENECK_DATA",
+    "BOTTLENECK_INITS",
+    "BOTTLENECK_OPTIMIZERS",
     "array_module",
     "as_float_array",
     "as_stack",
+    "bottleneck_widths",
+    "check_bottleneck_options",
+    "check_choice",
+    "check_finite",
     "check_int",
+    "check_positive_float",
     "check_k",
     "check_seed",
     "is_cupy",
@@ -135,3 +143,92 @@ def resolve_power_iters(power_iters, k: int, shape) -> int:
             raise ValueError(f"power_iters must be 'auto' or an integer >= 0, got {power_iters!r}")
         return 7 if k < 0.1 * min(shape[-2:]) else 4
     return check_int(power_iters, "power_iters", minimum=0)
+
+
+BOTTLENECK_INITS = ("he_normal", "glorot_uniform", "orthogonal")
+BOTTLENECK_OPTIMIZERS = ("sgd", "momentum", "adam")
+BOTTLENECK_DATA = ("fixed", "stream", "exact")
+_DTYPES = ("float32", "float64")
+
+
+def check_choice(value, name: str, choices) -> str:
+    """``value`` if it is one of the strings ``choices``; the error lists them."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+    return value
+
+
+def check_positive_float(value, name: str) -> float:
+    """``value`` as a finite float > 0 (bool is refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def check_finite(A, name: str = "A"):
+    """A ``ValueError`` naming ``name`` when ``A`` holds NaN or Inf."""
+    xp = array_module(A)
+    if not bool(xp.isfinite(A).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def check_bottleneck_options(rank, layers, bias, init, optimizer, lr, epochs, samples,
+                             batch_size, data, dtype) -> dict:
+    """The options of a bottleneck network, checked and normalised (see ``Bottleneck``).
+
+    What needs the shape of A (rank <= min(m, n)) is checked by
+    :func:`bottleneck_widths` at fit time.
+    """
+    rank = check_int(rank, "rank", minimum=1)
+    if layers is not None:
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"layers must be a sequence of integers, got {type(layers).__name__}")
+        layers = tuple(check_int(width, "layers[{}]".format(i), minimum=1)
+                       for i, width in enumerate(layers))
+        if not layers:
+            raise ValueError("layers must hold at least one width (the choke point, = rank)")
+        narrow = [w for w in layers if w < rank]
+        if narrow:
+            raise ValueError(f"layers has a width below rank = {rank}: {narrow[0]} "
+                             f"(layers = {layers}); the learned map would have a lower rank")
+        if min(layers) != rank:
+            raise ValueError(f"the narrowest of layers must equal rank = {rank} (the choke "
+                             f"point), got layers = {layers}")
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"bias must be True or False, got {type(bias).__name__}")
+    if isinstance(dtype, str):
+        dtype_name = dtype
+    else:
+        try:
+            dtype_name = np.dtype(dtype).name
+        except TypeError:
+            dtype_name = repr(dtype)
+    return dict(
+        rank=rank,
+        layers=layers,
+        bias=bool(bias),
+        init=check_choice(init, "init", BOTTLENECK_INITS),
+        optimizer=check_choice(optimizer, "optimizer", BOTTLENECK_OPTIMIZERS),
+        lr=check_positive_float(lr, "lr"),
+        epochs=check_int(epochs, "epochs", minimum=1),
+        samples=check_int(samples, "samples", minimum=1),
+        batch_size=check_int(batch_size, "batch_size", minimum=1),
+        data=check_choice(data, "data", BOTTLENECK_DATA),
+        dtype=check_choice(dtype_name, "dtype", _DTYPES),
+    )
+
+
+def bottleneck_widths(rank: int, layers, shape) -> list[int]:
+    """Every width of the network for A of shape (m, n): ``[n, *layers, m]``.
+
+    ``layers`` defaults to ``(n, rank)``, the paper's n -> n -> k -> m; ``rank`` must
+    be between 1 and min(m, n).
+    """
+    m, n = shape
+    check_k(rank, shape, "rank")
+    hidden = (n, rank) if layers is None else tuple(layers)
+    return [n, *hidden, m]

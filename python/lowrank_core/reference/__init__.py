@@ -5,14 +5,23 @@ maths written out to be read. It calls only NumPy (and the package's own
 argument checks, so both raise the same errors for the same bad input).
 """
 
-from ._philox import gaussian_sketch, philox4x32_10
+from ._bottleneck import (Bottleneck, exact_gradients, forward, initial_parameters,
+                          mse_gradients, optimizer_step)
+from ._philox import gaussian_sketch, gaussian_stream, philox4x32_10, uniform_stream
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._svd import randomized_svd, sign_convention, singular_values, svd
 
 __all__ = [
+    "Bottleneck",
     "entropy_rank",
+    "exact_gradients",
+    "forward",
     "erank",
     "gaussian_sketch",
+    "gaussian_stream",
+    "initial_parameters",
+    "mse_gradients",
+    "optimizer_step",
     "philox4x32_10",
     "randomized_svd",
     "rank",
@@ -21,4 +30,5 @@ __all__ = [
     "singular_values",
     "stable_rank",
     "svd",
+    "uniform_stream",
 ]

@@ -1,0 +1,244 @@
+// Bindings for the bottleneck area: the network class for float32 and float64 and a
+// factory that picks one by dtype. Training runs with the GIL released; the hooks
+// take it back only to call the Python callback, to report progress and to check
+// for Ctrl-C (PyErr_CheckSignals, about every 0.1 s).
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "bottleneck.hpp"
+#include "numpy_arrays.hpp"
+#include "register.hpp"
+
+namespace lowrank::bindings {
+namespace {
+
+template <class Enum>
+Enum parse_choice(const std::string& value, const char* name,
+                  const std::vector<std::pair<const char*, Enum>>& choices) {
+    std::string listed;
+    for (const auto& [text, choice] : choices) {
+        if (value == text) return choice;
+        listed += (listed.empty() ? "'" : ", '") + std::string(text) + "'";
+    }
+    throw std::invalid_argument(std::string(name) + " must be one of " + listed + ", got '" +
+                                value + "'");
+}
+
+// A C-contiguous (b, width) batch: the core's column-major (width x b), ld = width.
+template <class T>
+const T* batch_of(const py::array_t<T>& x, index width, const char* name) {
+    if (x.ndim() != 2 || x.shape(1) != width || !(x.flags() & py::array::c_style)) {
+        throw std::invalid_argument(std::string(name) + " must be a C-contiguous (batch, " +
+                                    std::to_string(width) + ") array");
+    }
+    return x.data();
+}
+
+template <class T>
+py::list matrices_to_list(const std::vector<Matrix<T>>& matrices) {
+    py::list out;
+    for (Matrix<T> m : matrices) out.append(to_numpy(std::move(m)));
+    return out;
+}
+
+template <class T>
+py::list vectors_to_list(const std::vector<std::vector<T>>& vectors) {
+    py::list out;
+    for (std::vector<T> v : vectors) out.append(to_numpy(std::move(v)));
+    return out;
+}
+
+template <class T>
+py::tuple gradients_tuple(const BottleneckNetwork<T>& net, double loss) {
+    return py::make_tuple(loss, matrices_to_list(net.weight_gradients()),
+                          vectors_to_list(net.bias_gradients()));
+}
+
+template <class T>
+py::array_t<double> fit(BottleneckNetwork<T>& net, const py::array_t<T>& a,
+                               const py::object& on_epoch, const py::object& on_poll) {
+    const ConstView<T> view = view_of(a, "A");
+    TrainingHooks hooks;
+    if (!on_epoch.is_none()) {
+        hooks.on_epoch = [&on_epoch](index epoch, double loss) {
+            py::gil_scoped_acquire acquire;
+            const py::object result = on_epoch(epoch, loss);
+            return result.is_none() || static_cast<bool>(py::bool_(result));
+        };
+    }
+    hooks.poll = [&on_poll](double fraction) {
+        py::gil_scoped_acquire acquire;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        if (!on_poll.is_none()) on_poll(fraction);
+        return false;
+    };
+    {
+        py::gil_scoped_release release;
+        net.fit(view, hooks);
+    }
+    return to_numpy(std::vector<double>(net.loss_history()));
+}
+
+template <class T>
+void define(py::module_& m, const char* name) {
+    using Net = BottleneckNetwork<T>;
+    py::class_<Net>(m, name,
+                    "The linear bottleneck network (see cpp/bottleneck.hpp). Not thread-safe.")
+        .def_property_readonly("widths", [](const Net& n) { return n.config().widths; })
+        .def_property_readonly("rank", &Net::rank)
+        .def_property_readonly("scale", &Net::scale, "s = ||A||_F / sqrt(m) of the last fit (1 before)")
+        .def_property_readonly("steps_taken", &Net::steps_taken)
+        .def_property_readonly(
+            "loss_history",
+            [](const Net& n) { return to_numpy(std::vector<double>(n.loss_history())); })
+        .def("parameters",
+             [](const Net& n) {
+                 return py::make_tuple(matrices_to_list(n.weights()), vectors_to_list(n.biases()));
+             },
+             "(weights, biases) in the trained units: weight l is (widths[l+1], widths[l]).")
+        .def(
+            "set_parameters",
+            [](Net& n, const std::vector<py::array_t<T>>& weights,
+               const std::vector<py::array_t<T>>& biases) {
+                std::vector<Matrix<T>> w;
+                std::vector<std::vector<T>> b;
+                for (const auto& array : weights) w.push_back(to_matrix(view_of(array, "weight")));
+                for (const auto& array : biases) {
+                    if (array.ndim() != 1) throw std::invalid_argument("a bias must be 1-D");
+                    b.emplace_back(array.data(), array.data() + array.shape(0));
+                }
+                n.set_parameters(w, b);
+            },
+            py::arg("weights"), py::arg("biases"), "Sets the parameters; resets the optimizer.")
+        .def(
+            "forward",
+            [](Net& n, const py::array_t<T>& x) {
+                const T* data = batch_of(x, n.input_width(), "X");
+                const index b = x.shape(0), out_width = n.output_width();
+                py::array_t<T> out({static_cast<py::ssize_t>(b),
+                                    static_cast<py::ssize_t>(out_width)});
+                T* out_data = out.mutable_data();
+                py::gil_scoped_release release;
+                n.forward(data, b, n.input_width(), out_data, out_width);
+                return out;
+            },
+            py::arg("X").noconvert(), "The raw network (trained units) on a (b, n) batch.")
+        .def(
+            "predict",
+            [](Net& n, const py::array_t<T>& x) {
+                const T* data = batch_of(x, n.input_width(), "X");
+                const index b = x.shape(0), out_width = n.output_width();
+                py::array_t<T> out({static_cast<py::ssize_t>(b),
+                                    static_cast<py::ssize_t>(out_width)});
+                T* out_data = out.mutable_data();
+                py::gil_scoped_release release;
+                n.predict(data, b, n.input_width(), out_data, out_width);
+                return out;
+            },
+            py::arg("X").noconvert(), "The learned map on a (b, n) batch, scaled back.")
+        .def(
+            "batch_gradients",
+            [](Net& n, const py::array_t<T>& x, const py::array_t<T>& t) {
+                const T* xd = batch_of(x, n.input_width(), "X");
+                const T* td = batch_of(t, n.output_width(), "T");
+                if (t.shape(0) != x.shape(0)) {
+                    throw std::invalid_argument("X and T must hold the same number of vectors");
+                }
+                double loss;
+                {
+                    py::gil_scoped_release release;
+                    loss = n.batch_gradients(xd, td, x.shape(0), n.input_width(),
+                                             n.output_width());
+                }
+                return gradients_tuple(n, loss);
+            },
+            py::arg("X").noconvert(), py::arg("T").noconvert(),
+            "MSE of the raw network on (X, T) and its gradients: (loss, dW list, db list).")
+        .def(
+            "exact_gradients",
+            [](Net& n, const py::array_t<T>& a) {
+                const ConstView<T> view = view_of(a, "A");
+                double loss;
+                {
+                    py::gil_scoped_release release;
+                    loss = n.exact_gradients(view);
+                }
+                return gradients_tuple(n, loss);
+            },
+            py::arg("A").noconvert(),
+            "||W - A||_F^2 / m + ||c||^2 / m and its gradients: (loss, dW list, db list).")
+        .def("step", &Net::step, py::arg("lr"),
+             "One optimizer step with the gradients of the last *_gradients call.")
+        .def("fit", &fit<T>, py::arg("A").noconvert(), py::arg("on_epoch") = py::none(),
+             py::arg("on_poll") = py::none(),
+             "Trains from the initial weights; returns the loss history.")
+        .def("matrix",
+             [](const Net& n) {
+                 Matrix<T> w;
+                 {
+                     py::gil_scoped_release release;
+                     w = n.matrix();
+                 }
+                 return to_numpy(std::move(w));
+             })
+        .def("factors",
+             [](const Net& n) {
+                 return py::make_tuple(to_numpy(n.left_factor()), to_numpy(n.right_factor()));
+             })
+        .def("intercept", [](const Net& n) { return to_numpy(n.intercept()); })
+        .def("singular_values", [](const Net& n) { return to_numpy(n.singular_values()); })
+        .def("numerical_rank", &Net::numerical_rank);
+}
+
+template <class T>
+py::object make(const BottleneckConfig& config) {
+    return py::cast(BottleneckNetwork<T>(config));
+}
+
+}  // namespace
+
+void register_bottleneck(py::module_& m) {
+    define<float>(m, "BottleneckNetworkFloat32");
+    define<double>(m, "BottleneckNetworkFloat64");
+    m.def(
+        "bottleneck_network",
+        [](const std::string& dtype, const std::vector<index>& widths, bool bias,
+           const std::string& init, const std::string& optimizer, double lr, index epochs,
+           index samples, index batch_size, const std::string& data, std::uint64_t seed) {
+            BottleneckConfig config;
+            config.widths = widths;
+            config.bias = bias;
+            config.init = parse_choice<Init>(init, "init",
+                                             {{"he_normal", Init::HeNormal},
+                                              {"glorot_uniform", Init::GlorotUniform},
+                                              {"orthogonal", Init::Orthogonal}});
+            config.optimizer = parse_choice<Optimizer>(
+                optimizer, "optimizer",
+                {{"sgd", Optimizer::Sgd}, {"momentum", Optimizer::Momentum},
+                 {"adam", Optimizer::Adam}});
+            config.lr = lr;
+            config.epochs = epochs;
+            config.samples = samples;
+            config.batch_size = batch_size;
+            config.data = parse_choice<DataMode>(data, "data",
+                                                 {{"fixed", DataMode::Fixed},
+                                                  {"stream", DataMode::Stream},
+                                                  {"exact", DataMode::Exact}});
+            config.seed = seed;
+            if (dtype == "float32") return make<float>(config);
+            if (dtype == "float64") return make<double>(config);
+            throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype +
+                                        "'");
+        },
+        py::arg("dtype"), py::arg("widths"), py::arg("bias"), py::arg("init"),
+        py::arg("optimizer"), py::arg("lr"), py::arg("epochs"), py::arg("samples"),
+        py::arg("batch_size"), py::arg("data"), py::arg("seed"),
+        "A new bottleneck network with its initial weights drawn from `seed`.");
+}
+
+}  // namespace lowrank::bindings

@@ -1,0 +1,506 @@
+"""The bottleneck network: core against the reference and finite differences, the
+accuracy the issue asks of data="exact", rank, scale, determinism, hooks and errors."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+
+import numpy as np
+import pytest
+
+import lowrank_core as lc
+from lowrank_core import _core, reference
+from lowrank_core.reference import _bottleneck as ref_bottleneck
+
+from conftest import assert_close, random_matrix
+
+WIDTHS = [7, 6, 3, 5]  # n -> 6 -> 3 -> m: a non-square A and unequal widths
+
+
+def core_network(dtype, widths=WIDTHS, *, bias=True, init="he_normal", optimizer="adam",
+                 lr=1e-3, epochs=1, samples=64, batch_size=16, data="fixed", seed=0):
+    return _core.bottleneck_network(np.dtype(dtype).name, widths, bias, init, optimizer, lr,
+                                    epochs, samples, batch_size, data, seed)
+
+
+def random_parameters(widths, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = [rng.standard_normal((o, i)).astype(dtype) / np.sqrt(i)
+               for i, o in zip(widths[:-1], widths[1:])]
+    biases = [rng.standard_normal(o).astype(dtype) for o in widths[1:]]
+    return weights, biases
+
+
+def relative_spectral_gap(A, W, k):
+    s = np.linalg.svd(np.asarray(A, np.float64), compute_uv=False)
+    error = np.linalg.norm(np.asarray(A, np.float64) - np.asarray(W, np.float64), 2) / s[0]
+    return error - s[k] / s[0]
+
+
+# --- the core against the reference ---------------------------------------------
+
+
+@pytest.mark.parametrize("init", ["he_normal", "glorot_uniform", "orthogonal"])
+def test_initial_weights_are_the_reference_draws(init, float_dtype):
+    widths = [9, 12, 4, 9, 6]
+    core_weights, core_biases = core_network(float_dtype, widths, init=init, seed=11).parameters()
+    weights, biases = reference.initial_parameters(widths, init, 11, float_dtype)
+    for got, want in zip(core_weights, weights):
+        assert got.dtype == float_dtype and got.shape == want.shape
+        assert_close(got, want, float_dtype, scale=1.0, factor=10)
+    for got in core_biases:
+        assert not got.any()
+    if init == "orthogonal":  # orthonormal columns (tall) or rows (wide)
+        for w in weights:
+            small = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+            assert_close(small, np.eye(small.shape[0]), float_dtype, scale=1.0, factor=10)
+    # Another seed draws other weights; the layers draw from distinct substreams.
+    other, _ = core_network(float_dtype, widths, init=init, seed=12).parameters()
+    assert not np.allclose(other[0], core_weights[0])
+    assert not np.allclose(core_weights[0][:4, :4], core_weights[2][:4, :4])
+
+
+def test_he_normal_has_the_he_variance():
+    weights, _ = reference.initial_parameters([400, 300, 10], "he_normal", 0, np.float64)
+    assert np.std(weights[0]) == pytest.approx(np.sqrt(2 / 400), rel=0.01)
+    assert abs(np.mean(weights[0])) < 0.01 * np.sqrt(2 / 400) * 10
+
+
+def test_forward_matches_reference(float_dtype):
+    net = core_network(float_dtype)
+    weights, biases = random_parameters(WIDTHS, float_dtype)
+    net.set_parameters(weights, biases)
+    X = random_matrix((11, WIDTHS[0]), float_dtype, seed=1)
+    want = reference.forward(weights, biases, X)
+    assert_close(net.forward(X), want, float_dtype, factor=10)
+    # Before any fit the scale is 1: predict is forward.
+    assert_close(net.predict(X), want, float_dtype, factor=10)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_batch_gradients_match_reference(float_dtype, bias):
+    net = core_network(float_dtype, bias=bias)
+    weights, biases = random_parameters(WIDTHS, float_dtype, seed=2)
+    if not bias:
+        biases = [np.zeros_like(b) for b in biases]
+    net.set_parameters(weights, biases)
+    X = random_matrix((13, WIDTHS[0]), float_dtype, seed=3)
+    T = random_matrix((13, WIDTHS[-1]), float_dtype, seed=4)
+    loss, gw, gb = net.batch_gradients(X, T)
+    want_loss, want_gw, want_gb = reference.mse_gradients(weights, biases, X, T)
+    assert loss == pytest.approx(want_loss, rel=1e-5 if float_dtype == np.float32 else 1e-12)
+    for got, want in zip(gw, want_gw):
+        assert_close(got, want, float_dtype, factor=10)
+    for got, want in zip(gb, want_gb):
+        if bias:
+            assert_close(got, want, float_dtype, factor=10)
+        else:
+            assert not got.any()
+
+
+def test_exact_gradients_match_reference(float_dtype):
+    net = core_network(float_dtype, data="exact")
+    weights, biases = random_parameters(WIDTHS, float_dtype, seed=5)
+    net.set_parameters(weights, biases)
+    A = random_matrix((WIDTHS[-1], WIDTHS[0]), float_dtype, seed=6)
+    loss, gw, gb = net.exact_gradients(A)
+    want_loss, want_gw, want_gb = reference.exact_gradients(weights, biases, A)
+    assert loss == pytest.approx(want_loss, rel=1e-5)
+    for got, want in zip(gw + gb, want_gw + want_gb):
+        assert_close(got, want, float_dtype, factor=10)
+
+
+def test_exact_loss_is_the_expected_loss():
+    # ||W - A||_F^2 / m + ||c||^2 / m, and the MSE over sqrt(n) [I, -I], whose first two
+    # moments are those of a standard Gaussian (mean 0, E[x x^T] = I).
+    net = core_network(np.float64, data="exact")
+    weights, biases = random_parameters(WIDTHS, np.float64, seed=7)
+    net.set_parameters(weights, biases)
+    A = random_matrix((WIDTHS[-1], WIDTHS[0]), np.float64, seed=8)
+    loss, gw, gb = net.exact_gradients(A)
+    W = weights[2] @ weights[1] @ weights[0]
+    c = reference.forward(weights, biases, np.zeros((1, WIDTHS[0])))[0]
+    m, n = A.shape
+    assert loss == pytest.approx((np.sum((W - A) ** 2) + np.sum(c**2)) / m, rel=1e-12)
+    X = np.sqrt(n) * np.vstack([np.eye(n), -np.eye(n)])
+    batch_loss, batch_gw, batch_gb = net.batch_gradients(X, X @ A.T)
+    assert batch_loss == pytest.approx(loss, rel=1e-12)
+    for got, want in zip(gw + gb, batch_gw + batch_gb):
+        assert_close(got, want, np.float64, factor=100)
+    # And a Monte-Carlo estimate agrees to its sampling error.
+    X = np.random.default_rng(0).standard_normal((200_000, n))
+    mc_loss, _, _ = net.batch_gradients(X, X @ A.T)
+    assert mc_loss == pytest.approx(loss, rel=0.02)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_optimizer_steps_match_reference(float_dtype, optimizer):
+    net = core_network(float_dtype, optimizer=optimizer)
+    weights, biases = random_parameters(WIDTHS, float_dtype, seed=9)
+    net.set_parameters(weights, biases)
+    weights = [w.copy() for w in weights]
+    biases = [b.copy() for b in biases]
+    state = {}
+    for step in range(3):  # three steps: the moments and Adam's bias corrections matter
+        X = random_matrix((8, WIDTHS[0]), float_dtype, seed=20 + step)
+        T = random_matrix((8, WIDTHS[-1]), float_dtype, seed=30 + step)
+        net.batch_gradients(X, T)
+        net.step(0.01)
+        _, gw, gb = reference.mse_gradients(weights, biases, X, T)
+        reference.optimizer_step(weights + biases, gw + gb, state, optimizer, 0.01)
+    got_weights, got_biases = net.parameters()
+    assert net.steps_taken == 3
+    for got, want in zip(got_weights + got_biases, weights + biases):
+        assert_close(got, want, float_dtype, scale=1.0, factor=10)
+
+
+def test_adam_first_step_moves_each_parameter_by_lr():
+    # Adam's first step is lr * g / (|g| + eps): about lr in every coordinate.
+    net = core_network(np.float64, optimizer="adam")
+    weights, biases = random_parameters(WIDTHS, np.float64, seed=10)
+    net.set_parameters(weights, biases)
+    X = random_matrix((8, WIDTHS[0]), np.float64, seed=1)
+    _, gw, _ = net.batch_gradients(X, random_matrix((8, WIDTHS[-1]), np.float64, seed=2))
+    net.step(1e-3)
+    for after, before, g in zip(net.parameters()[0], weights, gw):
+        np.testing.assert_allclose(before - after, 1e-3 * g / (np.abs(g) + 1e-7), rtol=1e-9)
+
+
+@pytest.mark.parametrize("data", ["fixed", "stream", "exact"])
+def test_fit_matches_reference(data, float_dtype):
+    A = random_matrix((8, 6), float_dtype, seed=12)
+    options = dict(layers=(5, 2, 4), epochs=2, samples=40, batch_size=16, data=data, seed=4,
+                   dtype=float_dtype.name, optimizer="momentum" if data == "stream" else "adam")
+    got = lc.Bottleneck(2, **options).fit(A)
+    want = reference.Bottleneck(2, **options).fit(A)
+    tolerance = 1e-4 if float_dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got.loss_history_, want.loss_history_, rtol=tolerance)
+    scale = float(np.abs(want.matrix()).max())
+    assert_close(got.matrix(), want.matrix(), float_dtype, scale=scale, factor=10)
+    assert_close(got.intercept_, want.intercept_, float_dtype, scale=scale, factor=10)
+    assert got.rank_ == want.rank_ == 2
+
+
+# --- gradients against finite differences (float64) ---------------------------
+
+
+def _finite_difference_check(loss_of, parameters, gradients, rng, probes=6):
+    for p, g in zip(parameters, gradients):
+        for flat in rng.choice(p.size, size=min(probes, p.size), replace=False):
+            index = np.unravel_index(flat, p.shape)
+            keep = p[index]
+            h = 1e-6
+            p[index] = keep + h
+            up = loss_of()
+            p[index] = keep - h
+            down = loss_of()
+            p[index] = keep
+            assert (up - down) / (2 * h) == pytest.approx(g[index], rel=1e-5, abs=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["batch", "exact"])
+def test_gradients_match_finite_differences(mode):
+    net = core_network(np.float64)
+    weights, biases = random_parameters(WIDTHS, np.float64, seed=13)
+    rng = np.random.default_rng(14)
+    X = rng.standard_normal((9, WIDTHS[0]))
+    T = rng.standard_normal((9, WIDTHS[-1]))
+    A = rng.standard_normal((WIDTHS[-1], WIDTHS[0]))
+
+    def loss_of():
+        net.set_parameters(weights, biases)
+        return net.batch_gradients(X, T)[0] if mode == "batch" else net.exact_gradients(A)[0]
+
+    loss_of()
+    _, gw, gb = net.batch_gradients(X, T) if mode == "batch" else net.exact_gradients(A)
+    _finite_difference_check(loss_of, weights + biases, gw + gb, rng)
+
+
+# --- accuracy of data="exact" at the defaults -------------------------------------
+
+
+@pytest.mark.parametrize("matrix_seed", [0, 1])
+def test_exact_mode_reaches_the_svd_on_random_10x10(matrix_seed):
+    A = np.random.default_rng(matrix_seed).standard_normal((10, 10))
+    for k in range(1, 10):
+        net = lc.Bottleneck(k, data="exact", seed=0).fit(A)
+        assert net.rank_ <= k
+        gap = relative_spectral_gap(A, net.matrix(), k)
+        assert abs(gap) <= 1e-4, (k, gap)
+
+
+@pytest.mark.parametrize("name", ["identity", "diag(1..50)"])
+def test_exact_mode_reaches_the_svd_on_the_papers_matrices(name):
+    A = np.eye(50) if name == "identity" else np.diag(np.arange(1.0, 51.0))
+    net = lc.Bottleneck(20, data="exact", seed=0).fit(A)
+    assert net.rank_ == 20
+    gap = relative_spectral_gap(A, net.matrix(), 20)
+    assert abs(gap) <= 1e-4, gap
+
+
+# --- the learned map ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["fixed", "stream", "exact"])
+@pytest.mark.parametrize("layers", [None, (12, 6, 3, 6), (3,)])
+def test_rank_never_exceeds_rank_and_factors_multiply_to_the_map(data, layers):
+    A = random_matrix((9, 12), np.float32, seed=15)
+    net = lc.Bottleneck(3, layers=layers, data=data, epochs=1, samples=200, seed=1).fit(A)
+    L, R = net.factors()
+    W = net.matrix()
+    assert L.shape == (9, 3) and R.shape == (3, 12) and W.shape == (9, 12)
+    assert_close(L @ R, W, np.float32, factor=10)
+    assert net.rank_ <= 3
+    assert net.singular_values_.shape == (3,)
+    assert lc.rank(W.astype(np.float64), tol=1e-6 * np.abs(W).max()) <= 3
+    X = random_matrix((4, 12), np.float32, seed=16)
+    assert_close(net.predict(X), X @ W.T + net.intercept_, np.float32, factor=100)
+
+
+def test_rank_counts_a_collapsed_map():
+    # A rank-1 target learned through a rank-3 choke: the map may keep tiny
+    # directions, but rank_ never reports more than 3, and the dominant one is learned.
+    A = np.outer(np.arange(1.0, 7.0), np.arange(1.0, 6.0))
+    net = lc.Bottleneck(3, data="exact", dtype="float64", seed=0).fit(A)
+    assert 1 <= net.rank_ <= 3
+    assert lc.relative_error(A, net.matrix()) < 1e-6
+
+
+def test_without_bias_the_intercept_is_zero():
+    A = random_matrix((6, 6), np.float64, seed=17)
+    net = lc.Bottleneck(2, bias=False, epochs=2, samples=100, dtype="float64", seed=0).fit(A)
+    assert not net.intercept_.any()
+    assert all(not b.any() for b in net._network.parameters()[1])
+
+
+@pytest.mark.parametrize("factor", [1e6, 1e-6])
+def test_learned_map_scales_with_a(factor):
+    A = np.random.default_rng(18).standard_normal((10, 10))
+    for data in ["exact", "fixed"]:
+        options = dict(data=data, seed=0, epochs=2 if data == "fixed" else 10)
+        base = lc.Bottleneck(4, **options).fit(A)
+        scaled = lc.Bottleneck(4, **options).fit(A * factor)
+        W = base.matrix().astype(np.float64)
+        assert_close(scaled.matrix() / factor, W, np.float32, scale=np.abs(W).max(),
+                     factor=50)
+        np.testing.assert_allclose(scaled.loss_history_ / factor**2, base.loss_history_,
+                                   rtol=1e-3)
+
+
+def test_zero_matrix_is_learned_as_zero():
+    net = lc.Bottleneck(2, data="exact", seed=0).fit(np.zeros((5, 4)))
+    assert np.abs(net.matrix()).max() < 1e-3
+    assert net.rank_ <= 2
+
+
+def test_fixed_mode_improves_on_its_start():
+    A = np.random.default_rng(19).standard_normal((10, 10))
+    net = lc.Bottleneck(5, seed=0).fit(A)
+    history = net.loss_history_
+    assert history.shape == (10,) and history.dtype == np.float64
+    assert history[-1] < 0.5 * history[0]
+    assert relative_spectral_gap(A, net.matrix(), 5) < 0.5
+
+
+# --- determinism, callbacks, interrupts ------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["fixed", "stream", "exact"])
+def test_a_seed_gives_bit_identical_histories(data):
+    A = random_matrix((10, 8), np.float32, seed=20)
+    options = dict(data=data, epochs=2, samples=500, seed=123)
+    first = lc.Bottleneck(3, **options).fit(A)
+    second = lc.Bottleneck(3, **options).fit(A)
+    assert np.array_equal(first.loss_history_, second.loss_history_)
+    assert np.array_equal(first.matrix(), second.matrix())
+    # Refitting the same object starts again from the seed's initial weights.
+    assert np.array_equal(first.fit(A).loss_history_, second.loss_history_)
+    other = lc.Bottleneck(3, **{**options, "seed": 124}).fit(A)
+    assert not np.array_equal(other.loss_history_, first.loss_history_)
+
+
+def test_seed_none_draws_and_records_a_seed():
+    A = random_matrix((6, 6), np.float32, seed=21)
+    net = lc.Bottleneck(2, epochs=1, samples=64).fit(A)
+    again = lc.Bottleneck(2, epochs=1, samples=64, seed=net.seed_).fit(A)
+    assert np.array_equal(net.loss_history_, again.loss_history_)
+
+
+def test_callback_sees_each_epoch_and_false_stops():
+    A = random_matrix((6, 6), np.float32, seed=22)
+    seen = []
+
+    def callback(epoch, loss):
+        seen.append((epoch, loss))
+        return False if epoch == 3 else None
+
+    net = lc.Bottleneck(2, epochs=10, samples=64, seed=0).fit(A, callback=callback)
+    assert [e for e, _ in seen] == [1, 2, 3]
+    assert np.array_equal(net.loss_history_, [loss for _, loss in seen])
+    # The weights are those after three epochs: a three-epoch fit gives the same map.
+    three = lc.Bottleneck(2, epochs=3, samples=64, seed=0).fit(A)
+    assert np.array_equal(net.matrix(), three.matrix())
+
+
+def test_callback_error_propagates_and_keeps_the_completed_epochs():
+    A = random_matrix((6, 6), np.float32, seed=23)
+
+    def callback(epoch, loss):
+        if epoch == 2:
+            raise RuntimeError("stop here")
+
+    net = lc.Bottleneck(2, epochs=5, samples=64, seed=0)
+    with pytest.raises(RuntimeError, match="stop here"):
+        net.fit(A, callback=callback)
+    two = lc.Bottleneck(2, epochs=2, samples=64, seed=0).fit(A)
+    assert np.array_equal(net.loss_history_, two.loss_history_)
+    assert np.array_equal(net.matrix(), two.matrix())
+
+
+def test_ctrl_c_interrupts_and_leaves_the_last_completed_epoch():
+    A = random_matrix((10, 10), np.float32, seed=24)
+    net = lc.Bottleneck(3, epochs=1_000_000, samples=2000, seed=0)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            net.fit(A)
+    finally:
+        timer.cancel()
+    completed = len(net.loss_history_)
+    assert 1 <= completed < 1_000_000
+    again = lc.Bottleneck(3, epochs=completed, samples=2000, seed=0).fit(A)
+    assert np.array_equal(net.loss_history_, again.loss_history_)
+    assert np.array_equal(net.matrix(), again.matrix())
+
+
+def test_progress_bar_goes_to_stderr(capsys):
+    A = random_matrix((6, 6), np.float32, seed=25)
+    lc.Bottleneck(2, epochs=3, samples=64, seed=0).fit(A, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "epoch 3/3" in captured.err and "loss" in captured.err and "left" in captured.err
+
+
+# --- input handling and errors -------------------------------------------------------
+
+
+def test_input_is_never_modified_and_any_layout_works():
+    A = random_matrix((12, 10), np.float64, seed=26)
+    keep = A.copy()
+    strided = A[::2, ::2]  # neither C- nor Fortran-contiguous
+    options = dict(epochs=1, samples=100, seed=0)
+    got = lc.Bottleneck(2, **options).fit(strided)
+    want = lc.Bottleneck(2, **options).fit(np.ascontiguousarray(strided))
+    fortran = lc.Bottleneck(2, **options).fit(np.asfortranarray(strided))
+    assert np.array_equal(A, keep)
+    assert np.array_equal(got.loss_history_, want.loss_history_)
+    assert_close(fortran.matrix(), want.matrix(), np.float32, factor=10)
+    X = A[1::2, ::2]  # a strided batch for predict
+    X_keep = X.copy()
+    assert_close(got.predict(X), got.predict(np.ascontiguousarray(X)), np.float32)
+    assert np.array_equal(X, X_keep)
+    integer = lc.Bottleneck(2, **options, dtype="float64").fit(np.arange(30).reshape(6, 5))
+    assert integer.matrix().dtype == np.float64
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(rank=0), "rank must be >= 1"),
+    (dict(rank=2, layers=(6, 1, 6)), "layers has a width below rank"),
+    (dict(rank=2, layers=(6, 3)), "narrowest of layers must equal rank"),
+    (dict(rank=2, layers=()), "layers must hold at least one width"),
+    (dict(rank=2, optimizer="rmsprop"), "optimizer must be one of 'sgd', 'momentum', 'adam'"),
+    (dict(rank=2, init="zeros"), "init must be one of 'he_normal', 'glorot_uniform', "
+                                 "'orthogonal'"),
+    (dict(rank=2, data="online"), "data must be one of 'fixed', 'stream', 'exact'"),
+    (dict(rank=2, epochs=0), "epochs must be >= 1"),
+    (dict(rank=2, samples=0), "samples must be >= 1"),
+    (dict(rank=2, batch_size=-1), "batch_size must be >= 1"),
+    (dict(rank=2, lr=0.0), "lr must be a finite number > 0"),
+    (dict(rank=2, lr=-1e-3), "lr must be a finite number > 0"),
+    (dict(rank=2, lr=float("nan")), "lr must be a finite number > 0"),
+    (dict(rank=2, dtype="float16"), "dtype must be one of 'float32', 'float64'"),
+    (dict(rank=2, seed=-1), "seed must be >= 0"),
+])
+def test_bad_options_are_value_errors_naming_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        lc.Bottleneck(**kwargs)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        reference.Bottleneck(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(rank=2.0), TypeError), (dict(rank=2, epochs=1.5), TypeError),
+    (dict(rank=2, lr="fast"), TypeError), (dict(rank=2, layers=5), TypeError),
+    (dict(rank=2, bias="yes"), TypeError),
+])
+def test_wrong_types_are_type_errors(kwargs, error):
+    with pytest.raises(error):
+        lc.Bottleneck(**kwargs)
+
+
+def test_bad_matrices_are_value_errors():
+    net = lc.Bottleneck(3, epochs=1, samples=10)
+    with pytest.raises(ValueError, match="rank must be <= 2"):
+        net.fit(np.ones((2, 5)))
+    for bad in (np.nan, np.inf, -np.inf):
+        A = np.ones((4, 4))
+        A[1, 2] = bad
+        with pytest.raises(ValueError, match="A contains NaN or Inf"):
+            net.fit(A)
+    with pytest.raises(ValueError, match="A must be 2-D"):
+        net.fit(np.ones(4))
+    with pytest.raises(ValueError, match="A is empty"):
+        net.fit(np.ones((0, 4)))
+    with pytest.raises(TypeError, match="complex"):
+        net.fit(np.ones((4, 4), complex))
+    with pytest.raises(TypeError, match="callback must be callable"):
+        net.fit(np.ones((4, 4)), callback=3)
+
+
+def test_use_before_fit_is_a_clear_error():
+    net = lc.Bottleneck(2)
+    for use in (net.matrix, net.factors, lambda: net.predict(np.ones((1, 3))),
+                lambda: net.rank_, lambda: net.loss_history_):
+        with pytest.raises(lc.NotFittedError, match="call fit"):
+            use()
+    assert not hasattr(net, "rank_")  # NotFittedError is an AttributeError too
+    with pytest.raises(lc.NotFittedError):
+        reference.Bottleneck(2).matrix()
+
+
+def test_predict_checks_its_input():
+    net = lc.Bottleneck(2, epochs=1, samples=10, seed=0).fit(np.eye(4))
+    with pytest.raises(ValueError, match="X must have 4 columns"):
+        net.predict(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        net.predict(np.ones(4))
+
+
+def test_core_rejects_what_the_python_layer_would():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        core_network(np.float32, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        core_network(np.float32, lr=-1.0)
+    with pytest.raises(ValueError, match="rank"):
+        core_network(np.float32, widths=[3, 5, 4, 3])
+    net = core_network(np.float32)
+    with pytest.raises(ValueError, match="A must have shape"):
+        net.fit(np.ones((3, 3), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        net.forward(np.ones((7, 4), np.float32))
+
+
+def test_philox_streams_are_distinct_and_stream_zero_is_the_sketch():
+    sketch = reference.gaussian_sketch(6, 5, seed=9)
+    assert np.array_equal(reference.gaussian_stream(9, 0, 30, 0).reshape(5, 6).T, sketch)
+    draws = [reference.gaussian_stream(9, 0, 30, stream) for stream in range(4)]
+    for i in range(4):
+        for j in range(i):
+            assert not np.allclose(draws[i], draws[j])
+    # Any window of a stream is the same entries as the whole stream's.
+    whole = reference.gaussian_stream(9, 0, 40, 2, 5)
+    assert np.array_equal(reference.gaussian_stream(9, 7, 21, 2, 5), whole[7:28])
+    uniform = reference.uniform_stream(9, 3, 1000, 3)
+    assert 0 < uniform.min() and uniform.max() < 1 and abs(uniform.mean() - 0.5) < 0.05
