@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -544,6 +545,16 @@ struct GpuBottleneck<T>::Training {
         net.steps_ = saved_steps;
     }
 
+    // The device's handles again after the epoch callback threw; never throws (the
+    // callback's exception goes on).
+    void reacquire() noexcept {
+        try {
+            if (!resources) resources.emplace(device, stream);
+        } catch (const std::exception& error) {
+            std::fprintf(stderr, "lowrank_core: reacquiring the GPU failed: %s\n", error.what());
+        }
+    }
+
     // After an exception: back to the last checkpoint, finished before the exception
     // leaves fit (a later call may read the parameters from another stream). Never
     // throws; a failure is reported on stderr (the original exception goes on).
@@ -585,6 +596,16 @@ struct GpuBottleneck<T>::Training {
     }
 };
 
+// Restores the last checkpoint when the scope is left by an exception.
+template <class T>
+struct GpuBottleneck<T>::RestoreOnError {
+    Training& training;
+    int exceptions_before;
+    ~RestoreOnError() {
+        if (std::uncaught_exceptions() > exceptions_before) training.restore_after_error();
+    }
+};
+
 template <class T>
 const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream,
                                                  const ConstView<T>& a,
@@ -621,6 +642,10 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
         CUDA_TRY(cudaMemcpyAsync(parameters_.data(), flat.data(), bytes_of<T>(flat_size_),
                                  cudaMemcpyHostToDevice, stream));
     }
+
+    // From here on, an exception leaves the parameters at the last checkpoint (or the
+    // initial weights), with all their writes finished (the CPU core's catch/restore).
+    const RestoreOnError restore_on_error{t, std::uncaught_exceptions()};
 
     // 1. Scale: train on A / s with s = ||A||_F / sqrt(m) (see the CPU core).
     const double s = t.frobenius_scale(a);
@@ -677,100 +702,101 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
         if (hooks.poll(static_cast<double>(steps_done) / total_steps)) throw Interrupted();
     };
 
-    try {
-        for (index epoch = 0; epoch < c.epochs; ++epoch) {
-            if (c.data == DataMode::Exact) {
-                // 3a. Full-batch gradient descent on the expected loss (design [I_n, 0],
-                // the bias on the last column only), the step size on the cosine of
-                // ExactSchedule.
-                const T factor = static_cast<T>(2.0 / static_cast<double>(m));
-                for (index k = 0; k < steps_per_epoch; ++k) {
-                    t.forward(nullptr, n + 1, n, n);
-                    t.residual(n + 1, n, scaled.data(), m, n, factor, static_cast<double>(m),
-                               1.0);
-                    t.backward(n + 1, n);
-                    const double progress = static_cast<double>(epoch * steps_per_epoch + k) /
-                                            total_steps;
-                    const double high = ExactSchedule::lr_peak, low = ExactSchedule::lr_floor;
-                    t.step(c.lr * (low + (high - low) * 0.5 * (1.0 + std::cos(pi * progress))));
-                    poll();
-                }
-            } else {
-                // 3b. The epoch's data: the fixed set in this epoch's order (the CPU
-                // core's Fisher-Yates shuffle from the shuffle stream, substream =
-                // epoch, on the host), or fresh vectors from the data stream, numbered
-                // on from the last epoch's (entries epoch * samples * n onwards).
-                if (c.data == DataMode::Fixed) {
-                    philox::fill_uniform(c.seed, 0, static_cast<std::uint64_t>(samples),
-                                         uniforms.data(), philox::shuffle_stream,
-                                         static_cast<std::uint32_t>(epoch));
-                    for (index i = 0; i < samples; ++i) order[static_cast<std::size_t>(i)] = i;
-                    for (index i = samples - 1; i > 0; --i) {
-                        const index j = std::min<index>(
-                            i, static_cast<index>(uniforms[static_cast<std::size_t>(i)] *
-                                                  static_cast<double>(i + 1)));
-                        std::swap(order[static_cast<std::size_t>(i)],
-                                  order[static_cast<std::size_t>(j)]);
-                    }
-                    // (The previous epoch ended with a synchronisation, so its gathers
-                    // are done with the index array.)
-                    CUDA_TRY(cudaMemcpyAsync(order_device.data(), order.data(),
-                                             bytes_of<index>(samples), cudaMemcpyHostToDevice,
-                                             stream));
-                    gather_columns_kernel<T><<<grid_for(n * samples), kThreads, 0, stream>>>(
-                        x_all.data(), n, order_device.data(), samples, x_epoch.data());
-                    LOWRANK_CHECK_LAUNCH();
-                    gather_columns_kernel<T><<<grid_for(m * samples), kThreads, 0, stream>>>(
-                        t_all.data(), m, order_device.data(), samples, t_epoch.data());
-                    LOWRANK_CHECK_LAUNCH();
-                } else {
-                    const auto first = static_cast<std::uint64_t>(epoch * samples * n);
-                    const auto count = static_cast<std::uint64_t>(n * samples);
-                    gaussian_stream_kernel<T><<<grid_for(static_cast<index>(count / 4 + 2)),
-                                                kThreads, 0, stream>>>(
-                        c.seed, first, count, philox::data_stream, 0, x_epoch.data());
-                    LOWRANK_CHECK_LAUNCH();
-                    gemm<T>(t.blas(), 'N', 'N', m, samples, n, T(1), scaled.data(), m,
-                            x_epoch.data(), n, T(0), t_epoch.data(), m);
-                }
-                for (index start = 0; start < samples; start += batch_size) {
-                    const index b = std::min(batch_size, samples - start);
-                    const T* x = x_epoch.data() + start * n;
-                    const T* target = t_epoch.data() + start * m;
-                    // loss = sum (y - t)^2 / (m b), added to the epoch's sum times b
-                    t.forward(x, b, n, 0);
-                    t.residual(b, 0, target, m, b,
-                               static_cast<T>(2.0 / static_cast<double>(m * b)),
-                               static_cast<double>(m * b), static_cast<double>(b));
-                    t.backward(b, 0);
-                    t.step(c.lr);
-                    poll();
-                }
+    for (index epoch = 0; epoch < c.epochs; ++epoch) {
+        if (c.data == DataMode::Exact) {
+            // 3a. Full-batch gradient descent on the expected loss (design [I_n, 0],
+            // the bias on the last column only), the step size on the cosine of
+            // ExactSchedule.
+            const T factor = static_cast<T>(2.0 / static_cast<double>(m));
+            for (index k = 0; k < steps_per_epoch; ++k) {
+                t.forward(nullptr, n + 1, n, n);
+                t.residual(n + 1, n, scaled.data(), m, n, factor, static_cast<double>(m),
+                           1.0);
+                t.backward(n + 1, n);
+                const double progress = static_cast<double>(epoch * steps_per_epoch + k) /
+                                        total_steps;
+                const double high = ExactSchedule::lr_peak, low = ExactSchedule::lr_floor;
+                t.step(c.lr * (low + (high - low) * 0.5 * (1.0 + std::cos(pi * progress))));
+                poll();
             }
-            // The epoch's mean loss: one double back to the host, the sum reset, and
-            // the checkpoint taken, then the one synchronisation of the epoch.
-            double epoch_sum = 0;
-            CUDA_TRY(cudaMemcpyAsync(&epoch_sum, t.loss_sum.data(), sizeof(double),
-                                     cudaMemcpyDeviceToHost, stream));
-            CUDA_TRY(cudaMemsetAsync(t.loss_sum.data(), 0, sizeof(double), stream));
-            t.save();
-            t.resources->synchronize();
-            const double per = c.data == DataMode::Exact ? static_cast<double>(steps_per_epoch)
-                                                         : static_cast<double>(samples);
-            const double epoch_loss = epoch_sum / per * loss_unit;
-            loss_history_.push_back(epoch_loss);
-            if (hooks.on_epoch) {
-                // The callback runs without this call's hold on the device's handles,
-                // so that it may call the CUDA core itself.
-                t.resources.reset();
-                const bool go_on = hooks.on_epoch(epoch + 1, epoch_loss);
-                t.resources.emplace(device, stream);
-                if (!go_on) break;
+        } else {
+            // 3b. The epoch's data: the fixed set in this epoch's order (the CPU
+            // core's Fisher-Yates shuffle from the shuffle stream, substream =
+            // epoch, on the host), or fresh vectors from the data stream, numbered
+            // on from the last epoch's (entries epoch * samples * n onwards).
+            if (c.data == DataMode::Fixed) {
+                philox::fill_uniform(c.seed, 0, static_cast<std::uint64_t>(samples),
+                                     uniforms.data(), philox::shuffle_stream,
+                                     static_cast<std::uint32_t>(epoch));
+                for (index i = 0; i < samples; ++i) order[static_cast<std::size_t>(i)] = i;
+                for (index i = samples - 1; i > 0; --i) {
+                    const index j = std::min<index>(
+                        i, static_cast<index>(uniforms[static_cast<std::size_t>(i)] *
+                                              static_cast<double>(i + 1)));
+                    std::swap(order[static_cast<std::size_t>(i)],
+                              order[static_cast<std::size_t>(j)]);
+                }
+                // (The previous epoch ended with a synchronisation, so its gathers
+                // are done with the index array.)
+                CUDA_TRY(cudaMemcpyAsync(order_device.data(), order.data(),
+                                         bytes_of<index>(samples), cudaMemcpyHostToDevice,
+                                         stream));
+                gather_columns_kernel<T><<<grid_for(n * samples), kThreads, 0, stream>>>(
+                    x_all.data(), n, order_device.data(), samples, x_epoch.data());
+                LOWRANK_CHECK_LAUNCH();
+                gather_columns_kernel<T><<<grid_for(m * samples), kThreads, 0, stream>>>(
+                    t_all.data(), m, order_device.data(), samples, t_epoch.data());
+                LOWRANK_CHECK_LAUNCH();
+            } else {
+                const auto first = static_cast<std::uint64_t>(epoch * samples * n);
+                const auto count = static_cast<std::uint64_t>(n * samples);
+                gaussian_stream_kernel<T><<<grid_for(static_cast<index>(count / 4 + 2)),
+                                            kThreads, 0, stream>>>(
+                    c.seed, first, count, philox::data_stream, 0, x_epoch.data());
+                LOWRANK_CHECK_LAUNCH();
+                gemm<T>(t.blas(), 'N', 'N', m, samples, n, T(1), scaled.data(), m,
+                        x_epoch.data(), n, T(0), t_epoch.data(), m);
+            }
+            for (index start = 0; start < samples; start += batch_size) {
+                const index b = std::min(batch_size, samples - start);
+                const T* x = x_epoch.data() + start * n;
+                const T* target = t_epoch.data() + start * m;
+                // loss = sum (y - t)^2 / (m b), added to the epoch's sum times b
+                t.forward(x, b, n, 0);
+                t.residual(b, 0, target, m, b,
+                           static_cast<T>(2.0 / static_cast<double>(m * b)),
+                           static_cast<double>(m * b), static_cast<double>(b));
+                t.backward(b, 0);
+                t.step(c.lr);
+                poll();
             }
         }
-    } catch (...) {
-        t.restore_after_error();
-        throw;
+        // The epoch's mean loss: one double back to the host, the sum reset, and
+        // the checkpoint taken, then the one synchronisation of the epoch.
+        double epoch_sum = 0;
+        CUDA_TRY(cudaMemcpyAsync(&epoch_sum, t.loss_sum.data(), sizeof(double),
+                                 cudaMemcpyDeviceToHost, stream));
+        CUDA_TRY(cudaMemsetAsync(t.loss_sum.data(), 0, sizeof(double), stream));
+        t.save();
+        t.resources->synchronize();
+        const double per = c.data == DataMode::Exact ? static_cast<double>(steps_per_epoch)
+                                                     : static_cast<double>(samples);
+        const double epoch_loss = epoch_sum / per * loss_unit;
+        loss_history_.push_back(epoch_loss);
+        if (hooks.on_epoch) {
+            // The callback runs without this call's hold on the device's handles,
+            // so that it may call the CUDA core itself.
+            t.resources.reset();
+            bool go_on = false;
+            try {
+                go_on = hooks.on_epoch(epoch + 1, epoch_loss);
+            } catch (...) {
+                t.reacquire();  // the device current again while the buffers are freed
+                throw;
+            }
+            t.resources.emplace(device, stream);
+            if (!go_on) break;
+        }
     }
     return loss_history_;
 }

@@ -81,7 +81,8 @@ class GpuBottleneck {
         const Resources* resources) const;
 
   private:
-    struct Training;  // the workspaces and steps of one fit (bottleneck.cu)
+    struct Training;        // the workspaces and steps of one fit (bottleneck.cu)
+    struct RestoreOnError;  // back to the last checkpoint when fit throws
     void check_fitted() const;
     const T* weight(index l) const { return parameters_.data() + weight_offset_[l]; }
     const T* bias(index l) const { return parameters_.data() + bias_offset_[l]; }
