@@ -50,6 +50,36 @@ void* allocate_async(std::size_t bytes, cudaStream_t stream) {
     return pointer;
 }
 
+void* allocate_persistent(std::size_t bytes, int* device) {
+    CUDA_TRY(cudaGetDevice(device));
+    void* pointer = nullptr;
+    const cudaError_t status = cudaMalloc(&pointer, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+        cudaGetLastError();  // not sticky: clear it, the device stays usable
+        throw OutOfMemory(bytes, "out of GPU memory: lowrank_core asked for " +
+                                     std::to_string(bytes) + " bytes (cudaMalloc)");
+    }
+    if (status != cudaSuccess) throw_cuda(status, "cudaMalloc", __FILE__, __LINE__);
+    return pointer;
+}
+
+void free_persistent(void* pointer, int device) noexcept {
+    int previous = -1;
+    if (cudaGetDevice(&previous) != cudaSuccess) {
+        cudaGetLastError();
+        return;  // no usable runtime (e.g. at exit): the driver reclaims the memory
+    }
+    if (previous != device) CUDA_TRY_NO_THROW(cudaSetDevice(device));
+    const cudaError_t status = cudaFree(pointer);
+    if (status == cudaErrorCudartUnloading || status == cudaErrorContextIsDestroyed) {
+        cudaGetLastError();  // freed at interpreter exit, after the runtime: nothing to do
+    } else if (status != cudaSuccess) {
+        std::fprintf(stderr, "lowrank_core: CUDA error %s in cudaFree at %s:%d\n",
+                     cudaGetErrorName(status), __FILE__, __LINE__);
+    }
+    if (previous != device) CUDA_TRY_NO_THROW(cudaSetDevice(previous));
+}
+
 DeviceGuard::DeviceGuard(int device) {
     CUDA_TRY(cudaGetDevice(&previous_));
     if (device != previous_) CUDA_TRY(cudaSetDevice(device));

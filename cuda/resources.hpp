@@ -73,6 +73,55 @@ class DeviceBuffer {
     cudaStream_t stream_ = nullptr;
 };
 
+// Allocates `bytes` on the current device with cudaMalloc (not stream-ordered); a
+// failure is OutOfMemory with the size. Writes the device to *device.
+void* allocate_persistent(std::size_t bytes, int* device);
+// Frees what allocate_persistent returned (cudaFree on its device); never throws.
+void free_persistent(void* pointer, int device) noexcept;
+
+// Owns `count` elements of T in device memory that outlive the call that made them:
+// state kept between calls (the bottleneck network's parameters), which later calls
+// may read from another stream, or after the stream that wrote it is gone. So it is
+// not tied to a stream: cudaMalloc on the current device, cudaFree (which waits for
+// the device) on release. Its owner synchronises the stream that writes it before the
+// writing call returns.
+template <class T>
+class PersistentBuffer {
+  public:
+    PersistentBuffer() = default;
+    explicit PersistentBuffer(index count) : count_(count > 0 ? count : 0) {
+        if (count_ > 0) {
+            data_ = static_cast<T*>(
+                allocate_persistent(static_cast<std::size_t>(count_) * sizeof(T), &device_));
+        }
+    }
+    PersistentBuffer(const PersistentBuffer&) = delete;
+    PersistentBuffer& operator=(const PersistentBuffer&) = delete;
+    PersistentBuffer(PersistentBuffer&& other) noexcept { swap(other); }
+    PersistentBuffer& operator=(PersistentBuffer&& other) noexcept {
+        PersistentBuffer(std::move(other)).swap(*this);
+        return *this;
+    }
+    ~PersistentBuffer() {
+        if (data_ != nullptr) free_persistent(data_, device_);
+    }
+
+    T* data() { return data_; }
+    const T* data() const { return data_; }
+    index size() const { return count_; }
+    int device() const { return device_; }
+
+  private:
+    void swap(PersistentBuffer& other) noexcept {
+        std::swap(data_, other.data_);
+        std::swap(count_, other.count_);
+        std::swap(device_, other.device_);
+    }
+    T* data_ = nullptr;
+    index count_ = 0;
+    int device_ = -1;
+};
+
 // Makes `device` current for a scope, restoring the previous device after.
 class DeviceGuard {
   public:

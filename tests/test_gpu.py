@@ -54,7 +54,7 @@ def test_build_config_and_cuda_module_import():
         count = cuda.device_count()
         assert isinstance(count, int) and count >= 0
         for name in ["svd", "randomized_svd", "singular_values", "matrix_rank", "rank_measure",
-                     "relative_error", "gaussian_sketch"]:
+                     "relative_error", "gaussian_sketch", "bottleneck_network"]:
             assert callable(getattr(cuda, name)), name
     else:
         assert _build_config.CUDA_VERSION is None
@@ -408,3 +408,299 @@ def test_out_of_memory_is_a_memory_error_and_the_process_stays_usable(cp):
         cp.get_default_memory_pool().free_all_blocks()
     small = cp.asarray(np.diag([3.0, 2.0, 1.0]))
     assert host(lc.svd(small, 2).S).tolist() == pytest.approx([3.0, 2.0])
+
+
+# --- the bottleneck network -------------------------------------------------------------
+# Runs everywhere: the dispatch and the errors without a GPU.
+
+
+def _cupy_importable() -> bool:
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_bottleneck_on_a_cupy_array_without_cuda_core_is_a_type_error(monkeypatch):
+    import lowrank_core
+
+    monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
+    monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
+    monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)
+    monkeypatch.delattr(lowrank_core, "_cuda_api", raising=False)
+    net = lc.Bottleneck(2, epochs=1, samples=10, seed=0)
+    with pytest.raises(TypeError, match="no CUDA core"):
+        net.fit(_FakeCupyArray())
+    with pytest.raises(lc.NotFittedError):  # nothing was half-fitted
+        net.matrix()
+
+
+@pytest.mark.skipif(_cupy_importable(), reason="CuPy is installed: a fake array cannot stand in")
+def test_bottleneck_on_a_cupy_like_array_without_cupy_is_a_type_error():
+    # This build may have the CUDA core, but without CuPy no CuPy array can reach it:
+    # a clear TypeError at fit, never a crash or a copy to the host.
+    with pytest.raises(TypeError, match="CuPy array was given"):
+        lc.Bottleneck(2, epochs=1, samples=10, seed=0).fit(_FakeCupyArray())
+
+
+def test_predict_on_the_other_device_is_a_type_error():
+    net = lc.Bottleneck(2, epochs=1, samples=10, seed=0).fit(np.eye(3))
+    with pytest.raises(TypeError, match="different devices"):
+        net.predict(_FakeCupyArray())
+
+
+@pytest.mark.skipif(not _build_config.HAS_CUDA, reason="this build has no CUDA core")
+def test_cuda_bottleneck_network_builds_without_a_gpu_and_fit_fails_clearly():
+    cuda = importlib.import_module("lowrank_core._cuda")
+    widths = [5, 4, 2, 6]
+    host = _core.bottleneck_network("float32", widths, True, "orthogonal", "adam", 1e-3, 1, 10,
+                                    4, "fixed", 3)
+    weights, biases = host.parameters()
+    net = cuda.bottleneck_network("float32", widths, True, "orthogonal", "adam", 1e-3, 1, 10, 4,
+                                  "fixed", 3, weights, biases)
+    assert net.widths == widths and net.rank == 2 and net.device == -1
+    assert net.loss_history.shape == (0,) and net.scale == 1.0
+    got_weights, got_biases = net.parameters(-1, 0)  # before a fit: the initial ones, on the host
+    for got, want in zip(got_weights, weights):
+        assert np.array_equal(got, want)
+    assert all(not b.any() for b in got_biases)
+    # The same configuration errors as the CPU network.
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        cuda.bottleneck_network("float32", widths, True, "orthogonal", "rmsprop", 1e-3, 1, 10,
+                                4, "fixed", 3, weights, biases)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        cuda.bottleneck_network("float32", widths, True, "orthogonal", "adam", -1.0, 1, 10, 4,
+                                "fixed", 3, weights, biases)
+    with pytest.raises(ValueError, match="initial weight 1 must have shape"):
+        cuda.bottleneck_network("float32", widths, True, "orthogonal", "adam", 1e-3, 1, 10, 4,
+                                "fixed", 3, [weights[0], weights[0], weights[2]], biases)
+    with pytest.raises(ValueError, match="dtype must be"):
+        cuda.bottleneck_network("float16", widths, True, "orthogonal", "adam", 1e-3, 1, 10, 4,
+                                "fixed", 3, weights, biases)
+    if cuda.device_count() > 0:
+        return
+    # No GPU: the first CUDA call fails with the call named, never a crash; the
+    # network is left as it was.
+    with pytest.raises(RuntimeError, match=r"CUDA error .* in cudaGetDevice"):
+        net.fit((256, 6, 5, 5, True), None, None, 0, 0)
+    with pytest.raises(RuntimeError, match=r"CUDA error .* in cudaGetDevice"):
+        net.matrix(0, 0, 0)
+    assert net.device == -1 and net.loss_history.shape == (0,)
+
+
+# On a GPU.
+
+
+def gpu_and_cpu_fits(cp, A_host, k, dtype="float32", **options):
+    gpu = lc.Bottleneck(k, dtype=dtype, **options).fit(cp.asarray(A_host))
+    cpu = lc.Bottleneck(k, dtype=dtype, **options).fit(A_host)
+    return gpu, cpu
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_exact_mode_learns_the_cpu_map(cp, float_dtype):
+    A_host = random_matrix((10, 8), np.float64, seed=30)
+    gpu, cpu = gpu_and_cpu_fits(cp, A_host, 3, dtype=float_dtype.name, data="exact", epochs=2,
+                                seed=0)
+    W = cpu.matrix()
+    scale = float(np.abs(W).max())
+    # Same initial weights, same schedule, same steps: the maps agree to a float32
+    # tolerance (the two BLAS round differently, a few thousand steps apart).
+    assert_close(host(gpu.matrix()), W, np.float32, scale=scale, factor=50)
+    np.testing.assert_allclose(gpu.loss_history_, cpu.loss_history_, rtol=1e-3)
+    assert gpu._network.steps_taken == cpu._network.steps_taken == 2000
+    assert gpu._network.scale == pytest.approx(cpu._network.scale, rel=1e-12)
+    for got, want in zip(gpu._network.parameters()[0], cpu._network.parameters()[0]):
+        assert_close(got, want, np.float32, scale=float(np.abs(want).max()), factor=50)
+    assert_close(host(gpu.intercept_), cpu.intercept_, np.float32, scale=scale, factor=50)
+    assert_close(host(gpu.singular_values_), cpu.singular_values_, np.float32, scale=scale,
+                 factor=50)
+
+
+@pytest.mark.parametrize("data", ["fixed", "stream"])
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_sampled_modes_follow_the_cpu(cp, data, float_dtype):
+    # The same vectors (Philox data stream) in the same order (the CPU's shuffle):
+    # the loss histories stay close.
+    A_host = random_matrix((9, 7), np.float64, seed=31)
+    gpu, cpu = gpu_and_cpu_fits(cp, A_host, 3, dtype=float_dtype.name, data=data, epochs=3,
+                                samples=500, batch_size=32, seed=1)
+    assert gpu.loss_history_.shape == cpu.loss_history_.shape == (3,)
+    np.testing.assert_allclose(gpu.loss_history_, cpu.loss_history_, rtol=1e-2)
+    W = cpu.matrix()
+    assert_close(host(gpu.matrix()), W, np.float32, scale=float(np.abs(W).max()), factor=100)
+
+
+@pytest.mark.parametrize("matrix_seed", [0, 1, 2])
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_exact_mode_reaches_the_svd_on_random_10x10(cp, matrix_seed):
+    A_host = np.random.default_rng(matrix_seed).standard_normal((10, 10))
+    s = np.linalg.svd(A_host, compute_uv=False)
+    for k in [1, 2, 5, 9]:
+        net = lc.Bottleneck(k, data="exact", seed=0).fit(cp.asarray(A_host))
+        assert isinstance(net.rank_, int) and net.rank_ <= k
+        W = host(net.matrix()).astype(np.float64)
+        gap = np.linalg.norm(A_host - W, 2) / s[0] - s[k] / s[0]
+        assert abs(gap) <= 1e-4, (k, gap)
+
+
+@pytest.mark.parametrize("layers, bias", [(None, True), ((12, 6, 3, 6), True), ((3,), False)])
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_outputs_are_cupy_arrays(cp, layers, bias):
+    A_host = random_matrix((9, 12), np.float32, seed=32)
+    A = cp.asarray(A_host)
+    before = A.copy()
+    net = lc.Bottleneck(3, layers=layers, bias=bias, epochs=2, samples=200, seed=1).fit(A)
+    assert bool((A == before).all()), "A was modified"
+    W = net.matrix()
+    L, R = net.factors()
+    assert isinstance(W, cp.ndarray) and W.shape == (9, 12) and W.dtype == np.float32
+    assert isinstance(L, cp.ndarray) and L.shape == (9, 3)
+    assert isinstance(R, cp.ndarray) and R.shape == (3, 12)
+    assert_close(host(L @ R), host(W), np.float32, factor=10)
+    assert isinstance(net.rank_, int) and net.rank_ <= 3
+    history = net.loss_history_
+    assert isinstance(history, np.ndarray) and history.dtype == np.float64
+    assert history.shape == (2,)
+    intercept = net.intercept_
+    assert isinstance(intercept, cp.ndarray) and intercept.shape == (9,)
+    if not bias:
+        assert not bool(intercept.any())
+    sigma = net.singular_values_
+    assert isinstance(sigma, cp.ndarray) and sigma.shape == (3,)
+    X_host = random_matrix((4, 12), np.float32, seed=33)
+    X = cp.asarray(X_host)
+    Y = net.predict(X)
+    assert isinstance(Y, cp.ndarray) and Y.shape == (4, 9)
+    assert_close(host(Y), X_host @ host(W).T + host(intercept), np.float32, factor=100)
+    assert bool((X == cp.asarray(X_host)).all()), "X was modified"
+    assert net.predict(cp.ones((0, 12), np.float32)).shape == (0, 9)
+    # The same input in Fortran order trains the same network.
+    fortran = lc.Bottleneck(3, layers=layers, bias=bias, epochs=2, samples=200,
+                            seed=1).fit(cp.asfortranarray(A))
+    assert_close(host(fortran.matrix()), host(W), np.float32, factor=10)
+
+
+@pytest.mark.parametrize("data", ["fixed", "stream", "exact"])
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_seed_gives_bit_identical_histories(cp, data):
+    A = cp.asarray(random_matrix((10, 8), np.float32, seed=34))
+    options = dict(data=data, epochs=2, samples=500, seed=123)
+    first = lc.Bottleneck(3, **options).fit(A)
+    second = lc.Bottleneck(3, **options).fit(A)
+    assert np.array_equal(first.loss_history_, second.loss_history_)
+    assert bool((first.matrix() == second.matrix()).all())
+    assert np.array_equal(first.fit(A).loss_history_, second.loss_history_)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_callbacks_stop_and_keep_the_completed_epochs(cp):
+    A = cp.asarray(random_matrix((6, 6), np.float32, seed=35))
+    seen = []
+
+    def callback(epoch, loss):
+        seen.append(epoch)
+        # The callback may use the CUDA core itself (the fit holds no lock meanwhile).
+        assert lc.relative_error(A, A * 0.5) == pytest.approx(0.5)
+        if epoch == 3:
+            return False
+        return None
+
+    net = lc.Bottleneck(2, epochs=10, samples=64, seed=0).fit(A, callback=callback)
+    assert seen == [1, 2, 3]
+    three = lc.Bottleneck(2, epochs=3, samples=64, seed=0).fit(A)
+    assert np.array_equal(net.loss_history_, three.loss_history_)
+    assert bool((net.matrix() == three.matrix()).all())
+
+    def failing(epoch, loss):
+        if epoch == 2:
+            raise RuntimeError("stop here")
+
+    broken = lc.Bottleneck(2, epochs=5, samples=64, seed=0)
+    with pytest.raises(RuntimeError, match="stop here"):
+        broken.fit(A, callback=failing)
+    two = lc.Bottleneck(2, epochs=2, samples=64, seed=0).fit(A)
+    assert np.array_equal(broken.loss_history_, two.loss_history_)
+    assert bool((broken.matrix() == two.matrix()).all())
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_ctrl_c_leaves_the_last_completed_epoch(cp):
+    import _thread
+    import threading
+
+    A = cp.asarray(random_matrix((10, 10), np.float32, seed=36))
+    net = lc.Bottleneck(3, epochs=1_000_000, samples=2000, seed=0)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            net.fit(A)
+    finally:
+        timer.cancel()
+    completed = len(net.loss_history_)
+    assert 1 <= completed < 1_000_000
+    again = lc.Bottleneck(3, epochs=completed, samples=2000, seed=0).fit(A)
+    assert np.array_equal(net.loss_history_, again.loss_history_)
+    assert bool((net.matrix() == again.matrix()).all())
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_work_is_ordered_on_the_callers_stream(cp):
+    A_host = random_matrix((20, 16), np.float64, seed=37)
+    want = lc.Bottleneck(4, data="exact", epochs=1, dtype="float64", seed=0).fit(A_host * 2.0)
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        A = cp.asarray(A_host) * 2.0  # produced on `stream`
+        net = lc.Bottleneck(4, data="exact", epochs=1, dtype="float64", seed=0).fit(A)
+        W = net.matrix() * 1.0
+        Y = net.predict(A[:, :16] * 1.0)
+    stream.synchronize()
+    del stream  # the network's parameters outlive the stream that trained them
+    W_want = want.matrix()
+    assert_close(host(W), W_want, np.float32, scale=float(np.abs(W_want).max()), factor=10)
+    assert_close(host(Y), want.predict(A_host[:, :16] * 2.0), np.float32,
+                 scale=float(np.abs(host(Y)).max()), factor=10)
+    assert_close(host(net.matrix()), W_want, np.float32, scale=float(np.abs(W_want).max()),
+                 factor=10)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_bad_inputs_are_the_cpu_errors(cp):
+    net = lc.Bottleneck(3, epochs=1, samples=10)
+    with pytest.raises(ValueError, match="rank must be <= 2"):
+        net.fit(cp.ones((2, 5)))
+    for bad in (np.nan, np.inf, -np.inf):
+        A = cp.ones((4, 4))
+        A[1, 2] = bad
+        with pytest.raises(ValueError, match="A contains NaN or Inf"):
+            net.fit(A)
+    with pytest.raises(ValueError, match="A must be 2-D"):
+        net.fit(cp.ones(4))
+    with pytest.raises(ValueError, match="A is empty"):
+        net.fit(cp.ones((0, 4)))
+    with pytest.raises(TypeError, match="complex"):
+        net.fit(cp.ones((4, 4), complex))
+    with pytest.raises(lc.NotFittedError):
+        net.matrix()
+    fitted = lc.Bottleneck(2, epochs=1, samples=10, seed=0).fit(cp.eye(4))
+    with pytest.raises(TypeError, match="different devices"):
+        fitted.predict(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="X must have 4 columns"):
+        fitted.predict(cp.ones((3, 5)))
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        fitted.predict(cp.ones(4))
+    # Integer input becomes the network's dtype on the GPU.
+    integer = lc.Bottleneck(2, epochs=1, samples=10, dtype="float64", seed=0).fit(
+        cp.arange(30).reshape(6, 5))
+    assert isinstance(integer.matrix(), cp.ndarray) and integer.matrix().dtype == np.float64

@@ -37,9 +37,12 @@ PYBIND11_MODULE(_cuda, m) {
             PyErr_SetString(PyExc_MemoryError, e.what());
         } catch (const lowrank::LinAlgError& e) {
             PyErr_SetString(lin_alg_error.ptr(), e.what());
+        } catch (const lowrank::Interrupted&) {
+            if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
         }
     });
 
     lowrank::bindings::register_cuda_svd(m);
     lowrank::bindings::register_cuda_rank(m);
+    lowrank::bindings::register_cuda_bottleneck(m);
 }

@@ -7,5 +7,6 @@ namespace lowrank::bindings {
 
 void register_cuda_svd(pybind11::module_& m);
 void register_cuda_rank(pybind11::module_& m);
+void register_cuda_bottleneck(pybind11::module_& m);
 
 }  // namespace lowrank::bindings

@@ -60,6 +60,16 @@ class Bottleneck:
     Forward and backward passes, the optimizer and the training loop run in the
     compiled core, with the GIL released.
 
+    On the GPU. When ``A`` is a CuPy array (and this build has the CUDA core), the
+    whole training runs on its GPU, on CuPy's current stream: cuBLAS GEMMs and fused
+    kernels, the same initial weights, Philox training vectors, shuffles and schedule
+    as on the CPU for a seed (so the same training, to rounding), one loss copied to
+    the host per epoch. ``matrix()``, ``factors()``, ``predict(X)`` (X a CuPy array on
+    that GPU), ``intercept_`` and ``singular_values_`` are then CuPy arrays;
+    ``rank_`` is an int and ``loss_history_`` a NumPy array, as on the CPU. A NumPy
+    ``X`` for a GPU-fitted network, or a CuPy ``X`` for a CPU-fitted one, is a
+    ``TypeError``: nothing is copied between devices silently.
+
     Parameters
     ----------
     rank : int
@@ -176,6 +186,7 @@ class Bottleneck:
             setattr(self, name, value)
         self.seed = seed
         self._network = None
+        self._on_gpu = False
 
     def __repr__(self):
         return (f"Bottleneck({self.rank}, layers={self.layers}, bias={self.bias}, "
@@ -189,8 +200,9 @@ class Bottleneck:
 
         Parameters
         ----------
-        A : array_like, shape (m, n)
-            Real, finite matrix; converted to ``dtype``; not modified. Any layout.
+        A : array_like or cupy.ndarray, shape (m, n)
+            Real, finite matrix; converted to ``dtype``; not modified. Any layout. A
+            CuPy array trains on its GPU (see the class notes).
         callback : callable, optional
             ``callback(epoch, loss)`` after each epoch (``epoch`` from 1, ``loss`` as in
             ``loss_history_``); returning ``False`` stops training there.
@@ -206,17 +218,23 @@ class Bottleneck:
         ------
         ValueError
             A not 2-D, empty or with NaN/Inf; ``rank`` above min(m, n).
+        TypeError
+            A is a CuPy array and this build has no CUDA core (or CuPy is missing).
         KeyboardInterrupt
             On Ctrl-C (noticed within about 0.1 s); the network keeps its state at
             the end of the last completed epoch.
         """
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        # One dispatch, on the type of A: NumPy (or any array_like) -> the CPU core, CuPy
+        # -> the CUDA core (a TypeError in a build without it). The network remembers
+        # which: matrix, factors, predict then work on that device only.
+        backend = backend_for(A)
         A = _checks.as_float_array(A, "A", ndim=2, dtype=self.dtype)
         widths = _checks.bottleneck_widths(self.rank, self.layers, A.shape)
         _checks.check_finite(A, "A")
         seed = _checks.check_seed(self.seed)
-        network = backend_for(A).bottleneck_network(
+        network = backend.bottleneck_network(
             self.dtype, widths, self.bias, self.init, self.optimizer, self.lr, self.epochs,
             self.samples, self.batch_size, self.data, seed)
 
@@ -233,6 +251,7 @@ class Bottleneck:
         # From here on the network is this object's, so that after Ctrl-C or an error
         # in the callback it stays usable in its last completed epoch's state.
         self._network, self.seed_, self.n_features_in_ = network, seed, A.shape[1]
+        self._on_gpu = _checks.is_cupy(A)
         try:
             network.fit(A, on_epoch, on_poll)
         finally:
@@ -267,13 +286,20 @@ class Bottleneck:
         Parameters
         ----------
         X : array_like, shape (b, n)
-            One input vector per row; converted to ``dtype``; not modified.
+            One input vector per row; converted to ``dtype``; not modified. On the
+            device the network was fitted on: a CuPy array for a GPU-fitted network.
 
         Returns
         -------
         ndarray, shape (b, m)
+            A CuPy array for a GPU-fitted network.
         """
         network = self._fitted()
+        if _checks.is_cupy(X) != self._on_gpu:
+            fitted, given = ("GPU (CuPy)", "NumPy") if self._on_gpu else ("CPU (NumPy)", "CuPy")
+            raise TypeError(f"X is a {given} array but this Bottleneck was fitted on the "
+                            f"{fitted}; arrays are on different devices (lowrank_core never "
+                            "copies between devices silently)")
         X = _checks.as_float_array(X, "X", ndim=2, dtype=self.dtype)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have {self.n_features_in_} columns (n of the fitted A), "

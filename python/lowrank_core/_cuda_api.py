@@ -7,7 +7,9 @@ the array's device, and hands ``lowrank_core._cuda`` the device pointers and
 CuPy's current stream on that device: all work is ordered on that stream and the
 results are CuPy arrays (scalars as Python numbers). Nothing is copied to the host
 except scalars; the only host-to-device copy is a ``matrix_rank`` threshold (one
-float64 per matrix).
+float64 per matrix). The bottleneck network's initial weights are drawn on the host
+by the CPU network (they are small) and uploaded once per ``fit``; each epoch brings
+one loss back, and a shuffled epoch of ``data="fixed"`` takes ``samples`` indices up.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ try:
 except ImportError as error:  # pragma: no cover - a CuPy array implies CuPy
     raise ImportError(f"CuPy is not installed ({error})") from error
 
-from . import _cuda
+from . import _core, _cuda
+from ._checks import is_cupy
 
 __all__ = [
+    "bottleneck_network",
     "entropy_rank",
     "erank",
     "gaussian_sketch",
@@ -187,3 +191,113 @@ def gaussian_sketch(rows, cols, seed, dtype="float64"):
     _cuda.gaussian_sketch(name, int(rows), int(cols), int(seed), out.data.ptr, device.id,
                           _stream())
     return out
+
+
+def bottleneck_network(dtype, widths, bias, init, optimizer, lr, epochs, samples, batch_size,
+                       data, seed):
+    """The GPU bottleneck network, as ``_core.bottleneck_network``: the CPU network
+    checks the configuration (the same errors) and draws the initial weights from
+    ``seed`` (so both devices start from the same ones), which the GPU network takes."""
+    host = _core.bottleneck_network(dtype, widths, bias, init, optimizer, lr, epochs, samples,
+                                    batch_size, data, seed)
+    weights, biases = host.parameters()
+    network = _cuda.bottleneck_network(dtype, list(widths), bool(bias), init, optimizer,
+                                       float(lr), int(epochs), int(samples), int(batch_size),
+                                       data, int(seed), list(weights), list(biases))
+    return _BottleneckNetwork(network, dtype)
+
+
+class _BottleneckNetwork:
+    """A GPU network with the methods ``Bottleneck`` calls on a ``_core`` network, on
+    CuPy arrays: outputs are allocated with CuPy on the device of the fit and written on
+    CuPy's current stream there."""
+
+    def __init__(self, network, dtype):
+        self._network = network
+        self._dtype = np.dtype(dtype)
+        self._device = None  # the cupy.cuda.Device of the last fit
+
+    def __getattr__(self, name):  # widths, rank, scale, steps_taken, device
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._network, name)
+
+    @property
+    def loss_history(self):
+        return self._network.loss_history
+
+    def _fitted_device(self):
+        if self._device is None:
+            raise RuntimeError("the GPU bottleneck network is not fitted")
+        return self._device
+
+    def _check(self, X, name):
+        if not is_cupy(X):
+            raise TypeError(f"{name} must be a CuPy array for a network fitted on the GPU, got "
+                            f"{type(X).__name__} (lowrank_core never copies between devices "
+                            "silently)")
+        if X.dtype != self._dtype:
+            raise TypeError(f"{name} must have dtype {self._dtype}, got {X.dtype}")
+        device = self._fitted_device()
+        if X.device.id != device.id:
+            raise ValueError(f"{name} is on GPU {X.device.id}, the network on GPU {device.id}; "
+                             "move it to one")
+        return device
+
+    def fit(self, A, on_epoch=None, on_poll=None):
+        if A.dtype != self._dtype:
+            raise TypeError(f"A must have dtype {self._dtype}, got {A.dtype}")
+        device = _same_device(A)
+        with device:
+            # The device is recorded first: after Ctrl-C or an error in the callback the
+            # network keeps its last completed epoch on this device.
+            self._device = device
+            return self._network.fit(_view(A, "A"), on_epoch, on_poll, device.id, _stream())
+
+    def _output(self, shape, order, method):
+        device = self._fitted_device()
+        with device:
+            out = cupy.empty(shape, dtype=self._dtype, order=order)
+            method(out.data.ptr, device.id, _stream())
+        return out
+
+    def matrix(self):
+        m, n = self._network.widths[-1], self._network.widths[0]
+        return self._output((m, n), "F", self._network.matrix)
+
+    def factors(self):
+        m, n, k = self._network.widths[-1], self._network.widths[0], self._network.rank
+        return (self._output((m, k), "F", self._network.left_factor),
+                self._output((k, n), "F", self._network.right_factor))
+
+    def intercept(self):
+        return self._output((self._network.widths[-1],), "C", self._network.intercept)
+
+    def predict(self, X):
+        device = self._check(X, "X")
+        if X.ndim != 2 or X.shape[1] != self._network.widths[0] or not X.flags.c_contiguous:
+            raise ValueError(f"X must be a C-contiguous (batch, {self._network.widths[0]}) "
+                             "array")
+        with device:
+            out = cupy.empty((X.shape[0], self._network.widths[-1]), dtype=self._dtype)
+            self._network.predict(X.data.ptr, X.shape[0], out.data.ptr, device.id, _stream())
+        return out
+
+    def singular_values(self):
+        device = self._fitted_device()
+        with device:
+            # k numbers (k = rank): computed on the GPU, back through the host.
+            return cupy.asarray(self._network.singular_values(device.id, _stream()))
+
+    def numerical_rank(self):
+        device = self._fitted_device()
+        with device:
+            return int(self._network.numerical_rank(device.id, _stream()))
+
+    def parameters(self):
+        """(weights, biases) as NumPy copies (trained units), for tests and inspection."""
+        device = self._device
+        if device is None:
+            return self._network.parameters(-1, 0)
+        with device:
+            return self._network.parameters(device.id, _stream())
