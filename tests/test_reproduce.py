@@ -51,3 +51,23 @@ def test_cuda_device_without_gpu_is_a_clear_error(tmp_path):
     with pytest.raises(RuntimeError, match="--device cuda needs"):
         main(["reproduce", "blog", "--quick", "--device", "cuda", "--out", str(tmp_path),
               "--no-progress"])
+
+
+def test_reproduce_paper_quick(tmp_path):
+    assert main(["reproduce", "paper", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    results = json.loads((tmp_path / "results.json").read_text())["paper"]
+    for heading in ("Identity and M_50", "Random 10x10", "symmetric", "Images", "design",
+                    "Rank check"):
+        assert heading in report, heading
+    # The choke point caps every learned map's rank (the paper's rank-1 surprise).
+    assert results["max_rank_excess"] <= 0
+    # M_50 = diag(0..49) reproduces the paper's SVD error 29/49.
+    diagonal = results["identity_and_diagonal"]["M_50 = diag(0..49), rank 20"]
+    assert diagonal["svd"] == pytest.approx(29 / 49, abs=1e-6)
+    # data="exact" (the best settings) reaches the SVD on every random 10x10 rank.
+    for table in (results["random_10x10"], results["random_symmetric_10x10"]):
+        assert [row["rank"] for row in table] == list(range(1, 10))
+        for row in table:
+            assert row["mean_gap_best"] < 1e-3, row
+            assert row["max_learned_rank"] <= row["rank"]
