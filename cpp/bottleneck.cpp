@@ -63,6 +63,26 @@ Matrix<T> r_factor(Matrix<T> a) {
     return r;
 }
 
+// ||a||_F in double, as a scaled sum of squares (no overflow or underflow).
+template <class T>
+double frobenius_norm(const ConstView<T>& a) {
+    double largest = 0;
+    for (index j = 0; j < a.cols; ++j) {
+        for (index i = 0; i < a.rows; ++i) {
+            largest = std::max(largest, std::abs(static_cast<double>(a(i, j))));
+        }
+    }
+    if (largest == 0) return 0;
+    double sum = 0;
+    for (index j = 0; j < a.cols; ++j) {
+        for (index i = 0; i < a.rows; ++i) {
+            const double v = static_cast<double>(a(i, j)) / largest;
+            sum += v * v;
+        }
+    }
+    return largest * std::sqrt(sum);
+}
+
 std::string width_list(const std::vector<index>& widths) {
     std::string out;
     for (std::size_t i = 0; i < widths.size(); ++i) {
@@ -449,26 +469,13 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
     LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
     initialize();  // every fit starts from the seed's initial weights
 
-    // 1. Scale: train on A / s with s = ||A||_F / sqrt(m), so that the targets A x / s
-    // have unit variance (E ||A x||^2 / m = ||A||_F^2 / m) whatever the scale of A.
-    // (Scaled sum of squares: no overflow or underflow for huge or tiny A.)
-    double largest = 0;
-    for (index j = 0; j < n; ++j) {
-        for (index i = 0; i < m; ++i) {
-            largest = std::max(largest, std::abs(static_cast<double>(a(i, j))));
-        }
-    }
-    double s = 1.0;
-    if (largest > 0) {
-        double sum = 0;
-        for (index j = 0; j < n; ++j) {
-            for (index i = 0; i < m; ++i) {
-                const double v = static_cast<double>(a(i, j)) / largest;
-                sum += v * v;
-            }
-        }
-        s = largest * std::sqrt(sum / static_cast<double>(m));
-    }
+    // 1. Scale: train on A / s with s = ||A||_F / ||W0||_F, W0 the initial map, so the
+    // targets A x / s have the size of the initial network's outputs (E ||W x||^2 =
+    // ||W||_F^2) whatever the scale of A.
+    const double a_norm = frobenius_norm(a);
+    const double initial_norm = frobenius_norm(matrix().view());
+    double s = a_norm > 0 && initial_norm > 0 ? a_norm / initial_norm : 1.0;
+    if (!std::isfinite(s) || !(s > 0)) s = 1.0;
     Matrix<T> scaled = to_matrix(a);
     for (T& v : scaled.values) v = static_cast<T>(static_cast<double>(v) / s);
     const double loss_unit = s * s;  // losses are reported in the units of A

@@ -121,13 +121,15 @@ class Bottleneck:
 
     Notes
     -----
-    Scale. Every mode trains on ``A / s`` with ``s = ||A||_F / sqrt(m)`` (1 for a
-    zero A), so that the targets ``A x / s`` have unit variance, and scales the
-    learned map, the intercept, the predictions and the losses back: the defaults
-    work whatever the scale of A, and the map learned from ``c * A`` is ``c`` times
-    the one learned from A, to rounding. (Unit spectral norm instead would leave the
-    targets far smaller than the He-initialised network's outputs on large
-    matrices, and the training would then collapse towards the saddle point W = 0.)
+    Scale. Every mode trains on ``A / s`` with ``s = ||A||_F / ||W0||_F``, W0 the
+    initial network's map (the seed fixes it), so that the targets ``A x / s`` are as
+    large as the initial network's outputs (``E ||W x||^2 = ||W||_F^2``); the learned
+    map, the intercept, the predictions and the losses are scaled back. So the
+    defaults work whatever the scale of A, and the map learned from ``c * A`` is
+    ``c`` times the one learned from A, to rounding. (Targets much smaller than the
+    He-initialised network's outputs, as with A scaled to unit spectral norm, drive
+    large matrices into the saddle point W = 0; for standard Gaussian A this scale
+    is close to 1, the paper's unscaled setting.)
 
     ``data="exact"``. The expected loss equals the mean squared error over the
     ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so each
