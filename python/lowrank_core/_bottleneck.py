@@ -99,7 +99,9 @@ class Bottleneck:
     seed : int or None, default None
         Seed in ``[0, 2**64)`` of the counter-based generator (Philox4x32-10) that
         draws the initial weights, the training vectors and the shuffles, each from
-        its own stream: one seed gives bit-identical loss histories on one machine.
+        its own stream: one seed gives bit-identical loss histories on one machine
+        (with the same number of BLAS threads: threaded products may round
+        differently).
         ``None`` draws a fresh seed at each ``fit`` (recorded in ``seed_``).
 
     Attributes
@@ -209,8 +211,9 @@ class Bottleneck:
         ValueError
             A not 2-D, empty or with NaN/Inf; ``rank`` above min(m, n).
         KeyboardInterrupt
-            On Ctrl-C (noticed within about 0.1 s); the network keeps its state at
-            the end of the last completed epoch.
+            On Ctrl-C, checked about every 0.1 s between training steps; the network
+            keeps its state at the end of the last completed epoch (the same holds
+            when ``callback`` raises).
         """
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
