@@ -487,25 +487,6 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
                                       : (samples + batch_size - 1) / batch_size;
     const double total_steps = static_cast<double>(steps_per_epoch * c.epochs);
 
-    // 2. Data: the fixed set X (n x samples) and its targets (A / s) X, drawn once.
-    Matrix<T> x_all, t_all, x_batch, t_batch;
-    std::vector<index> order;
-    std::vector<double> uniforms;
-    if (c.data == DataMode::Fixed) {
-        x_all = Matrix<T>(n, samples);
-        t_all = Matrix<T>(m, samples);
-        philox::fill_gaussian(c.seed, 0, static_cast<std::uint64_t>(n * samples), x_all.data(),
-                              philox::data_stream);
-        Blas<T>::gemm('N', 'N', m, samples, n, T(1), scaled.data(), scaled.ld(), x_all.data(),
-                      x_all.ld(), T(0), t_all.data(), t_all.ld());
-        order.resize(size_of(samples));
-        uniforms.resize(size_of(samples));
-    }
-    if (c.data != DataMode::Exact) {
-        x_batch = Matrix<T>(n, batch_size);
-        t_batch = Matrix<T>(m, batch_size);
-    }
-
     Checkpoint checkpoint;
     save(checkpoint);
     scale_ = s;
@@ -513,8 +494,7 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
     auto last_poll = clock::now();
     const auto poll_interval = std::chrono::duration<double>(hooks.poll_seconds);
     index steps_done = 0;
-    auto poll = [&] {
-        ++steps_done;
+    auto check_interrupt = [&] {
         if (!hooks.poll) return;
         const auto now = clock::now();
         if (now - last_poll < poll_interval) return;
@@ -524,8 +504,39 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
             throw Interrupted();
         }
     };
+    auto poll = [&] {  // after each step
+        ++steps_done;
+        check_interrupt();
+    };
 
     try {
+        // 2. Data: the fixed set X (n x samples) and its targets (A / s) X, drawn once,
+        // in chunks of columns so that Ctrl-C is noticed while they are made.
+        Matrix<T> x_all, t_all, x_batch, t_batch;
+        std::vector<index> order;
+        std::vector<double> uniforms;
+        if (c.data == DataMode::Fixed) {
+            x_all = Matrix<T>(n, samples);
+            t_all = Matrix<T>(m, samples);
+            constexpr index chunk = 4096;
+            for (index first = 0; first < samples; first += chunk) {
+                const index cols = std::min(chunk, samples - first);
+                philox::fill_gaussian(c.seed, static_cast<std::uint64_t>(first * n),
+                                      static_cast<std::uint64_t>(cols * n), x_all.column(first),
+                                      philox::data_stream);
+                Blas<T>::gemm('N', 'N', m, cols, n, T(1), scaled.data(), scaled.ld(),
+                              x_all.column(first), x_all.ld(), T(0), t_all.column(first),
+                              t_all.ld());
+                check_interrupt();
+            }
+            order.resize(size_of(samples));
+            uniforms.resize(size_of(samples));
+        }
+        if (c.data != DataMode::Exact) {
+            x_batch = Matrix<T>(n, batch_size);
+            t_batch = Matrix<T>(m, batch_size);
+        }
+
         for (index epoch = 0; epoch < c.epochs; ++epoch) {
             double loss_sum = 0;
             if (c.data == DataMode::Exact) {
