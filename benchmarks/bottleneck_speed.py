@@ -267,6 +267,14 @@ def markdown(r: dict) -> str:
         "",
         "## Steps per second (data='fixed', Adam, batch 32; each in its own process)",
         "",
+        "Network n -> n -> k -> n with biases, 10,000 fixed vectors, shuffled each epoch. "
+        "lowrank_core: `Bottleneck(k, samples=10_000)` (float32), timed from the end of its "
+        "first epoch (the data set is made and one epoch run before the clock starts). "
+        "PyTorch: `nn.Sequential` of three `nn.Linear` (Kaiming-normal weights, zero biases), "
+        "`torch.optim.Adam(lr=1e-3)`, `nn.MSELoss`, a `randperm` loop over the same-sized "
+        "data set, one warm-up epoch, then timed epochs. 'default' threads: the libraries' "
+        "own choice; '1': `OPENBLAS_NUM_THREADS=1` and `torch.set_num_threads(1)`.",
+        "",
         "| n | rank | threads | lowrank_core us/step | PyTorch us/step | speed-up |",
         "|---|---|---|---|---|---|",
     ]

@@ -63,6 +63,26 @@ Matrix<T> r_factor(Matrix<T> a) {
     return r;
 }
 
+// ||a||_F in double, as a scaled sum of squares (no overflow or underflow).
+template <class T>
+double frobenius_norm(const ConstView<T>& a) {
+    double largest = 0;
+    for (index j = 0; j < a.cols; ++j) {
+        for (index i = 0; i < a.rows; ++i) {
+            largest = std::max(largest, std::abs(static_cast<double>(a(i, j))));
+        }
+    }
+    if (largest == 0) return 0;
+    double sum = 0;
+    for (index j = 0; j < a.cols; ++j) {
+        for (index i = 0; i < a.rows; ++i) {
+            const double v = static_cast<double>(a(i, j)) / largest;
+            sum += v * v;
+        }
+    }
+    return largest * std::sqrt(sum);
+}
+
 std::string width_list(const std::vector<index>& widths) {
     std::string out;
     for (std::size_t i = 0; i < widths.size(); ++i) {
@@ -449,26 +469,13 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
     LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
     initialize();  // every fit starts from the seed's initial weights
 
-    // 1. Scale: train on A / s with s = ||A||_F / sqrt(m), so that the targets A x / s
-    // have unit variance (E ||A x||^2 / m = ||A||_F^2 / m) whatever the scale of A.
-    // (Scaled sum of squares: no overflow or underflow for huge or tiny A.)
-    double largest = 0;
-    for (index j = 0; j < n; ++j) {
-        for (index i = 0; i < m; ++i) {
-            largest = std::max(largest, std::abs(static_cast<double>(a(i, j))));
-        }
-    }
-    double s = 1.0;
-    if (largest > 0) {
-        double sum = 0;
-        for (index j = 0; j < n; ++j) {
-            for (index i = 0; i < m; ++i) {
-                const double v = static_cast<double>(a(i, j)) / largest;
-                sum += v * v;
-            }
-        }
-        s = largest * std::sqrt(sum / static_cast<double>(m));
-    }
+    // 1. Scale: train on A / s with s = ||A||_F / ||W0||_F, W0 the initial map, so the
+    // targets A x / s have the size of the initial network's outputs (E ||W x||^2 =
+    // ||W||_F^2) whatever the scale of A.
+    const double a_norm = frobenius_norm(a);
+    const double initial_norm = frobenius_norm(matrix().view());
+    double s = a_norm > 0 && initial_norm > 0 ? a_norm / initial_norm : 1.0;
+    if (!std::isfinite(s) || !(s > 0)) s = 1.0;
     Matrix<T> scaled = to_matrix(a);
     for (T& v : scaled.values) v = static_cast<T>(static_cast<double>(v) / s);
     const double loss_unit = s * s;  // losses are reported in the units of A
@@ -480,25 +487,6 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
                                       : (samples + batch_size - 1) / batch_size;
     const double total_steps = static_cast<double>(steps_per_epoch * c.epochs);
 
-    // 2. Data: the fixed set X (n x samples) and its targets (A / s) X, drawn once.
-    Matrix<T> x_all, t_all, x_batch, t_batch;
-    std::vector<index> order;
-    std::vector<double> uniforms;
-    if (c.data == DataMode::Fixed) {
-        x_all = Matrix<T>(n, samples);
-        t_all = Matrix<T>(m, samples);
-        philox::fill_gaussian(c.seed, 0, static_cast<std::uint64_t>(n * samples), x_all.data(),
-                              philox::data_stream);
-        Blas<T>::gemm('N', 'N', m, samples, n, T(1), scaled.data(), scaled.ld(), x_all.data(),
-                      x_all.ld(), T(0), t_all.data(), t_all.ld());
-        order.resize(size_of(samples));
-        uniforms.resize(size_of(samples));
-    }
-    if (c.data != DataMode::Exact) {
-        x_batch = Matrix<T>(n, batch_size);
-        t_batch = Matrix<T>(m, batch_size);
-    }
-
     Checkpoint checkpoint;
     save(checkpoint);
     scale_ = s;
@@ -506,8 +494,7 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
     auto last_poll = clock::now();
     const auto poll_interval = std::chrono::duration<double>(hooks.poll_seconds);
     index steps_done = 0;
-    auto poll = [&] {
-        ++steps_done;
+    auto check_interrupt = [&] {
         if (!hooks.poll) return;
         const auto now = clock::now();
         if (now - last_poll < poll_interval) return;
@@ -517,8 +504,39 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
             throw Interrupted();
         }
     };
+    auto poll = [&] {  // after each step
+        ++steps_done;
+        check_interrupt();
+    };
 
     try {
+        // 2. Data: the fixed set X (n x samples) and its targets (A / s) X, drawn once,
+        // in chunks of columns so that Ctrl-C is noticed while they are made.
+        Matrix<T> x_all, t_all, x_batch, t_batch;
+        std::vector<index> order;
+        std::vector<double> uniforms;
+        if (c.data == DataMode::Fixed) {
+            x_all = Matrix<T>(n, samples);
+            t_all = Matrix<T>(m, samples);
+            constexpr index chunk = 4096;
+            for (index first = 0; first < samples; first += chunk) {
+                const index cols = std::min(chunk, samples - first);
+                philox::fill_gaussian(c.seed, static_cast<std::uint64_t>(first * n),
+                                      static_cast<std::uint64_t>(cols * n), x_all.column(first),
+                                      philox::data_stream);
+                Blas<T>::gemm('N', 'N', m, cols, n, T(1), scaled.data(), scaled.ld(),
+                              x_all.column(first), x_all.ld(), T(0), t_all.column(first),
+                              t_all.ld());
+                check_interrupt();
+            }
+            order.resize(size_of(samples));
+            uniforms.resize(size_of(samples));
+        }
+        if (c.data != DataMode::Exact) {
+            x_batch = Matrix<T>(n, batch_size);
+            t_batch = Matrix<T>(m, batch_size);
+        }
+
         for (index epoch = 0; epoch < c.epochs; ++epoch) {
             double loss_sum = 0;
             if (c.data == DataMode::Exact) {

@@ -9,10 +9,11 @@
 // Weight l is (widths[l+1] x widths[l]), column-major; bias l has widths[l+1] entries.
 // Every product is a GEMM through Blas<T>; the rest are plain loops.
 //
-// Training runs on A / s, s = ||A||_F / sqrt(m) (1 for a zero A), so that the targets
-// A x / s have unit variance whatever the scale of A; the maps the network reports
-// (matrix, factors, predict, the losses) are scaled back by s. The weights stay in
-// the trained units; `scale` says what s was.
+// Training runs on A / s, s = ||A||_F / ||W0||_F with W0 the initial map (1 for a zero
+// A), so that the targets A x / s are as large as the initial network's outputs
+// whatever the scale of A; the maps the network reports (matrix, factors, predict,
+// the losses) are scaled back by s. The weights stay in the trained units; `scale`
+// says what s was.
 #pragma once
 
 #include <cstdint>

@@ -288,6 +288,19 @@ def test_learned_map_scales_with_a(factor):
                                    rtol=1e-3)
 
 
+def test_training_scale_matches_the_initial_map():
+    # s = ||A||_F / ||W0||_F: the targets A x / s are as large as the initial outputs.
+    A = random_matrix((8, 6), np.float64, seed=30)
+    options = dict(epochs=1, samples=16, dtype="float64", seed=5)
+    initial = lc.Bottleneck(2, **options)
+    initial.fit(A, callback=lambda epoch, loss: False)
+    net = core_network(np.float64, [6, 6, 2, 8], seed=5)
+    W0 = net.parameters()[0]
+    W0 = W0[2] @ W0[1] @ W0[0]
+    assert initial._network.scale == pytest.approx(np.linalg.norm(A) / np.linalg.norm(W0),
+                                                   rel=1e-12)
+
+
 def test_zero_matrix_is_learned_as_zero():
     net = lc.Bottleneck(2, data="exact", seed=0).fit(np.zeros((5, 4)))
     assert np.abs(net.matrix()).max() < 1e-3

@@ -91,7 +91,7 @@ void define(py::module_& m, const char* name) {
                     "The linear bottleneck network (see cpp/bottleneck.hpp). Not thread-safe.")
         .def_property_readonly("widths", [](const Net& n) { return n.config().widths; })
         .def_property_readonly("rank", &Net::rank)
-        .def_property_readonly("scale", &Net::scale, "s = ||A||_F / sqrt(m) of the last fit (1 before)")
+        .def_property_readonly("scale", &Net::scale, "s = ||A||_F / ||W0||_F of the last fit (1 before)")
         .def_property_readonly("steps_taken", &Net::steps_taken)
         .def_property_readonly(
             "loss_history",

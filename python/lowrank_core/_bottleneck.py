@@ -109,7 +109,9 @@ class Bottleneck:
     seed : int or None, default None
         Seed in ``[0, 2**64)`` of the counter-based generator (Philox4x32-10) that
         draws the initial weights, the training vectors and the shuffles, each from
-        its own stream: one seed gives bit-identical loss histories on one machine.
+        its own stream: one seed gives bit-identical loss histories on one machine
+        (with the same number of BLAS threads: threaded products may round
+        differently).
         ``None`` draws a fresh seed at each ``fit`` (recorded in ``seed_``).
 
     Attributes
@@ -131,13 +133,15 @@ class Bottleneck:
 
     Notes
     -----
-    Scale. Every mode trains on ``A / s`` with ``s = ||A||_F / sqrt(m)`` (1 for a
-    zero A), so that the targets ``A x / s`` have unit variance, and scales the
-    learned map, the intercept, the predictions and the losses back: the defaults
-    work whatever the scale of A, and the map learned from ``c * A`` is ``c`` times
-    the one learned from A, to rounding. (Unit spectral norm instead would leave the
-    targets far smaller than the He-initialised network's outputs on large
-    matrices, and the training would then collapse towards the saddle point W = 0.)
+    Scale. Every mode trains on ``A / s`` with ``s = ||A||_F / ||W0||_F``, W0 the
+    initial network's map (the seed fixes it), so that the targets ``A x / s`` are as
+    large as the initial network's outputs (``E ||W x||^2 = ||W||_F^2``); the learned
+    map, the intercept, the predictions and the losses are scaled back. So the
+    defaults work whatever the scale of A, and the map learned from ``c * A`` is
+    ``c`` times the one learned from A, to rounding. (Targets much smaller than the
+    He-initialised network's outputs, as with A scaled to unit spectral norm, drive
+    large matrices into the saddle point W = 0; for standard Gaussian A this scale
+    is close to 1, the paper's unscaled setting.)
 
     ``data="exact"``. The expected loss equals the mean squared error over the
     ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so each
@@ -221,8 +225,9 @@ class Bottleneck:
         TypeError
             A is a CuPy array and this build has no CUDA core (or CuPy is missing).
         KeyboardInterrupt
-            On Ctrl-C (noticed within about 0.1 s); the network keeps its state at
-            the end of the last completed epoch.
+            On Ctrl-C, checked about every 0.1 s between training steps; the network
+            keeps its state at the end of the last completed epoch (the same holds
+            when ``callback`` raises).
         """
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")

@@ -146,8 +146,12 @@ class Bottleneck:
         self.weights_, self.biases_ = initial_parameters(widths, self.init, seed, dtype)
         parameters = self.weights_ + (self.biases_ if self.bias else [])
         state = {}
-        # 1. Scale: train on A / s, s = ||A||_F / sqrt(m): unit-variance targets.
-        s = float(np.linalg.norm(A.astype(np.float64)) / np.sqrt(m))
+        # 1. Scale: train on A / s, s = ||A||_F / ||W0||_F: targets the size of the
+        # initial network's outputs.
+        self.scale_ = 1.0
+        a_norm = float(np.linalg.norm(A.astype(np.float64)))
+        initial_norm = float(np.linalg.norm(self.matrix().astype(np.float64)))
+        s = a_norm / initial_norm if a_norm > 0 and initial_norm > 0 else 1.0
         self.scale_ = s = s if s > 0 and np.isfinite(s) else 1.0
         scaled = (A.astype(np.float64) / s).astype(dtype)
         # 2. The fixed data set X (samples, n) and its targets.
