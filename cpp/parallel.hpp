@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -26,40 +27,56 @@ inline int core_threads() {
     return std::max(1, f.get_num_threads());
 }
 
-// Makes BLAS calls on the current thread single-threaded for its lifetime.
+// While any instance is alive, the BLAS runs single-threaded. In OpenBLAS's pthreads
+// builds (SciPy's), openblas_set_num_threads_local sets the process-wide count, so
+// this is process-wide too: the first instance saves the count and sets 1, the last
+// one restores it (a counter under a mutex, so overlapping scopes on several
+// threads leave the count as they found it).
 class SingleThreadedBlas {
   public:
     SingleThreadedBlas() {
         const auto& f = blas_lapack::installed();
-        if (f.set_num_threads_local) {
-            set_ = f.set_num_threads_local;
-            previous_ = set_(1);
-        }
+        if (!f.set_num_threads_local) return;
+        std::lock_guard<std::mutex> lock(state().mutex);
+        if (state().holders++ == 0) state().saved = f.set_num_threads_local(1);
+        active_ = true;
     }
     ~SingleThreadedBlas() {
-        if (set_) set_(previous_);
+        if (!active_) return;
+        std::lock_guard<std::mutex> lock(state().mutex);
+        if (--state().holders == 0) {
+            blas_lapack::installed().set_num_threads_local(std::max(1, state().saved));
+        }
     }
     SingleThreadedBlas(const SingleThreadedBlas&) = delete;
     SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
 
   private:
-    int (*set_)(int) = nullptr;
-    int previous_ = 1;
+    struct State {
+        std::mutex mutex;
+        int holders = 0;
+        int saved = 1;
+    };
+    static State& state() {
+        static State instance;
+        return instance;
+    }
+    bool active_ = false;
 };
 
-// Calls body(part, parts) on `parts` threads (the caller's thread is part 0),
-// each inside a SingleThreadedBlas scope when parts > 1; rethrows the first
-// exception after all have finished.
+// Calls body(part, parts) on `parts` threads (the caller's thread is part 0), the
+// BLAS single-threaded meanwhile when parts > 1; rethrows the first exception
+// after all have finished.
 template <class Body>
 void run_parts(int parts, Body&& body) {
     if (parts <= 1) {
         body(0, 1);
         return;
     }
+    const SingleThreadedBlas single;
     std::vector<std::exception_ptr> errors(static_cast<std::size_t>(parts));
     auto run = [&](int part) {
         try {
-            SingleThreadedBlas single;
             body(part, parts);
         } catch (...) {
             errors[static_cast<std::size_t>(part)] = std::current_exception();

@@ -146,3 +146,18 @@ def test_every_rank_with_explicit_sketch_matches_reference(shape, dtype):
         scale = max(float(want.S[0]), 1e-30)
         assert_close(got.S, want.S, computed, scale=scale, factor=10)
         assert_close(got.to_dense(), want.to_dense(), computed, scale=scale, factor=100)
+
+
+def test_blas_thread_count_is_left_as_found():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def counts():
+        return sorted((i["filepath"], i["num_threads"])
+                      for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    before = counts()
+    A = decaying_spectrum(900, 500, 1.0 / np.arange(1, 501), seed=13)
+    lc.randomized_svd(A, 20, seed=5)
+    lc.singular_values(np.stack([A[:50, :40]] * 4))
+    lc.Bottleneck(2, epochs=1, samples=64, seed=0).fit(A[:20, :10])
+    assert counts() == before
