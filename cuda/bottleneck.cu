@@ -569,9 +569,9 @@ struct GpuBottleneck<T>::Training {
         }
     }
 
-    // s = ||A||_F / sqrt(m) (1 for a zero A), as the CPU core: max |a| first, then the
-    // sum of squares scaled by it. Per-block partials come back to the host (twice).
-    double frobenius_scale(const ConstView<T>& a) {
+    // ||a||_F: max |a| first, then the sum of squares scaled by it (no overflow).
+    // Per-block partials come back to the host (twice).
+    double frobenius_norm(const ConstView<T>& a) {
         const index total = a.rows * a.cols;
         const unsigned blocks = grid_for(total);
         DeviceBuffer<double> partials(blocks, stream);
@@ -583,7 +583,7 @@ struct GpuBottleneck<T>::Training {
         resources->synchronize();
         double largest = 0;
         for (const double v : host) largest = std::max(largest, v);
-        if (!(largest > 0)) return 1.0;
+        if (!(largest > 0)) return 0.0;
         scaled_sum_squares_partials_kernel<T><<<blocks, kThreads, 0, stream>>>(a, largest,
                                                                                partials.data());
         LOWRANK_CHECK_LAUNCH();
@@ -592,7 +592,7 @@ struct GpuBottleneck<T>::Training {
         resources->synchronize();
         double sum = 0;
         for (const double v : host) sum += v;
-        return largest * std::sqrt(sum / static_cast<double>(a.rows));
+        return largest * std::sqrt(sum);
     }
 };
 
@@ -647,8 +647,18 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
     // initial weights), with all their writes finished (the CPU core's catch/restore).
     const RestoreOnError restore_on_error{t, std::uncaught_exceptions()};
 
-    // 1. Scale: train on A / s with s = ||A||_F / sqrt(m) (see the CPU core).
-    const double s = t.frobenius_scale(a);
+    // 1. Scale: train on A / s with s = ||A||_F / ||W0||_F, W0 the initial map (the
+    // CPU core's rule; 1 when either is zero).
+    double s = 1.0;
+    {
+        DeviceBuffer<T> initial_map(m * n, stream);
+        chain_product(*t.resources, 0, layers(), 1.0, initial_map.data());
+        const double a_norm = t.frobenius_norm(a);
+        const double initial_norm = t.frobenius_norm(ConstView<T>{initial_map.data(), m, n, m,
+                                                                  false});
+        if (a_norm > 0 && initial_norm > 0) s = a_norm / initial_norm;
+        if (!std::isfinite(s) || !(s > 0)) s = 1.0;
+    }
     DeviceBuffer<T> scaled(m * n, stream);
     scaled_copy_kernel<T><<<grid_for(m * n), kThreads, 0, stream>>>(a, s, scaled.data());
     LOWRANK_CHECK_LAUNCH();
