@@ -45,17 +45,18 @@ def run_worker(job: dict, timeout: float) -> dict:
 
 
 def schedule(case, rounds, repeats):
-    """Fewer calls for the biggest cases (a randomized SVD of 20000 x 5000 at k = 200
-    is seconds per call for the slower libraries)."""
+    """(rounds, repeats, warm-up) for a case: fewer calls and no warm-up call for the
+    biggest cases (a randomized SVD of 20000 x 5000 at k = 200 takes seconds per
+    call, so one-time costs vanish in it)."""
     if case.m * case.n * case.sketch > 5e9:
-        return min(rounds, 2), 1
-    return rounds, repeats
+        return min(rounds, 2), 1, False
+    return rounds, repeats, True
 
 
-def measure(case, op, libraries, rounds, repeats, timeout):
+def measure(case, op, libraries, rounds, repeats, timeout, warmup=True):
     path, sigma = case_module.materialise(case)
     base = {"op": op, "matrix": str(path), "k": case.k, "sketch": case.sketch,
-            "power_iters": case.power_iters, "repeats": repeats,
+            "power_iters": case.power_iters, "repeats": repeats, "warmup": warmup,
             "singular_values": sigma[: case.k + 1].tolist() if op != "singular_values"
             else sigma.tolist()}
     runs = {name: [] for name in libraries}
@@ -126,8 +127,9 @@ def markdown(rows, meta) -> str:
              "- Not installed: " + (", ".join(k for k, v in meta["versions"].items() if not v)
                                     or "none"),
              "- Each library timed in its own process, libraries alternating over "
-             f"{meta['rounds']} rounds of {meta['repeats']} calls (after a warm-up); "
-             "median shown. ratio = library time / lowrank_core time (> 1: lowrank_core faster).",
+             f"{meta['rounds']} rounds of {meta['repeats']} calls after a warm-up call (cases "
+             "above 5e9 m*n*l: 2 rounds of 1 call, no warm-up); median shown. ratio = library "
+             "time / lowrank_core time (> 1: lowrank_core faster).",
              "- accuracy: randomized/exact SVD: spectral error / sigma_(k+1) (1 is optimal); "
              "singular values: max error / sigma_1; rank: the rank found.",
              ""]
@@ -167,6 +169,8 @@ def main(argv=None) -> int:
                         help="comma-separated operations (default: all)")
     parser.add_argument("--libraries", default=None,
                         help="comma-separated libraries (default: every installed one)")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated MxN sizes to keep from the suite (default: all)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker")
@@ -175,6 +179,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     suite = case_module.cpu_suite() if args.suite == "cpu" else case_module.smoke_suite()
+    if args.sizes:
+        keep = set(args.sizes.split(","))
+        suite = [case for case in suite if f"{case.m}x{case.n}" in keep]
     ops = [op for op in args.ops.split(",") if op]
     for op in ops:
         if op not in OPERATIONS:
@@ -195,8 +202,8 @@ def main(argv=None) -> int:
             libraries = [name for name in OPERATIONS[op]
                          if name == "lowrank_core" or (name in wanted and versions.get(name))]
             print(f"{case.label()}: {op} ({', '.join(libraries)})", file=sys.stderr, flush=True)
-            rounds, repeats = schedule(case, args.rounds, args.repeats)
-            rows += measure(case, op, libraries, rounds, repeats, args.timeout)
+            rounds, repeats, warmup = schedule(case, args.rounds, args.repeats)
+            rows += measure(case, op, libraries, rounds, repeats, args.timeout, warmup)
 
     machine = {} if args.suite == "smoke" else run_worker({"op": "probe"}, args.timeout)
     for row in rows:

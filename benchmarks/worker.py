@@ -66,12 +66,15 @@ def main(job: dict) -> dict:
     else:
         call = lambda: function(A)  # noqa: E731
     before = A.copy() if job.get("check_unmodified") else None
-    result = call()  # warm-up (and the result whose accuracy is reported)
     times = []
+    result = None
+    if job.get("warmup", True):
+        result = call()  # warm-up (and the result whose accuracy is reported)
     for _ in range(job["repeats"]):
         start = time.perf_counter()
-        call()
+        outcome = call()
         times.append(time.perf_counter() - start)
+        result = outcome if result is None else result
     out = {"times": times}
     sigma = np.asarray(job["singular_values"])
     if not job.get("accuracy", True):
