@@ -195,6 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--one-thread", action="store_true")
+    parser.add_argument("--note", default="no other job was running",
+                        help="the conditions of the run, written into the results")
     args = parser.parse_args(argv)
 
     if args.worker:
@@ -237,8 +239,7 @@ def main(argv=None) -> int:
     report = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   cpu=cpu_name(), cores=os.cpu_count(), python=platform.python_version(),
                   numpy=np.__version__, torch=torch_version, command=command,
-                  note=("measured on a shared machine with another job running: "
-                        "timings are noisy and threaded BLAS suffers most"),
+                  note=args.note,
                   main_process_threads={name: os.environ.get(name, "default")
                                         for name in THREAD_VARIABLES},
                   speed=speed, exact=exact, paper_gaps=gaps)
