@@ -11,23 +11,12 @@
 #include <vector>
 
 #include "bottleneck.hpp"
+#include "bottleneck_config.hpp"
 #include "numpy_arrays.hpp"
 #include "register.hpp"
 
 namespace lowrank::bindings {
 namespace {
-
-template <class Enum>
-Enum parse_choice(const std::string& value, const char* name,
-                  const std::vector<std::pair<const char*, Enum>>& choices) {
-    std::string listed;
-    for (const auto& [text, choice] : choices) {
-        if (value == text) return choice;
-        listed += (listed.empty() ? "'" : ", '") + std::string(text) + "'";
-    }
-    throw std::invalid_argument(std::string(name) + " must be one of " + listed + ", got '" +
-                                value + "'");
-}
 
 // A C-contiguous (b, width) batch: the core's column-major (width x b), ld = width.
 template <class T>
@@ -210,26 +199,8 @@ void register_bottleneck(py::module_& m) {
         [](const std::string& dtype, const std::vector<index>& widths, bool bias,
            const std::string& init, const std::string& optimizer, double lr, index epochs,
            index samples, index batch_size, const std::string& data, std::uint64_t seed) {
-            BottleneckConfig config;
-            config.widths = widths;
-            config.bias = bias;
-            config.init = parse_choice<Init>(init, "init",
-                                             {{"he_normal", Init::HeNormal},
-                                              {"glorot_uniform", Init::GlorotUniform},
-                                              {"orthogonal", Init::Orthogonal}});
-            config.optimizer = parse_choice<Optimizer>(
-                optimizer, "optimizer",
-                {{"sgd", Optimizer::Sgd}, {"momentum", Optimizer::Momentum},
-                 {"adam", Optimizer::Adam}});
-            config.lr = lr;
-            config.epochs = epochs;
-            config.samples = samples;
-            config.batch_size = batch_size;
-            config.data = parse_choice<DataMode>(data, "data",
-                                                 {{"fixed", DataMode::Fixed},
-                                                  {"stream", DataMode::Stream},
-                                                  {"exact", DataMode::Exact}});
-            config.seed = seed;
+            const BottleneckConfig config = make_bottleneck_config(
+                widths, bias, init, optimizer, lr, epochs, samples, batch_size, data, seed);
             if (dtype == "float32") return make<float>(config);
             if (dtype == "float64") return make<double>(config);
             throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype +

@@ -14,24 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include "bottleneck_config.hpp"
 #include "device_arrays.hpp"
 #include "gpu_bottleneck.hpp"
 #include "register.hpp"
 
 namespace lowrank::bindings {
 namespace {
-
-template <class Enum>
-Enum parse_choice(const std::string& value, const char* name,
-                  const std::vector<std::pair<const char*, Enum>>& choices) {
-    std::string listed;
-    for (const auto& [text, choice] : choices) {
-        if (value == text) return choice;
-        listed += (listed.empty() ? "'" : ", '") + std::string(text) + "'";
-    }
-    throw std::invalid_argument(std::string(name) + " must be one of " + listed + ", got '" +
-                                value + "'");
-}
 
 template <class T>
 py::array_t<T> host_array(const std::vector<T>& values) {
@@ -227,26 +216,8 @@ void register_cuda_bottleneck(py::module_& m) {
            const std::string& init, const std::string& optimizer, double lr, index epochs,
            index samples, index batch_size, const std::string& data, std::uint64_t seed,
            const py::list& weights, const py::list& biases) {
-            BottleneckConfig config;
-            config.widths = widths;
-            config.bias = bias;
-            config.init = parse_choice<Init>(init, "init",
-                                             {{"he_normal", Init::HeNormal},
-                                              {"glorot_uniform", Init::GlorotUniform},
-                                              {"orthogonal", Init::Orthogonal}});
-            config.optimizer = parse_choice<Optimizer>(
-                optimizer, "optimizer",
-                {{"sgd", Optimizer::Sgd}, {"momentum", Optimizer::Momentum},
-                 {"adam", Optimizer::Adam}});
-            config.lr = lr;
-            config.epochs = epochs;
-            config.samples = samples;
-            config.batch_size = batch_size;
-            config.data = parse_choice<DataMode>(data, "data",
-                                                 {{"fixed", DataMode::Fixed},
-                                                  {"stream", DataMode::Stream},
-                                                  {"exact", DataMode::Exact}});
-            config.seed = seed;
+            const BottleneckConfig config = make_bottleneck_config(
+                widths, bias, init, optimizer, lr, epochs, samples, batch_size, data, seed);
             return dispatch(dtype, [&](auto zero) {
                 using T = decltype(zero);
                 return make<T>(config, weights, biases);
