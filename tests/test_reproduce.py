@@ -71,3 +71,9 @@ def test_reproduce_paper_quick(tmp_path):
         for row in table:
             assert row["mean_gap_best"] < 1e-3, row
             assert row["max_learned_rank"] <= row["rank"]
+
+
+def test_blog_max_n_must_be_a_power_of_two(tmp_path):
+    for bad in ("100", "128", "3000"):
+        with pytest.raises(SystemExit):
+            main(["reproduce", "blog", "--max-n", bad, "--out", str(tmp_path)])

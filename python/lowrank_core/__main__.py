@@ -37,14 +37,19 @@ def main(argv=None) -> int:
     reproduce.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     reproduce.add_argument("--quick", action="store_true", help="small sizes, seconds")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reproduce.add_argument("--max-n", type=int, default=None,
+                           help="blog: the largest n, a power of two >= 256 (default 4096; "
+                                "256 with --quick)")
 
     args = parser.parse_args(argv)
     if args.command == "reproduce":
         from . import reproduce as reproduction
 
+        if args.max_n is not None and (args.max_n < 256 or args.max_n & (args.max_n - 1)):
+            parser.error("--max-n must be a power of two >= 256")
         report = reproduction.run(args.experiment, args.out or f"reproduction-{args.experiment}",
                                   device=args.device, quick=args.quick,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, max_n=args.max_n)
         print(f"wrote {report} (tables), results.json and figures beside it")
     elif args.command == "demo":
         from . import _demo
