@@ -28,6 +28,19 @@ const T* batch_of(const py::array_t<T>& x, index width, const char* name) {
     return x.data();
 }
 
+// (b, m) = apply(network, X) for a (b, n) batch X, `apply` being forward or predict.
+template <class T>
+py::array_t<T> on_batch(BottleneckNetwork<T>& network, const py::array_t<T>& x,
+                        void (BottleneckNetwork<T>::*apply)(const T*, index, index, T*, index)) {
+    const T* data = batch_of(x, network.input_width(), "X");
+    const index b = x.shape(0), out_width = network.output_width();
+    py::array_t<T> out({static_cast<py::ssize_t>(b), static_cast<py::ssize_t>(out_width)});
+    T* out_data = out.mutable_data();
+    py::gil_scoped_release release;
+    (network.*apply)(data, b, network.input_width(), out_data, out_width);
+    return out;
+}
+
 template <class T>
 py::list matrices_to_list(const std::vector<Matrix<T>>& matrices) {
     py::list out;
@@ -106,29 +119,11 @@ void define(py::module_& m, const char* name) {
             py::arg("weights"), py::arg("biases"), "Sets the parameters; resets the optimizer.")
         .def(
             "forward",
-            [](Net& n, const py::array_t<T>& x) {
-                const T* data = batch_of(x, n.input_width(), "X");
-                const index b = x.shape(0), out_width = n.output_width();
-                py::array_t<T> out({static_cast<py::ssize_t>(b),
-                                    static_cast<py::ssize_t>(out_width)});
-                T* out_data = out.mutable_data();
-                py::gil_scoped_release release;
-                n.forward(data, b, n.input_width(), out_data, out_width);
-                return out;
-            },
+            [](Net& n, const py::array_t<T>& x) { return on_batch(n, x, &Net::forward); },
             py::arg("X").noconvert(), "The raw network (trained units) on a (b, n) batch.")
         .def(
             "predict",
-            [](Net& n, const py::array_t<T>& x) {
-                const T* data = batch_of(x, n.input_width(), "X");
-                const index b = x.shape(0), out_width = n.output_width();
-                py::array_t<T> out({static_cast<py::ssize_t>(b),
-                                    static_cast<py::ssize_t>(out_width)});
-                T* out_data = out.mutable_data();
-                py::gil_scoped_release release;
-                n.predict(data, b, n.input_width(), out_data, out_width);
-                return out;
-            },
+            [](Net& n, const py::array_t<T>& x) { return on_batch(n, x, &Net::predict); },
             py::arg("X").noconvert(), "The learned map on a (b, n) batch, scaled back.")
         .def(
             "batch_gradients",
