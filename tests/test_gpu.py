@@ -98,11 +98,25 @@ def test_cupy_array_without_cuda_core_is_a_type_error(monkeypatch):
     import lowrank_core
 
     # As in a build without _cuda: importing it fails.
+    monkeypatch.setattr(_build_config, "HAS_CUDA", False)
     monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
     monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
     monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)
     monkeypatch.delattr(lowrank_core, "_cuda_api", raising=False)
     with pytest.raises(TypeError, match="no CUDA core"):
+        _backend.backend_for(_FakeCupyArray())
+
+
+def test_cupy_array_when_the_cuda_core_fails_to_load_says_so(monkeypatch):
+    import lowrank_core
+
+    # A build with _cuda whose import fails (CuPy or the CUDA libraries missing).
+    monkeypatch.setattr(_build_config, "HAS_CUDA", True)
+    monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
+    monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
+    monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)
+    monkeypatch.delattr(lowrank_core, "_cuda_api", raising=False)
+    with pytest.raises(TypeError, match="could not be loaded"):
         _backend.backend_for(_FakeCupyArray())
 
 
@@ -425,6 +439,7 @@ def _cupy_importable() -> bool:
 def test_bottleneck_on_a_cupy_array_without_cuda_core_is_a_type_error(monkeypatch):
     import lowrank_core
 
+    monkeypatch.setattr(_build_config, "HAS_CUDA", False)
     monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
     monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
     monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)

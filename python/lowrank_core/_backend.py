@@ -30,9 +30,13 @@ def _cuda_backend():
     try:
         from . import _cuda_api
     except ImportError as error:
+        from . import _build_config
+
+        why = ("CuPy or the CUDA libraries could not be loaded" if _build_config.HAS_CUDA
+               else "this build of lowrank_core has no CUDA core")
         raise TypeError(
-            "a CuPy array was given, but this build of lowrank_core has no CUDA core "
-            f"({error}); install a build with CUDA or pass a NumPy array"
+            f"a CuPy array was given, but {why} ({error}); install a build with CUDA and "
+            "CuPy, or pass a NumPy array"
         ) from error
     return _cuda_api
 
