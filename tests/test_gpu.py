@@ -94,28 +94,26 @@ class _FakeCupyArray:
 _FakeCupyArray.__module__ = "cupy._core.core"
 
 
-def test_cupy_array_without_cuda_core_is_a_type_error(monkeypatch):
+def _cuda_import_fails(monkeypatch, *, built: bool):
+    """Makes importing lowrank_core._cuda (and so _cuda_api) fail, in a build that
+    has the CUDA core (`built`) or not."""
     import lowrank_core
 
-    # As in a build without _cuda: importing it fails.
-    monkeypatch.setattr(_build_config, "HAS_CUDA", False)
+    monkeypatch.setattr(_build_config, "HAS_CUDA", built)
     monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
     monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
     monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)
     monkeypatch.delattr(lowrank_core, "_cuda_api", raising=False)
+
+
+def test_cupy_array_without_cuda_core_is_a_type_error(monkeypatch):
+    _cuda_import_fails(monkeypatch, built=False)  # as in a build without _cuda
     with pytest.raises(TypeError, match="no CUDA core"):
         _backend.backend_for(_FakeCupyArray())
 
 
 def test_cupy_array_when_the_cuda_core_fails_to_load_says_so(monkeypatch):
-    import lowrank_core
-
-    # A build with _cuda whose import fails (CuPy or the CUDA libraries missing).
-    monkeypatch.setattr(_build_config, "HAS_CUDA", True)
-    monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
-    monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
-    monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)
-    monkeypatch.delattr(lowrank_core, "_cuda_api", raising=False)
+    _cuda_import_fails(monkeypatch, built=True)  # CuPy or the CUDA libraries missing
     with pytest.raises(TypeError, match="could not be loaded"):
         _backend.backend_for(_FakeCupyArray())
 
@@ -437,13 +435,7 @@ def _cupy_importable() -> bool:
 
 
 def test_bottleneck_on_a_cupy_array_without_cuda_core_is_a_type_error(monkeypatch):
-    import lowrank_core
-
-    monkeypatch.setattr(_build_config, "HAS_CUDA", False)
-    monkeypatch.setitem(sys.modules, "lowrank_core._cuda", None)
-    monkeypatch.delattr(lowrank_core, "_cuda", raising=False)
-    monkeypatch.delitem(sys.modules, "lowrank_core._cuda_api", raising=False)
-    monkeypatch.delattr(lowrank_core, "_cuda_api", raising=False)
+    _cuda_import_fails(monkeypatch, built=False)
     net = lc.Bottleneck(2, epochs=1, samples=10, seed=0)
     with pytest.raises(TypeError, match="no CUDA core"):
         net.fit(_FakeCupyArray())
