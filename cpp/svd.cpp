@@ -99,7 +99,7 @@ void orthonormalize(Matrix<T>& y) {
 template <class T>
 class RowBlocks {
   public:
-    explicit RowBlocks(const ConstView<T>& m, index panel_columns) : m_(m) {
+    RowBlocks(const ConstView<T>& m, index panel_columns, StopPoll* stop) : m_(m), stop_(stop) {
         const index per_row = std::max<index>(m.cols, 1) * static_cast<index>(sizeof(T));
         // One thread only when the work is too small to pay for starting threads.
         const double flops = 2.0 * double(m.rows) * double(m.cols) * double(panel_columns);
@@ -115,7 +115,10 @@ class RowBlocks {
     void multiply(const Matrix<T>& x, Matrix<T>& y) const {
         run_parts(parts_, [&](int part, int parts) {
             const auto [first, last] = part_range(m_.rows, block_, part, parts);
-            if (first < last) product(first, last - first, x, y);
+            for (index r0 = first; r0 < last; r0 += block_) {
+                poll();
+                product(r0, std::min(block_, last - r0), x, y);
+            }
         });
     }
 
@@ -135,6 +138,10 @@ class RowBlocks {
     }
 
   private:
+    void poll() const {
+        if (stop_) stop_->poll();
+    }
+
     static bool blas_threads_are_local() {
         return blas_lapack::installed().set_num_threads_local != nullptr;
     }
@@ -163,6 +170,7 @@ class RowBlocks {
             Matrix<T>& into = part == 0 ? z : partials[static_cast<std::size_t>(part - 1)];
             const auto [first, last] = part_range(m_.rows, block_, part, parts);
             for (index r0 = first; r0 < last; r0 += block_) {
+                poll();
                 step(r0, std::min(block_, last - r0), into, r0 != first);
             }
             touched[static_cast<std::size_t>(part)] = first < last;
@@ -177,6 +185,7 @@ class RowBlocks {
     }
 
     ConstView<T> m_;
+    StopPoll* stop_ = nullptr;
     int parts_ = 1;
     index block_ = 8;
 };
@@ -253,7 +262,7 @@ Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed) {
 
 template <class T>
 SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
-                            const ConstView<T>* sketch) {
+                            const ConstView<T>* sketch, StopPoll* stop) {
     const index m = a.rows, n = a.cols, k = options.rank, l = options.sketch_columns;
     LOWRANK_EXPECTS(k >= 1 && k <= std::min(m, n),
                     "k must be between 1 and min(m, n) = " + std::to_string(std::min(m, n)));
@@ -278,7 +287,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     Matrix<T> q(m, l), bt(n, l);
     if (a.row_major) {
         // Blocks are rows of A: W <- orth(A^T A W) from W = Omega, then Q = orth(A W).
-        const RowBlocks<T> blocks(a, l);
+        const RowBlocks<T> blocks(a, l, stop);
         Matrix<T> w = std::move(omega);
         for (index it = 0; it < options.power_iters; ++it) {
             blocks.normal_product(w, q, bt);
@@ -290,7 +299,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
         blocks.multiply_transposed(q, bt);  // Bt = A^T Q
     } else {
         // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
-        const RowBlocks<T> blocks(a.transposed(), l);
+        const RowBlocks<T> blocks(a.transposed(), l, stop);
         blocks.multiply_transposed(omega, q);  // A Omega = (A^T)^T Omega
         orthonormalize(q);
         for (index it = 0; it < options.power_iters; ++it) {
@@ -325,7 +334,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     template void singular_values<T>(const ConstView<T>&, T*);                               \
     template void singular_values_batched<T>(const T*, index, index, index, T*);             \
     template SvdResult<T> randomized_svd<T>(const ConstView<T>&, const RandomizedSvdOptions&, \
-                                            const ConstView<T>*);                            \
+                                            const ConstView<T>*, StopPoll*);                 \
     template Matrix<T> gaussian_sketch<T>(index, index, std::uint64_t);                      \
     template void apply_sign_convention<T>(Matrix<T>&, Matrix<T>&);
 

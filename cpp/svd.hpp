@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "interrupt.hpp"
 #include "matrix.hpp"
 
 namespace lowrank {
@@ -40,9 +41,10 @@ struct RandomizedSvdOptions {
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.
+// With `stop`, polled between blocks of about 1 MiB of A, a stop throws Interrupted.
 template <class T>
 SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
-                            const ConstView<T>* sketch = nullptr);
+                            const ConstView<T>* sketch = nullptr, StopPoll* stop = nullptr);
 
 // The Gaussian sketch for a seed: (rows x cols), column-major (see philox.hpp).
 template <class T>

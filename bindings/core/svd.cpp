@@ -8,6 +8,7 @@
 
 #include "numpy_arrays.hpp"
 #include "register.hpp"
+#include "signals.hpp"
 #include "svd.hpp"
 
 namespace lowrank::bindings {
@@ -37,10 +38,11 @@ py::tuple randomized(const py::array_t<T>& a, index k, index sketch_columns, ind
     std::optional<ConstView<T>> sketch_view;
     if (sketch) sketch_view = view_of(*sketch, "sketch");
     const RandomizedSvdOptions options{k, sketch_columns, power_iters, seed};
+    StopPoll stop = python_signal_poll();
     SvdResult<T> result;
     {
         py::gil_scoped_release release;
-        result = randomized_svd(view, options, sketch_view ? &*sketch_view : nullptr);
+        result = randomized_svd(view, options, sketch_view ? &*sketch_view : nullptr, &stop);
     }
     return to_tuple(std::move(result));
 }

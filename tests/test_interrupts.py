@@ -1,0 +1,92 @@
+"""Ctrl-C (a real SIGINT) during a long call raises KeyboardInterrupt and leaves the
+package usable.
+
+Each case runs in a child process that starts a call which would take hours, and
+the test sends it SIGINT. The child reports what it caught, how long after the
+signal, and whether the next call still gives the right answer. The only clock in
+here is a hang guard: a child that ignores the signal runs into the guard and the
+test fails, whatever the machine's speed. The measured delays are printed
+(`pytest -s`) for docs/reliability.md, not asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+HANG_GUARD_S = 300
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    import lowrank_core as lc
+
+    case = sys.argv[1]
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1500, 1000))
+    if case == "randomized_svd":
+        run = lambda: lc.randomized_svd(A, 10, power_iters=10**7, seed=0)
+    elif case.startswith("bottleneck"):
+        data = case.split("-")[1]
+        net = lc.Bottleneck(5, epochs=10**7, samples=4096, data=data, seed=0)
+        run = lambda: net.fit(A[:40, :40])
+    else:
+        raise SystemExit("unknown case " + case)
+
+    print("started", flush=True)
+    caught = None
+    try:
+        run()
+    except KeyboardInterrupt:
+        caught = "KeyboardInterrupt"
+    except BaseException as error:  # reported, not swallowed: the test fails on it
+        caught = type(error).__name__
+    caught_at = time.time()
+
+    # Usable afterwards: the same routine on a small problem is right.
+    B = rng.standard_normal((60, 5)) @ rng.standard_normal((5, 40))  # rank 5: exact
+    result = lc.randomized_svd(B, 5, seed=1)
+    best = np.linalg.svd(B, compute_uv=False)
+    usable = bool(np.allclose(result.S, best[:5], rtol=1e-6))
+    net2 = lc.Bottleneck(3, epochs=2, samples=64, seed=0).fit(B[:10, :10])
+    usable = usable and net2.rank_ <= 3
+    print(json.dumps({"caught": caught, "caught_at": caught_at, "usable": usable}), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "case", ["randomized_svd", "bottleneck-fixed", "bottleneck-stream", "bottleneck-exact"]
+)
+def test_sigint_during_a_long_call_raises_keyboard_interrupt(case):
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, case],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "started", child.stderr.read()
+        time.sleep(1.0)  # let the child get well inside the core
+        child.send_signal(signal.SIGINT)
+        sent_at = time.time()
+        out, err = child.communicate(timeout=HANG_GUARD_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        pytest.fail(f"{case}: SIGINT did not stop the call within {HANG_GUARD_S} s")
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    print(f"{case}: KeyboardInterrupt {report['caught_at'] - sent_at:.3f} s after SIGINT")
+    assert report["caught"] == "KeyboardInterrupt", report
+    assert report["usable"], report
