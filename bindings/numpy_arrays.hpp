@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,12 +17,23 @@ namespace lowrank::bindings {
 
 namespace py = pybind11;
 
+// NumPy allows views whose data is not aligned for their dtype (a float64 view at
+// an odd byte offset); the core reads T directly, so it refuses them. The Python
+// layer copies such arrays before they get here.
+template <class T>
+void require_aligned(const py::array_t<T>& array, const char* name) {
+    if (array.size() > 0 && reinterpret_cast<std::uintptr_t>(array.data()) % alignof(T) != 0) {
+        throw std::invalid_argument(std::string(name) + " is not aligned for its dtype");
+    }
+}
+
 // A read-only view on a 2-D array in either contiguous layout.
 template <class T>
 ConstView<T> view_of(const py::array_t<T>& array, const char* name) {
     if (array.ndim() != 2) {
         throw std::invalid_argument(std::string(name) + " must be 2-D");
     }
+    require_aligned(array, name);
     const index rows = array.shape(0), cols = array.shape(1);
     const index item = static_cast<index>(sizeof(T));
     const index s0 = array.strides(0), s1 = array.strides(1);
@@ -74,6 +86,7 @@ Stack<T> stack_of(const py::array_t<T>& array, const char* name) {
         throw std::invalid_argument(std::string(name) +
                                     " must be a C-contiguous (batch, m, n) stack");
     }
+    require_aligned(array, name);
     return {array.data(), array.shape(0), array.shape(1), array.shape(2)};
 }
 

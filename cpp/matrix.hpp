@@ -8,6 +8,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace lowrank {
@@ -86,6 +89,38 @@ bool all_finite(const ConstView<T>& a) {
         if (bad) return false;
     }
     return true;
+}
+
+// The largest |entry| of a, or +infinity when an entry is NaN or Inf (0 when empty).
+// One pass that vectorises: with the sign bit cleared, IEEE values order like
+// their bit patterns read as unsigned integers, and NaN and Inf lie above every
+// finite value, so the reduction is an integer max.
+template <class T>
+T max_abs(const ConstView<T>& a) {
+    using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+    static_assert(sizeof(Bits) == sizeof(T), "IEEE float or double");
+    constexpr Bits magnitude = ~Bits(0) >> 1;
+    const T inf = std::numeric_limits<T>::infinity();
+    Bits inf_bits;
+    std::memcpy(&inf_bits, &inf, sizeof(T));
+    const index outer = a.row_major ? a.rows : a.cols;
+    const index inner = a.row_major ? a.cols : a.rows;
+    Bits largest = 0;
+    for (index o = 0; o < outer; ++o) {
+        const T* p = a.data + o * a.ld;
+        Bits m = 0;
+        for (index i = 0; i < inner; ++i) {
+            Bits bits;
+            std::memcpy(&bits, p + i, sizeof(T));
+            bits &= magnitude;
+            m = bits > m ? bits : m;
+        }
+        if (m >= inf_bits) return inf;
+        largest = m > largest ? m : largest;
+    }
+    T out;
+    std::memcpy(&out, &largest, sizeof(T));
+    return out;
 }
 
 }  // namespace lowrank

@@ -269,10 +269,25 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     LOWRANK_EXPECTS(l >= k && l <= std::min(m, n),
                     "the sketch must have between k and min(m, n) columns");
     LOWRANK_EXPECTS(options.power_iters >= 0, "power_iters must be >= 0");
-    LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
+    const T largest = max_abs(a);
+    LOWRANK_EXPECTS(std::isfinite(largest), "A contains NaN or Inf");
     if (sketch) {
         LOWRANK_EXPECTS(sketch->rows == n && sketch->cols == l, "sketch must have shape (n, l)");
         LOWRANK_EXPECTS(all_finite(*sketch), "sketch contains NaN or Inf");
+    }
+    // A power iteration forms A^T A W, of size ||A||^2: it overflows or underflows
+    // long before A does. Outside LAPACK's safe range for that (gesdd scales at the
+    // same bounds) the iterations run on a copy of A scaled by a power of two, exact
+    // to the bit, and the singular values are scaled back.
+    const T safe_small = std::sqrt(std::numeric_limits<T>::min()) /
+                         std::numeric_limits<T>::epsilon();
+    if (largest > 0 && (largest < safe_small || largest > 1 / safe_small)) {
+        const int exponent = std::ilogb(largest);
+        Matrix<T> scaled = to_matrix(a);
+        for (T& value : scaled.values) value = std::scalbn(value, -exponent);
+        SvdResult<T> out = randomized_svd(scaled.view(), options, sketch, stop);
+        for (T& value : out.S) value = std::scalbn(value, exponent);
+        return out;
     }
 
     // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given.

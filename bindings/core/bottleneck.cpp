@@ -25,6 +25,7 @@ const T* batch_of(const py::array_t<T>& x, index width, const char* name) {
         throw std::invalid_argument(std::string(name) + " must be a C-contiguous (batch, " +
                                     std::to_string(width) + ") array");
     }
+    require_aligned(x, name);
     return x.data();
 }
 
@@ -111,7 +112,10 @@ void define(py::module_& m, const char* name) {
                 std::vector<std::vector<T>> b;
                 for (const auto& array : weights) w.push_back(to_matrix(view_of(array, "weight")));
                 for (const auto& array : biases) {
-                    if (array.ndim() != 1) throw std::invalid_argument("a bias must be 1-D");
+                    if (array.ndim() != 1 || !(array.flags() & py::array::c_style)) {
+                        throw std::invalid_argument("a bias must be a contiguous 1-D array");
+                    }
+                    require_aligned(array, "bias");
                     b.emplace_back(array.data(), array.data() + array.shape(0));
                 }
                 n.set_parameters(w, b);

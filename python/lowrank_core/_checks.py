@@ -55,7 +55,7 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
     float32/float64 keep their precision (float16 becomes float32); integer and
     bool become float64; complex, object, string and other dtypes are a
     ``TypeError``. Arrays that are neither C- nor Fortran-contiguous are copied
-    to C order. ``dtype``, if given, is the dtype to convert to.
+    to C order, and arrays not aligned for their dtype are copied. ``dtype``, if given, is the dtype to convert to.
     """
     xp = array_module(A)
     if xp is np:
@@ -85,6 +85,8 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
         A = A.astype(target)
     if not (A.flags.c_contiguous or A.flags.f_contiguous):
         A = xp.ascontiguousarray(A)
+    if not A.flags.aligned:  # a view at an odd byte offset: the core reads T directly
+        A = A.copy(order="A")
     return A
 
 
