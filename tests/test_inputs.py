@@ -113,3 +113,34 @@ def test_nan_in_one_matrix_of_a_stack_is_rejected(name):
     stack = np.stack([np.ones((4, 3))] * 5 + [nan_matrix()] + [np.ones((4, 3))] * 2)
     with pytest.raises(ValueError, match="A contains NaN or Inf"):
         MATRIX_FUNCTIONS[name](lc, stack)
+
+
+def misaligned(A):
+    """A copy of A in a view at an odd byte offset (not aligned for its dtype)."""
+    raw = np.zeros(A.nbytes + 1, dtype=np.uint8)
+    view = raw[1:].view(A.dtype).reshape(A.shape)
+    view[...] = A
+    assert not view.flags.aligned
+    return view
+
+
+@pytest.mark.parametrize("name", list(MATRIX_FUNCTIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_misaligned_views_are_read_correctly(name, dtype):
+    # The core reads T directly; a view at an odd byte offset is copied first (found
+    # by UBSan under the fuzzer: tools/fuzz_bindings.py).
+    A = np.random.default_rng(1).standard_normal((7, 5)).astype(dtype)
+    odd = misaligned(A)
+    got, want = MATRIX_FUNCTIONS[name](lc, odd), MATRIX_FUNCTIONS[name](lc, A)
+    if isinstance(got, lc.SVDResult):
+        got, want = got.to_dense(), want.to_dense()
+    assert np.array_equal(np.asarray(got), np.asarray(want))
+    assert np.array_equal(odd, A)
+
+
+def test_the_bindings_refuse_misaligned_views():
+    odd = misaligned(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="A is not aligned"):
+        lc._core.svd(odd, 1)
+    with pytest.raises(ValueError, match="A is not aligned"):
+        lc._core.singular_values(odd.reshape(1, 4, 3))

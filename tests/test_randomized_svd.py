@@ -161,3 +161,19 @@ def test_blas_thread_count_is_left_as_found():
     lc.singular_values(np.stack([A[:50, :40]] * 4))
     lc.Bottleneck(2, epochs=1, samples=64, seed=0).fit(A[:20, :10])
     assert counts() == before
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e30, 1e-30])
+def test_entries_near_overflow_or_underflow(scale, float_dtype):
+    # A power iteration forms A^T A W, of size ||A||^2: without scaling, entries of
+    # 1e300 overflowed to NaN there (found by tools/fuzz_bindings.py). float32 cannot
+    # hold 1e300, so it is checked at 1e30 and 1e-30 (its ||A||^2 overflows too).
+    if float_dtype == np.float32 and abs(np.log10(scale)) > 30:
+        pytest.skip("outside float32's range")
+    base = decaying_spectrum(40, 30, np.exp(-np.arange(8) / 2), seed=3)
+    A = (base * scale).astype(float_dtype)
+    got = lc.randomized_svd(A, 5, seed=0)
+    want = np.linalg.svd(A.astype(np.float64), compute_uv=False)[:5]
+    assert np.all(np.isfinite(got.S))
+    assert_close(got.S / scale, want / scale, float_dtype, scale=float(want[0] / scale),
+                 factor=10)

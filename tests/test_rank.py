@@ -155,3 +155,16 @@ def test_relative_error_edge_cases():
     # Mixed precision is computed in the wider one.
     A = np.diag([1.0, 1e-9])
     assert lc.relative_error(A, np.diag([1.0, 0.0]).astype(np.float32)) == pytest.approx(1e-9)
+
+
+@pytest.mark.parametrize("ord", [2, "fro"])
+def test_relative_error_near_the_float_limits(ord):
+    # A - B of entries near the largest float overflowed to Inf (found by
+    # tools/fuzz_bindings.py); both are scaled by one power of two first.
+    big = np.float32(3e38)
+    A = np.full((2, 2), big)
+    assert lc.relative_error(A, -A, ord) == pytest.approx(2.0, rel=1e-6)
+    tiny = np.diag([3e-320, 1e-320])  # subnormal float64
+    assert lc.relative_error(tiny, np.diag([3e-320, 0.0]), ord) == pytest.approx(
+        reference.relative_error(tiny * 2.0**1000, np.diag([3e-320, 0.0]) * 2.0**1000, ord),
+        rel=1e-12)
