@@ -6,8 +6,30 @@ results are compared with NumPy and the reference to rounding, not bit for bit.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+try:
+    from hypothesis import settings
+except ImportError:  # pragma: no cover - hypothesis is a test requirement
+    settings = None
+
+# Hypothesis profiles, chosen with LOWRANK_CORE_HYPOTHESIS_PROFILE:
+#   default: what CI and a plain `pytest` run. Few enough examples that the property
+#     tests take seconds on 2 cores; derandomized, so every run (and every CI machine)
+#     tries the same examples and a failure reproduces. No example database, so runs
+#     leave nothing behind; a failure prints its reproduction blob.
+#   deep: many more examples from a fresh random seed each run, to hunt for bugs
+#     (LOWRANK_CORE_HYPOTHESIS_PROFILE=deep python -m pytest tests/test_properties.py).
+# Tests that set max_examples themselves keep it; the rest of the profile applies.
+if settings is not None:
+    settings.register_profile("default", max_examples=200, deadline=None, derandomize=True,
+                              database=None, print_blob=True)
+    settings.register_profile("deep", max_examples=2000, deadline=None, derandomize=False,
+                              print_blob=True)
+    settings.load_profile(os.environ.get("LOWRANK_CORE_HYPOTHESIS_PROFILE", "default"))
 
 # Relative tolerance for quantities computed in a dtype, scaled by sigma_1 or by
 # the norm of the compared arrays.

@@ -237,6 +237,7 @@ class Bottleneck:
         backend = backend_for(A)
         A = _checks.as_float_array(A, "A", ndim=2, dtype=self.dtype)
         widths = _checks.bottleneck_widths(self.rank, self.layers, A.shape)
+        _checks.check_bottleneck_size(widths, self.samples, self.batch_size, self.data)
         _checks.check_finite(A, "A")
         seed = _checks.check_seed(self.seed)
         network = backend.bottleneck_network(

@@ -17,11 +17,13 @@ __all__ = [
     "BOTTLENECK_DATA",
     "BOTTLENECK_INITS",
     "BOTTLENECK_OPTIMIZERS",
+    "INDEX_MAX",
     "array_module",
     "as_float_array",
     "as_stack",
     "bottleneck_widths",
     "check_bottleneck_options",
+    "check_bottleneck_size",
     "check_choice",
     "check_finite",
     "check_int",
@@ -32,6 +34,11 @@ __all__ = [
     "resolve_power_iters",
     "sketch_columns",
 ]
+
+# The largest count the core can take: its sizes and counts are signed 64-bit
+# integers. A larger Python int would otherwise reach the binding and fail there
+# with pybind11's "incompatible function arguments", which names no argument.
+INDEX_MAX = 2**63 - 1
 
 
 def is_cupy(array) -> bool:
@@ -63,9 +70,9 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
     kind = A.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} is complex ({A.dtype}); complex input is not supported")
-    if dtype is not None:
-        target = np.dtype(dtype)
-    elif kind in "biu":
+    # The input's dtype is checked even when ``dtype`` says what to convert to:
+    # object and string arrays would otherwise be parsed by astype.
+    if kind in "biu":
         target = np.dtype(np.float64)
     elif kind == "f" and A.dtype.itemsize <= 4:
         target = np.dtype(np.float32)
@@ -75,6 +82,8 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
         raise TypeError(
             f"{name} has dtype {A.dtype}; expected a real floating, integer or bool array"
         )
+    if dtype is not None:
+        target = np.dtype(dtype)
     if ndim is not None and A.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got {A.ndim}-D with shape {A.shape}")
     if A.ndim < min_ndim:
@@ -82,7 +91,21 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
             f"{name} must have at least {min_ndim} dimensions, got shape {A.shape}"
         )
     if A.dtype != target:
-        A = A.astype(target)
+        if kind == "f" and A.dtype.itemsize > target.itemsize:
+            # float64 -> float32 (dtype= given): values beyond float32's range would
+            # become Inf, and the error would then blame the caller for an Inf that is
+            # not in their array. The overflow is checked right below.
+            with np.errstate(over="ignore"):
+                narrowed = A.astype(target)
+            if not bool(xp.isfinite(narrowed).all()) and bool(xp.isfinite(A).all()):
+                largest = float(xp.abs(A).max())
+                raise ValueError(
+                    f"{name} has values too large for {target.name} (largest magnitude "
+                    f"{largest:.3g}; {target.name} holds up to {float(np.finfo(target).max):.3g})"
+                )
+            A = narrowed
+        else:
+            A = A.astype(target)
     if not (A.flags.c_contiguous or A.flags.f_contiguous):
         A = xp.ascontiguousarray(A)
     if not A.flags.aligned:  # a view at an odd byte offset: the core reads T directly
@@ -144,7 +167,7 @@ def resolve_power_iters(power_iters, k: int, shape) -> int:
         if power_iters != "auto":
             raise ValueError(f"power_iters must be 'auto' or an integer >= 0, got {power_iters!r}")
         return 7 if k < 0.1 * min(shape[-2:]) else 4
-    return check_int(power_iters, "power_iters", minimum=0)
+    return check_int(power_iters, "power_iters", minimum=0, maximum=INDEX_MAX)
 
 
 BOTTLENECK_INITS = ("he_normal", "glorot_uniform", "orthogonal")
@@ -189,7 +212,7 @@ def check_bottleneck_options(rank, layers, bias, init, optimizer, lr, epochs, sa
     if layers is not None:
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
             raise TypeError(f"layers must be a sequence of integers, got {type(layers).__name__}")
-        layers = tuple(check_int(width, "layers[{}]".format(i), minimum=1)
+        layers = tuple(check_int(width, f"layers[{i}]", minimum=1, maximum=INDEX_MAX)
                        for i, width in enumerate(layers))
         if not layers:
             raise ValueError("layers must hold at least one width (the choke point, = rank)")
@@ -216,9 +239,9 @@ def check_bottleneck_options(rank, layers, bias, init, optimizer, lr, epochs, sa
         init=check_choice(init, "init", BOTTLENECK_INITS),
         optimizer=check_choice(optimizer, "optimizer", BOTTLENECK_OPTIMIZERS),
         lr=check_positive_float(lr, "lr"),
-        epochs=check_int(epochs, "epochs", minimum=1),
-        samples=check_int(samples, "samples", minimum=1),
-        batch_size=check_int(batch_size, "batch_size", minimum=1),
+        epochs=check_int(epochs, "epochs", minimum=1, maximum=INDEX_MAX),
+        samples=check_int(samples, "samples", minimum=1, maximum=INDEX_MAX),
+        batch_size=check_int(batch_size, "batch_size", minimum=1, maximum=INDEX_MAX),
         data=check_choice(data, "data", BOTTLENECK_DATA),
         dtype=check_choice(dtype_name, "dtype", _DTYPES),
     )
@@ -234,3 +257,26 @@ def bottleneck_widths(rank: int, layers, shape) -> list[int]:
     check_k(rank, shape, "rank")
     hidden = (n, rank) if layers is None else tuple(layers)
     return [n, *hidden, m]
+
+
+def check_bottleneck_size(widths, samples: int, batch_size: int, data: str) -> None:
+    """A ``ValueError`` naming the size when one of the network's arrays would hold
+    more values than the core can index.
+
+    The core sizes its arrays with signed 64-bit products (rows x columns, in values
+    of up to 8 bytes); past ``INDEX_MAX // 8`` values such a product overflows.
+    Nothing that large can be allocated anyway: below it, an impossible request is
+    a ``MemoryError``.
+    """
+    columns = {"fixed": samples, "stream": min(batch_size, samples),
+               "exact": widths[0] + 1}[data]
+    arrays = [(f"weight {l} ({rows} x {cols})", rows * cols)
+              for l, (cols, rows) in enumerate(zip(widths[:-1], widths[1:]))]
+    arrays += [(f"the layer of width {width} over {columns} training vectors", width * columns)
+               for width in widths]
+    for what, values in arrays:
+        if values > INDEX_MAX // 8:
+            raise ValueError(
+                f"the network is too large: {what} would hold {values} values, past the "
+                f"core's 64-bit sizes (widths {tuple(widths)}, data={data!r})"
+            )

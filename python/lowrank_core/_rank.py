@@ -58,9 +58,12 @@ def rank(A, tol=None, *, rtol=None, hermitian=False):
     if threshold is not None:
         if _checks.is_cupy(threshold):  # a few numbers: read them on the host
             threshold = threshold.get()
-        threshold = np.asarray(threshold, dtype=np.float64)
-        if threshold.dtype.kind != "f":
-            raise TypeError(f"{name} must be real")
+        threshold = np.asarray(threshold)
+        # Checked before converting: a complex threshold would lose its imaginary
+        # part (with only a ComplexWarning), an object one be read as anything.
+        if threshold.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be real, got dtype {threshold.dtype}")
+        threshold = threshold.astype(np.float64)
         out_shape = np.broadcast_shapes(batch_shape, threshold.shape)
         if out_shape != batch_shape:  # a threshold array widens the result: numpy's rule
             A = xp.broadcast_to(A, out_shape + (m, n))

@@ -1,0 +1,239 @@
+"""Thread safety and the GIL.
+
+* The public calls, run from 8 Python threads at once on shared input arrays, give
+  the results of serial calls and leave the inputs unchanged.
+* The compiled core releases the GIL during long computations: another Python
+  thread keeps running meanwhile.
+
+No test asserts on wall-clock time: they assert on results and on counts.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import lowrank_core as lc
+
+from conftest import assert_close, random_matrix
+
+THREADS = 8
+REPEATS = 2  # calls per thread, so that the threads' calls overlap for longer
+
+
+def run_in_threads(function, threads=THREADS):
+    """``function()`` called REPEATS times on each of ``threads`` threads, all
+    released at once by a barrier; the list of every result. An exception in any
+    thread is re-raised here."""
+    barrier = threading.Barrier(threads)
+    results, errors = [[] for _ in range(threads)], []
+
+    def work(i):
+        try:
+            barrier.wait()
+            for _ in range(REPEATS):
+                results[i].append(function())
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)  # a hang guard only
+    assert not any(worker.is_alive() for worker in workers), "a thread hung"
+    if errors:
+        raise errors[0]
+    return [result for per_thread in results for result in per_thread]
+
+
+# Comparisons are to a tight per-dtype tolerance, not bit for bit: while another
+# thread is inside the core, the core may run BLAS single-threaded (it sets
+# OpenBLAS's thread count process-wide, see cpp/parallel.hpp), and a product
+# summed on a different number of threads rounds differently. Same thread count,
+# same bits is what test_determinism.py checks.
+def svd_matches(got, want, dtype, A):
+    scale = float(want.S[0])
+    assert_close(got.S, want.S, dtype, scale=scale, factor=10)
+    # U and Vh are compared through the rank-k matrix: it does not depend on how a
+    # near-tie in the sign convention's largest entry rounds.
+    assert_close(got.to_dense(), want.to_dense(), dtype, scale=scale, factor=10)
+
+
+def shared_inputs():
+    """(name, input array, call, comparison) for each public call; large enough that
+    the core splits its work (randomized_svd's row blocks, stacks across matrices)."""
+    # randomized_svd splits A's rows across threads from 2 m n (k + 10) >= 4e6 on.
+    A64 = random_matrix((320, 240), np.float64, seed=1)
+    A32 = random_matrix((240, 320), np.float32, seed=2)
+    F64 = np.asfortranarray(random_matrix((350, 250), np.float64, seed=3))
+    B64 = random_matrix((150, 100), np.float64, seed=8)
+    B32 = random_matrix((100, 150), np.float32, seed=9)
+    stack = random_matrix((24, 30, 20), np.float64, seed=4)
+    stack32 = random_matrix((24, 20, 30), np.float32, seed=5)
+    small = random_matrix((30, 20), np.float32, seed=6)
+    small64 = random_matrix((25, 20), np.float64, seed=7)
+
+    def close_svd(dtype, A):
+        return lambda got, want: svd_matches(got, want, dtype, A)
+
+    def close(dtype):
+        return lambda got, want: assert_close(got, want, dtype, factor=10)
+
+    def equal(got, want):
+        assert np.array_equal(got, want)
+
+    def bottleneck_close(dtype):
+        def check(got, want):
+            assert_close(got[0], want[0], dtype, factor=100)  # the loss history
+            assert_close(got[1], want[1], dtype, factor=100)  # the learned map
+        return check
+
+    def fit(A, **options):
+        def run():
+            net = lc.Bottleneck(4, epochs=2, samples=256, seed=11, **options).fit(A)
+            return net.loss_history_, net.matrix()
+        return run
+
+    return [
+        ("svd float64", B64, lambda: lc.svd(B64, 20), close_svd(np.float64, B64)),
+        ("svd float32", B32, lambda: lc.svd(B32, 20), close_svd(np.float32, B32)),
+        ("randomized_svd float64", A64, lambda: lc.randomized_svd(A64, 20, seed=5),
+         close_svd(np.float64, A64)),
+        ("randomized_svd float32", A32, lambda: lc.randomized_svd(A32, 20, seed=5),
+         close_svd(np.float32, A32)),
+        ("randomized_svd Fortran", F64, lambda: lc.randomized_svd(F64, 10, seed=6,
+                                                                  power_iters=2),
+         close_svd(np.float64, F64)),
+        ("singular_values stack", stack, lambda: lc.singular_values(stack), close(np.float64)),
+        ("singular_values float32", stack32, lambda: lc.singular_values(stack32),
+         close(np.float32)),
+        ("rank stack", stack, lambda: lc.rank(stack), equal),
+        ("rank hermitian", stack[:, :20, :20],
+         lambda: lc.rank(stack[:, :20, :20], hermitian=True), equal),
+        ("erank stack", stack, lambda: lc.erank(stack), close(np.float64)),
+        ("stable_rank", B64, lambda: lc.stable_rank(B64), close(np.float64)),
+        ("entropy_rank", stack32, lambda: lc.entropy_rank(stack32), close(np.float32)),
+        ("relative_error", B32, lambda: lc.relative_error(B32, 0.5 * B32), close(np.float32)),
+        ("Bottleneck fixed", small, fit(small), bottleneck_close(np.float32)),
+        ("Bottleneck stream float64", small64, fit(small64, data="stream", dtype="float64"),
+         bottleneck_close(np.float64)),
+        ("Bottleneck exact", small, fit(small, data="exact"), bottleneck_close(np.float32)),
+    ]
+
+
+CASES = shared_inputs()
+
+
+@pytest.mark.parametrize("name, A, function, matches", CASES, ids=[c[0] for c in CASES])
+def test_concurrent_calls_match_serial_calls(name, A, function, matches):
+    keep = A.copy()
+    flags = (A.flags.c_contiguous, A.flags.f_contiguous, A.flags.writeable)
+    want = function()
+    results = run_in_threads(function)
+    assert len(results) == THREADS * REPEATS
+    for got in results:
+        matches(got, want)
+    assert np.array_equal(A, keep) and A.tobytes() == keep.tobytes()
+    assert (A.flags.c_contiguous, A.flags.f_contiguous, A.flags.writeable) == flags
+
+
+def test_different_calls_at_once_match_serial_calls():
+    # All the calls above at the same time, each on its own thread, on shared arrays.
+    wants = [function() for _, _, function, _ in CASES]
+    copies = [A.copy() for _, A, _, _ in CASES]
+    barrier = threading.Barrier(len(CASES))
+    results, errors = [None] * len(CASES), []
+
+    def work(i):
+        try:
+            barrier.wait()
+            results[i] = CASES[i][2]()
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(len(CASES))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert not any(worker.is_alive() for worker in workers)
+    if errors:
+        raise errors[0]
+    for (name, A, _, matches), got, want, keep in zip(CASES, results, wants, copies):
+        matches(got, want)
+        assert np.array_equal(A, keep), name
+
+
+# --- the GIL is released --------------------------------------------------------
+
+
+def progress_during(call):
+    """How many times a second Python thread advanced while ``call()`` ran.
+
+    The switch interval is raised far above the length of the test, so the
+    interpreter never takes the GIL away from the calling thread: the counting
+    thread runs only while the caller has released the GIL itself (in the core) and
+    the count is exactly 0 when it has not. The counter sleeps between steps, which
+    releases the GIL, so the calling thread gets it back as soon as it asks.
+    """
+    count, stop = [0], threading.Event()
+
+    def counter():
+        while not stop.is_set():
+            count[0] += 1
+            time.sleep(1e-5)
+
+    old_interval = sys.getswitchinterval()
+    thread = threading.Thread(target=counter)
+    sys.setswitchinterval(1000.0)
+    try:
+        thread.start()
+        before = count[0]
+        call()
+        after = count[0]
+    finally:
+        stop.set()
+        sys.setswitchinterval(old_interval)
+        thread.join(timeout=300)
+    return after - before
+
+
+def busy_python():
+    """Pure Python: holds the GIL throughout."""
+    total = 0
+    for i in range(300_000):
+        total += i
+    return total
+
+
+def test_the_progress_measure_sees_a_call_that_keeps_the_gil():
+    # The control for the tests below: a call that never releases the GIL lets the
+    # other thread make no progress at all.
+    assert progress_during(busy_python) == 0
+
+
+# Large enough to take a good fraction of a second on a slow machine (the counter
+# steps every ~0.1 ms), small enough to stay quick.
+LARGE = random_matrix((700, 500), np.float64, seed=20)
+
+
+RELEASING_CALLS = {
+    "svd": lambda: lc.svd(LARGE, 10),
+    "randomized_svd": lambda: lc.randomized_svd(LARGE, 50, power_iters=4, seed=0),
+    "singular_values": lambda: lc.singular_values(LARGE.reshape(7, 100, 500)),
+    "Bottleneck.fit": lambda: lc.Bottleneck(10, epochs=1, samples=4000, seed=0).fit(
+        LARGE[:200, :200]),
+    "Bottleneck.fit exact": lambda: lc.Bottleneck(10, epochs=1, data="exact", seed=0).fit(
+        LARGE[:60, :60]),
+}
+
+
+@pytest.mark.parametrize("name", list(RELEASING_CALLS))
+def test_another_thread_runs_while_the_core_computes(name):
+    steps = progress_during(RELEASING_CALLS[name])
+    assert steps >= 20, f"the other thread advanced only {steps} times during {name}"
