@@ -329,10 +329,9 @@ void BottleneckNetwork<T>::forward(const T* x, index batch, index ldx, T* out, i
 template <class T>
 void BottleneckNetwork<T>::predict(const T* x, index batch, index ldx, T* out, index ldo) {
     forward(x, batch, ldx, out, ldo);
-    const T s = static_cast<T>(scale_);
     const index m = output_width();
     for (index j = 0; j < batch; ++j) {
-        for (index i = 0; i < m; ++i) out[i + j * ldo] *= s;
+        for (index i = 0; i < m; ++i) out[i + j * ldo] = scaled_back(out[i + j * ldo]);
     }
 }
 
@@ -486,7 +485,6 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
     if (!std::isfinite(s) || !(s > 0)) s = 1.0;
     Matrix<T> scaled = to_matrix(a);
     for (T& v : scaled.values) v = static_cast<T>(static_cast<double>(v) / s);
-    const double loss_unit = s * s;  // losses are reported in the units of A
 
     const BottleneckConfig& c = config_;
     const index samples = c.samples, batch_size = std::min(c.batch_size, c.samples);
@@ -603,7 +601,9 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
                 }
                 loss_sum /= static_cast<double>(samples);
             }
-            const double epoch_loss = loss_sum * loss_unit;
+            // In the units of A; (loss * s) * s, so that a zero loss stays 0 when s^2
+            // alone would overflow.
+            const double epoch_loss = loss_sum * s * s;
             loss_history_.push_back(epoch_loss);
             save(checkpoint);
             if (hooks.on_epoch && !hooks.on_epoch(epoch + 1, epoch_loss)) break;
@@ -640,8 +640,7 @@ Matrix<T> BottleneckNetwork<T>::left_factor() const {
                       left.ld(), T(0), next.data(), next.ld());
         left = std::move(next);
     }
-    const T s = static_cast<T>(scale_);
-    for (T& v : left.values) v *= s;
+    for (T& v : left.values) v = scaled_back(v);
     return left;
 }
 
@@ -666,8 +665,7 @@ std::vector<T> BottleneckNetwork<T>::intercept() const {
         }
         h = std::move(next);
     }
-    const T s = static_cast<T>(scale_);
-    for (T& v : h) v *= s;
+    for (T& v : h) v = scaled_back(v);
     return h;
 }
 

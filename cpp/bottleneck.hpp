@@ -88,6 +88,9 @@ class BottleneckNetwork {
     index input_width() const { return config_.widths.front(); }
     index output_width() const { return config_.widths.back(); }
     double scale() const { return scale_; }
+    // A value of the trained units in the units of A: multiplied by s in double, so
+    // that s past T's range (float32: A near its limit) still gives a finite result.
+    T scaled_back(T value) const { return static_cast<T>(static_cast<double>(value) * scale_); }
     index steps_taken() const { return steps_; }
     const std::vector<double>& loss_history() const { return loss_history_; }
 

@@ -148,16 +148,20 @@ double relative_error(const ConstView<T>& a, const ConstView<T>& b, Norm norm) {
     LOWRANK_EXPECTS(std::isfinite(largest_a), "A contains NaN or Inf");
     LOWRANK_EXPECTS(std::isfinite(largest_b), "B contains NaN or Inf");
     // Near the overflow threshold A - B can overflow, and tiny entries lose digits as
-    // subnormals: both are scaled by one power of two (exact; the ratio is unchanged)
-    // that brings the largest entry near 1.
-    const T largest = std::max(largest_a, largest_b);
-    const int exponent = largest > 0 ? std::ilogb(largest) : 0;
-    Matrix<T> a_copy = to_matrix(a);
-    for (T& value : a_copy.values) value = std::scalbn(value, -exponent);
-    Matrix<T> difference = a_copy;
-    for (index j = 0; j < b.cols; ++j) {
+    // subnormals. So A - B is formed with both scaled by one power of two that brings
+    // the larger entry near 1, ||A|| from A scaled by its own, and the two powers are
+    // put back in double at the end (exact; the ratio may exceed T's range).
+    const int exponent = std::max(largest_a, largest_b) > 0
+                             ? std::ilogb(std::max(largest_a, largest_b)) : 0;
+    const int exponent_a = largest_a > 0 ? std::ilogb(largest_a) : 0;
+    Matrix<T> a_copy(a.rows, a.cols), difference(a.rows, a.cols);
+    for (index j = 0; j < a.cols; ++j) {
+        T* own = a_copy.column(j);
         T* d = difference.column(j);
-        for (index i = 0; i < b.rows; ++i) d[i] -= std::scalbn(b(i, j), -exponent);
+        for (index i = 0; i < a.rows; ++i) {
+            own[i] = std::scalbn(a(i, j), -exponent_a);
+            d[i] = std::scalbn(a(i, j), -exponent) - std::scalbn(b(i, j), -exponent);
+        }
     }
     double numerator, denominator;
     if (norm == Norm::Frobenius) {
@@ -170,7 +174,7 @@ double relative_error(const ConstView<T>& a, const ConstView<T>& b, Norm norm) {
     if (denominator == 0.0) {
         return numerator == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
     }
-    return numerator / denominator;
+    return std::ldexp(numerator / denominator, exponent - exponent_a);
 }
 
 #define LOWRANK_INSTANTIATE(T)                                                                \

@@ -72,7 +72,10 @@ bool cholesky_qr_step(Matrix<T>& y, Matrix<T>& gram) {
         smallest = std::min(smallest, std::abs(gram(i, i)));
     }
     const T limit = T(0.1) / std::sqrt(std::numeric_limits<T>::epsilon());
-    if (!(smallest > 0) || !(largest <= limit * smallest)) return false;
+    // (An overflowed Gram matrix, Inf on the diagonal, must refuse too: Inf <= Inf.)
+    if (!(smallest > 0) || !std::isfinite(largest) || !(largest <= limit * smallest)) {
+        return false;
+    }
     Blas<T>::trsm('R', 'U', 'N', 'N', m, l, T(1), gram.data(), gram.ld(), y.data(), y.ld());
     return true;
 }

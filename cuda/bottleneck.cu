@@ -662,7 +662,6 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
     DeviceBuffer<T> scaled(m * n, stream);
     scaled_copy_kernel<T><<<grid_for(m * n), kThreads, 0, stream>>>(a, s, scaled.data());
     LOWRANK_CHECK_LAUNCH();
-    const double loss_unit = s * s;  // losses are reported in the units of A
 
     const BottleneckConfig& c = config_;
     const index samples = c.samples, batch_size = std::min(c.batch_size, c.samples);
@@ -791,7 +790,8 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
         t.resources->synchronize();
         const double per = c.data == DataMode::Exact ? static_cast<double>(steps_per_epoch)
                                                      : static_cast<double>(samples);
-        const double epoch_loss = epoch_sum / per * loss_unit;
+        // In the units of A; (loss * s) * s keeps a zero loss 0 when s^2 would overflow.
+        const double epoch_loss = epoch_sum / per * s * s;
         loss_history_.push_back(epoch_loss);
         if (hooks.on_epoch) {
             // The callback runs without this call's hold on the device's handles,

@@ -168,3 +168,12 @@ def test_relative_error_near_the_float_limits(ord):
     assert lc.relative_error(tiny, np.diag([3e-320, 0.0]), ord) == pytest.approx(
         reference.relative_error(tiny * 2.0**1000, np.diag([3e-320, 0.0]) * 2.0**1000, ord),
         rel=1e-12)
+
+
+def test_relative_error_of_tiny_a_against_huge_b_is_finite():
+    # One common scale for A and B underflowed A to 0 (found by the deep hypothesis
+    # profile): ||A|| is now taken at A's own scale, the ratio is put together in double.
+    A = np.full((1, 7), -1.7e-18, np.float32)
+    B = np.full((1, 7), 3e36, np.float32)
+    want = reference.relative_error(A.astype(np.float64), B.astype(np.float64))
+    assert lc.relative_error(A, B) == pytest.approx(want, rel=1e-5)

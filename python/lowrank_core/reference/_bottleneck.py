@@ -218,7 +218,7 @@ class Bottleneck:
         L = self.weights_[choke]
         for W in self.weights_[choke + 1:]:
             L = W @ L
-        return L * L.dtype.type(self.scale_), R
+        return self._scaled_back(L), R
 
     def matrix(self):
         L, R = self.factors()
@@ -227,7 +227,11 @@ class Bottleneck:
     def predict(self, X):
         self._fitted()
         X = _checks.as_float_array(X, "X", ndim=2, dtype=self.dtype)
-        return forward(self.weights_, self.biases_, X) * X.dtype.type(self.scale_)
+        return self._scaled_back(forward(self.weights_, self.biases_, X))
+
+    def _scaled_back(self, values):
+        """Trained units -> units of A: times s in float64, then back to the dtype."""
+        return (values.astype(np.float64) * self.scale_).astype(values.dtype)
 
     @property
     def intercept_(self):
