@@ -123,6 +123,17 @@ def measure_in_process(library: str, n: int, rank: int, samples: int, epochs: in
     return result
 
 
+def median_run(runs: list) -> dict:
+    """The run with the median time per step, with every run's time beside it (a VM's
+    two cores are fast in some processes and up to 2x slower in others)."""
+    timed = sorted((r for r in runs if "us_per_step" in r), key=lambda r: r["us_per_step"])
+    if not timed:
+        return runs[-1]
+    median = dict(timed[(len(timed) - 1) // 2])
+    median["all_us_per_step"] = [r["us_per_step"] for r in timed]
+    return median
+
+
 def torch_available() -> str | None:
     done = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
                           capture_output=True, text=True)
@@ -195,6 +206,8 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--one-thread", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating runs per library and setting (the median is shown)")
     parser.add_argument("--note", default="no other job was running",
                         help="the conditions of the run, written into the results")
     args = parser.parse_args(argv)
@@ -219,10 +232,15 @@ def main(argv=None) -> int:
         for n, rank, samples, epochs_ours, epochs_torch in settings:
             row = dict(n=n, rank=rank, batch_size=32, samples=samples,
                        threads="1" if one_thread else "default")
-            row["ours"] = measure_in_process("ours", n, rank, samples, epochs_ours, one_thread)
-            row["torch"] = (measure_in_process("torch", n, rank, samples, epochs_torch,
-                                               one_thread)
-                            if torch_version else dict(error="PyTorch is not installed"))
+            runs = {"ours": [], "torch": []}
+            for _ in range(args.rounds):  # alternating, each run in a process of its own
+                runs["ours"].append(measure_in_process("ours", n, rank, samples, epochs_ours,
+                                                       one_thread))
+                runs["torch"].append(measure_in_process("torch", n, rank, samples,
+                                                        epochs_torch, one_thread)
+                                     if torch_version
+                                     else dict(error="PyTorch is not installed"))
+            row["ours"], row["torch"] = median_run(runs["ours"]), median_run(runs["torch"])
             if "us_per_step" in row["ours"] and "us_per_step" in row["torch"]:
                 row["speedup"] = row["torch"]["us_per_step"] / row["ours"]["us_per_step"]
             speed.append(row)
@@ -239,7 +257,7 @@ def main(argv=None) -> int:
     report = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   cpu=cpu_name(), cores=os.cpu_count(), python=platform.python_version(),
                   numpy=np.__version__, torch=torch_version, command=command,
-                  note=args.note,
+                  note=args.note, rounds=args.rounds,
                   main_process_threads={name: os.environ.get(name, "default")
                                         for name in THREAD_VARIABLES},
                   speed=speed, exact=exact, paper_gaps=gaps)
@@ -253,7 +271,12 @@ def main(argv=None) -> int:
 
 
 def _us(entry: dict) -> str:
-    return f"{entry['us_per_step']:.1f}" if "us_per_step" in entry else entry.get("error", "-")
+    if "us_per_step" not in entry:
+        return entry.get("error", "-")
+    spread = entry.get("all_us_per_step", [])
+    if len(spread) > 1:
+        return f"{entry['us_per_step']:.1f} ({spread[0]:.1f}-{spread[-1]:.1f})"
+    return f"{entry['us_per_step']:.1f}"
 
 
 def markdown(r: dict) -> str:
@@ -267,6 +290,10 @@ def markdown(r: dict) -> str:
         f"- note: {r['note']}",
         "",
         "## Steps per second (data='fixed', Adam, batch 32; each in its own process)",
+        "",
+        f"Median of {r.get('rounds', 1)} runs per library and setting, the libraries "
+        "alternating, each run in a fresh process; the fastest and slowest run in "
+        "brackets. The speed-up is the ratio of the medians.",
         "",
         "Network n -> n -> k -> n with biases, 10,000 fixed vectors, shuffled each epoch. "
         "lowrank_core: `Bottleneck(k, samples=10_000)` (float32), timed from the end of its "

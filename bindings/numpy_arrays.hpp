@@ -50,13 +50,16 @@ ConstView<T> view_of(const py::array_t<T>& array, const char* name) {
     throw std::invalid_argument(std::string(name) + " must be C- or Fortran-contiguous");
 }
 
-// Hands a std::vector to NumPy without a copy; the array owns it from then on.
-template <class T>
-py::array_t<T> adopt(std::vector<T>&& values, std::vector<py::ssize_t> shape,
-                     std::vector<py::ssize_t> strides) {
-    auto* owned = new std::vector<T>(std::move(values));
-    py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-    return py::array_t<T>(std::move(shape), std::move(strides), owned->data(), owner);
+// Hands a vector (std::vector or a Matrix's AlignedVector) to NumPy without a copy;
+// the array owns it from then on.
+template <class Vector>
+py::array_t<typename Vector::value_type> adopt(Vector&& values, std::vector<py::ssize_t> shape,
+                                               std::vector<py::ssize_t> strides) {
+    using Owned = std::decay_t<Vector>;
+    auto* owned = new Owned(std::move(values));
+    py::capsule owner(owned, [](void* p) { delete static_cast<Owned*>(p); });
+    return py::array_t<typename Vector::value_type>(std::move(shape), std::move(strides),
+                                                    owned->data(), owner);
 }
 
 // A column-major core matrix as a (rows, cols) Fortran-ordered NumPy array.

@@ -8,8 +8,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstddef>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -35,11 +37,35 @@ struct ConstView {
     ConstView transposed() const { return {data, cols, rows, ld, !row_major}; }
 };
 
+// Storage on 64-byte (cache-line) boundaries, so that the BLAS kernels' vector loads
+// on the bottleneck's small matrices never split cache lines. (It was tried against
+// the spread of n = 10 step times between processes, 5 to 10 us on this project's
+// 2-core VM, and did not remove it: benchmarks/results/bottleneck_speed.md.)
+template <class T>
+struct CacheAligned {
+    using value_type = T;
+    static constexpr std::size_t alignment = 64;
+    CacheAligned() = default;
+    template <class U>
+    CacheAligned(const CacheAligned<U>&) {}  // NOLINT: rebinding must be implicit
+    T* allocate(std::size_t count) {
+        return static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t(alignment)));
+    }
+    void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(alignment)); }
+    template <class U>
+    bool operator==(const CacheAligned<U>&) const { return true; }
+    template <class U>
+    bool operator!=(const CacheAligned<U>&) const { return false; }
+};
+
+template <class T>
+using AlignedVector = std::vector<T, CacheAligned<T>>;
+
 template <class T>
 struct Matrix {
     index rows = 0;
     index cols = 0;
-    std::vector<T> values;  // column-major, leading dimension `rows`
+    AlignedVector<T> values;  // column-major, leading dimension `rows`
 
     Matrix() = default;
     Matrix(index r, index c) : rows(r), cols(c), values(static_cast<std::size_t>(r * c)) {}
