@@ -41,7 +41,7 @@ struct RandomizedSvdOptions {
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.
-// With `stop`, polled between blocks of about 1 MiB of A, a stop throws Interrupted.
+// With `stop`, polled between blocks of 1-4 MiB of A, a stop throws Interrupted.
 template <class T>
 SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
                             const ConstView<T>* sketch = nullptr, StopPoll* stop = nullptr);

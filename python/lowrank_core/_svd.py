@@ -77,11 +77,20 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     SVDResult
         ``(U, S, Vh)`` as in :func:`svd`, with the same sign convention.
 
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, checked about every 0.05 s between blocks of 1-4 MiB of A (CPU core,
+        when called from the main thread); nothing is returned and the package
+        stays usable.
+
     Notes
     -----
     1. Omega = Gaussian (n, l); 2. Q = orth(A Omega); 3. ``power_iters`` times:
     Q = orth(A orth(A^T Q)); 4. B = Q^T A (l, n) and its SVD B = Ub S Vh;
-    5. U = Q Ub, truncated to k.
+    5. U = Q Ub, truncated to k. When the entries of A are so large or so small
+    that ``||A||^2`` would overflow or underflow (outside LAPACK's safe range, as
+    gesdd checks it), the iterations run on a copy of A scaled by a power of two.
 
     References
     ----------
