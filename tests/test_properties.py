@@ -323,13 +323,19 @@ def draw_k(draw, p):
                                  None, "1"]))
 
 
-@given(data=st.data())
-def test_svd(data):
+def draw_matrix_and_k(data):
+    """A generated input case, its array, p = min(m, n) (0 unless 2-D or more) and k."""
     case = data.draw(arrays(shapes=MOSTLY_MATRIX_SHAPES), label="A")
     A = case.array
     p = min(A.shape[-2:]) if A.ndim >= 2 else 0
     k = draw_k(data.draw, p)
     note(f"k = {k!r}")
+    return case, A, p, k
+
+
+@given(data=st.data())
+def test_svd(data):
+    case, A, p, k = draw_matrix_and_k(data)
     errors = input_errors(A, ndim=2)
     if A.ndim == 2:
         errors |= {ValueError} if p == 0 else k_errors(k, p)
@@ -373,10 +379,7 @@ def sketches(draw, n, columns):
 
 @given(data=st.data())
 def test_randomized_svd(data):
-    case = data.draw(arrays(shapes=MOSTLY_MATRIX_SHAPES), label="A")
-    A = case.array
-    p = min(A.shape[-2:]) if A.ndim >= 2 else 0
-    k = draw_k(data.draw, p)
+    case, A, p, k = draw_matrix_and_k(data)
     oversamples = mostly(data.draw, [0, 1, 3, 10, 10**15], [-1, 1.5], one_in=10)
     power_iters = mostly(data.draw, [0, 1, 2, "auto"], [-1, "x", 2**63, None], one_in=10)
     seed = (data.draw(st.integers(0, 2**64 - 1)) if mostly(data.draw, [True], [False], 10)
