@@ -274,9 +274,10 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     LOWRANK_EXPECTS(options.power_iters >= 0, "power_iters must be >= 0");
     const T largest = max_abs(a);
     LOWRANK_EXPECTS(std::isfinite(largest), "A contains NaN or Inf");
+    const T sketch_largest = sketch ? max_abs(*sketch) : T(1);
     if (sketch) {
         LOWRANK_EXPECTS(sketch->rows == n && sketch->cols == l, "sketch must have shape (n, l)");
-        LOWRANK_EXPECTS(all_finite(*sketch), "sketch contains NaN or Inf");
+        LOWRANK_EXPECTS(std::isfinite(sketch_largest), "sketch contains NaN or Inf");
     }
     // A power iteration forms A^T A W, of size ||A||^2: it overflows or underflows
     // long before A does. Outside LAPACK's safe range for that (gesdd scales at the
@@ -293,8 +294,14 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
         return out;
     }
 
-    // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given.
+    // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given. Only the
+    // span of a given one matters, so it is scaled by a power of two (exact) to
+    // entries of order 1, like the Gaussian's: A^T A Omega then stays in range too.
     Matrix<T> omega = sketch ? to_matrix(*sketch) : gaussian_sketch<T>(n, l, options.seed);
+    if (sketch && sketch_largest > 0) {
+        const int exponent = std::ilogb(sketch_largest);
+        for (T& value : omega.values) value = std::scalbn(value, -exponent);
+    }
 
     // Steps 2-3: an orthonormal basis Q (m x l) of range((A A^T)^q A Omega).
     // HMT's Algorithm 4.4 orthonormalises after every product and reads A twice

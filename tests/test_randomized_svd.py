@@ -177,3 +177,14 @@ def test_entries_near_overflow_or_underflow(scale, float_dtype):
     assert np.all(np.isfinite(got.S))
     assert_close(got.S / scale, want / scale, float_dtype, scale=float(want[0] / scale),
                  factor=10)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_a_given_sketch_of_any_scale(scale):
+    # Only the sketch's span matters; entries of 1e300 overflowed A^T A Omega (found
+    # by tools/fuzz_bindings.py). It is scaled by a power of two, exactly.
+    A = decaying_spectrum(30, 20, np.exp(-np.arange(6.0)), seed=4)
+    sketch = np.random.default_rng(5).standard_normal((20, 8))
+    want = lc.randomized_svd(A, 4, sketch=sketch, oversamples=4)
+    got = lc.randomized_svd(A, 4, sketch=sketch * scale, oversamples=4)
+    assert_close(got.S, want.S, np.float64, scale=float(want.S[0]), factor=10)
