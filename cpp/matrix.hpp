@@ -117,6 +117,15 @@ bool all_finite(const ConstView<T>& a) {
     return true;
 }
 
+namespace detail {
+// The largest of p[0..count) & mask, as unsigned integers. Compiled for AVX-512 and
+// AVX2 as well as the baseline, picked at load time (matrix.cpp): the baseline
+// (SSE2) has no unsigned vector max and runs several times slower than memory.
+// p holds `count` values of the mask's width (float or double bits).
+std::uint32_t max_masked(const void* p, index count, std::uint32_t mask);
+std::uint64_t max_masked(const void* p, index count, std::uint64_t mask);
+}  // namespace detail
+
 // The largest |entry| of a, or +infinity when an entry is NaN or Inf (0 when empty).
 // One pass that vectorises: with the sign bit cleared, IEEE values order like
 // their bit patterns read as unsigned integers, and NaN and Inf lie above every
@@ -131,16 +140,12 @@ T max_abs(const ConstView<T>& a) {
     std::memcpy(&inf_bits, &inf, sizeof(T));
     const index outer = a.row_major ? a.rows : a.cols;
     const index inner = a.row_major ? a.cols : a.rows;
+    // One call for a contiguous matrix, one per row or column otherwise.
+    const bool contiguous = a.ld == inner || outer <= 1;
+    const index calls = contiguous ? 1 : outer, length = contiguous ? inner * outer : inner;
     Bits largest = 0;
-    for (index o = 0; o < outer; ++o) {
-        const T* p = a.data + o * a.ld;
-        Bits m = 0;
-        for (index i = 0; i < inner; ++i) {
-            Bits bits;
-            std::memcpy(&bits, p + i, sizeof(T));
-            bits &= magnitude;
-            m = bits > m ? bits : m;
-        }
+    for (index o = 0; o < calls; ++o) {
+        const Bits m = detail::max_masked(a.data + o * a.ld, length, magnitude);
         if (m >= inf_bits) return inf;
         largest = m > largest ? m : largest;
     }
