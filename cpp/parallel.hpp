@@ -1,11 +1,12 @@
 // Running the core's own threads around single-threaded BLAS calls.
 //
-// Skinny products (A times an n x l panel, l ~ 10-200) reach a fraction of the
-// machine's GEMM rate when one BLAS call is split across threads. The core
-// instead splits A into row ranges, one per thread, and each thread calls BLAS
-// single-threaded on cache-sized blocks of its range. This needs the BLAS to let
-// a thread set its own thread count (OpenBLAS >= 0.3.27:
-// openblas_set_num_threads_local); without it, one thread calls a threaded BLAS.
+// Work made of many small independent LAPACK/BLAS calls (a stack of small
+// matrices: singular values, ranks) runs one range of the stack per thread, each
+// thread calling a single-threaded BLAS; the bottleneck's tiny products run with
+// the BLAS single-threaded. This needs the BLAS to let a thread set its own thread
+// count (OpenBLAS >= 0.3.27: openblas_set_num_threads_local); without it, one
+// thread calls a threaded BLAS. (The randomized SVD's large products use the
+// BLAS's own threads instead: svd.cpp, RowBlocks.)
 #pragma once
 
 #include <algorithm>

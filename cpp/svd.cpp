@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <limits>
+#include <new>
 #include <string>
+#include <type_traits>
+
+#include <sys/mman.h>
 
 #include "blas_lapack.hpp"
 #include "errors.hpp"
@@ -96,102 +101,302 @@ void orthonormalize(Matrix<T>& y) {
 
 // The products of the randomized SVD, on row blocks of a row-major matrix M
 // (rows x cols): A itself when A is row-major, A^T when A is column-major, so a
-// block is always contiguous memory. Rows are split into one range per thread
-// (parallel.hpp); each thread walks its range in blocks of about 1 MiB, small
-// enough to stay in cache between the two products of normal_product.
+// block is always contiguous memory. Each product on a block is one BLAS call on
+// the BLAS's own threads; between blocks the caller's Ctrl-C is polled.
+//
+// Blocks are large (RandomizedSvdOptions::block_bytes, 64 MiB): the skinny products (l ~ 10-200 columns) reach
+// their best rate in large calls, and the two products of normal_product still find
+// the block in the last-level cache. (Splitting M into one row range per thread,
+// each thread calling a single-threaded BLAS on 1 MiB blocks that stay in L2, was
+// 1.3-1.8x slower on this project's 2-core VMs.)
+//
+// The panels (X, Y, Z: rows or cols x l) go to BLAS either as they are or
+// transposed (l x rows or cols, kTransposedPanels), whichever OpenBLAS runs faster:
+// float32 products run 1.2-1.7x faster with M as GEMM's second operand, float64
+// ones 1.2-1.8x slower (measured on AVX-512 with SciPy's OpenBLAS 0.3.31, l = 30 to
+// 210). Transposing a panel costs rows x l moves against rows x cols x l
+// multiply-adds for the product.
 template <class T>
 class RowBlocks {
   public:
-    RowBlocks(const ConstView<T>& m, index panel_columns, StopPoll* stop) : m_(m), stop_(stop) {
+    RowBlocks(const ConstView<T>& m, index block_bytes, StopPoll* stop) : m_(m), stop_(stop) {
         const index per_row = std::max<index>(m.cols, 1) * static_cast<index>(sizeof(T));
-        // One thread only when the work is too small to pay for starting threads.
-        const double flops = 2.0 * double(m.rows) * double(m.cols) * double(panel_columns);
-        parts_ = flops < 4e6 ? 1 : std::min<int>(core_threads(), static_cast<int>(
-                                                               std::max<index>(1, m.rows / 16)));
-        // A threaded BLAS (parts_ == 1 with more BLAS threads) wants bigger calls.
-        const index target = parts_ > 1 || blas_threads_are_local() ? index(1) << 20
-                                                                   : index(4) << 20;
-        block_ = std::clamp<index>(target / per_row / 8 * 8, 8, std::max<index>(m.rows, 8));
+        block_ = std::clamp<index>(block_bytes / per_row, 1, std::max<index>(m.rows, 1));
     }
 
     // Y = M X (rows x l).
     void multiply(const Matrix<T>& x, Matrix<T>& y) const {
-        run_parts(parts_, [&](int part, int parts) {
-            const auto [first, last] = part_range(m_.rows, block_, part, parts);
-            for (index r0 = first; r0 < last; r0 += block_) {
-                poll();
-                product(r0, std::min(block_, last - r0), x, y);
-            }
-        });
+        const Panel xp(x, kTransposedPanels);
+        Panel yp(y.rows, y.cols, kTransposedPanels);
+        for (index r0 = 0; r0 < m_.rows; r0 += block_) {
+            poll();
+            product(r0, std::min(block_, m_.rows - r0), xp, yp);
+        }
+        yp.store(y);
     }
 
     // Z = M^T Y (cols x l).
     void multiply_transposed(const Matrix<T>& y, Matrix<T>& z) const {
-        reduce(z, [&](index first, index count, Matrix<T>& into, bool accumulate) {
-            transposed_product(first, count, y, into, accumulate);
-        });
+        const Panel yp(y, kTransposedPanels);
+        Panel zp(z.rows, z.cols, kTransposedPanels);
+        for (index r0 = 0; r0 < m_.rows; r0 += block_) {
+            poll();
+            transposed_product(r0, std::min(block_, m_.rows - r0), yp, zp, r0 > 0);
+        }
+        zp.store(z);
     }
 
     // Y = M X and Z = M^T Y in one pass: each block of M is read from memory once.
     void normal_product(const Matrix<T>& x, Matrix<T>& y, Matrix<T>& z) const {
-        reduce(z, [&](index first, index count, Matrix<T>& into, bool accumulate) {
-            product(first, count, x, y);
-            transposed_product(first, count, y, into, accumulate);
-        });
+        const Panel xp(x, kTransposedPanels);
+        Panel yp(y.rows, y.cols, kTransposedPanels), zp(z.rows, z.cols, kTransposedPanels);
+        for (index r0 = 0; r0 < m_.rows; r0 += block_) {
+            poll();
+            const index count = std::min(block_, m_.rows - r0);
+            product(r0, count, xp, yp);
+            transposed_product(r0, count, yp, zp, r0 > 0);
+        }
+        yp.store(y);
+        zp.store(z);
     }
 
   private:
+    static constexpr bool kTransposedPanels = std::is_same_v<T, float>;
+
+    // A (rows x l) panel as BLAS sees it: column-major, or its transpose (l x rows).
+    struct Panel {
+        Matrix<T> data;
+        bool transposed;
+        Panel(index rows, index cols, bool t)
+            : data(t ? cols : rows, t ? rows : cols), transposed(t) {}
+        Panel(const Matrix<T>& from, bool t) : Panel(from.rows, from.cols, t) {
+            if (!t) {
+                data.values = from.values;
+                return;
+            }
+            for (index j = 0; j < from.cols; ++j)
+                for (index i = 0; i < from.rows; ++i) data(j, i) = from(i, j);
+        }
+        // Address of row `row` (column-major: of entry (row, 0)).
+        T* at(index row) { return data.data() + (transposed ? row * data.ld() : row); }
+        const T* at(index row) const {
+            return data.data() + (transposed ? row * data.ld() : row);
+        }
+        void store(Matrix<T>& to) const {
+            if (!transposed) {
+                to.values = data.values;
+                return;
+            }
+            // M has no rows: M^T Y is zero, and no block wrote it.
+            for (index j = 0; j < to.cols; ++j)
+                for (index i = 0; i < to.rows; ++i) to(i, j) = data(j, i);
+        }
+    };
+
     void poll() const {
         if (stop_) stop_->poll();
     }
 
-    static bool blas_threads_are_local() {
-        return blas_lapack::installed().set_num_threads_local != nullptr;
-    }
-
     // Rows [first, first + count) of Y = M X.
-    void product(index first, index count, const Matrix<T>& x, Matrix<T>& y) const {
-        Blas<T>::gemm('T', 'N', count, x.cols, m_.cols, T(1), m_.data + first * m_.ld, m_.ld,
-                      x.data(), x.ld(), T(0), y.data() + first, y.ld());
+    void product(index first, index count, const Panel& x, Panel& y) const {
+        const T* block = m_.data + first * m_.ld;
+        if (x.transposed) {  // Y_b^T = X^T M_b^T
+            Blas<T>::gemm('N', 'N', x.data.rows, count, m_.cols, T(1), x.data.data(),
+                          x.data.ld(), block, m_.ld, T(0), y.at(first), y.data.ld());
+        } else {
+            Blas<T>::gemm('T', 'N', count, x.data.cols, m_.cols, T(1), block, m_.ld,
+                          x.data.data(), x.data.ld(), T(0), y.at(first), y.data.ld());
+        }
     }
 
-    // Z (+)= M_block^T Y_block for rows [first, first + count).
-    void transposed_product(index first, index count, const Matrix<T>& y, Matrix<T>& z,
+    // Z (+)= M_b^T Y_b for rows [first, first + count).
+    void transposed_product(index first, index count, const Panel& y, Panel& z,
                             bool accumulate) const {
-        Blas<T>::gemm('N', 'N', m_.cols, y.cols, count, T(1), m_.data + first * m_.ld, m_.ld,
-                      y.data() + first, y.ld(), accumulate ? T(1) : T(0), z.data(), z.ld());
-    }
-
-    // Runs step(first, count, partial, accumulate) over the blocks of each thread's
-    // rows, summing the threads' partial (cols x l) results into z.
-    template <class Step>
-    void reduce(Matrix<T>& z, Step&& step) const {
-        std::vector<Matrix<T>> partials(static_cast<std::size_t>(parts_ > 1 ? parts_ - 1 : 0));
-        for (auto& partial : partials) partial = Matrix<T>(z.rows, z.cols);
-        std::vector<char> touched(static_cast<std::size_t>(parts_), 0);
-        run_parts(parts_, [&](int part, int parts) {
-            Matrix<T>& into = part == 0 ? z : partials[static_cast<std::size_t>(part - 1)];
-            const auto [first, last] = part_range(m_.rows, block_, part, parts);
-            for (index r0 = first; r0 < last; r0 += block_) {
-                poll();
-                step(r0, std::min(block_, last - r0), into, r0 != first);
-            }
-            touched[static_cast<std::size_t>(part)] = first < last;
-        });
-        if (!touched[0]) std::fill(z.values.begin(), z.values.end(), T(0));
-        for (std::size_t p = 0; p < partials.size(); ++p) {
-            if (!touched[p + 1]) continue;
-            const T* from = partials[p].data();
-            T* to = z.data();
-            for (std::size_t i = 0; i < z.values.size(); ++i) to[i] += from[i];
+        const T* block = m_.data + first * m_.ld;
+        const T beta = accumulate ? T(1) : T(0);
+        if (y.transposed) {  // Z^T (+)= Y_b^T M_b
+            Blas<T>::gemm('N', 'T', y.data.rows, m_.cols, count, T(1), y.at(first), y.data.ld(),
+                          block, m_.ld, beta, z.data.data(), z.data.ld());
+        } else {
+            Blas<T>::gemm('N', 'N', m_.cols, y.data.cols, count, T(1), block, m_.ld, y.at(first),
+                          y.data.ld(), beta, z.data.data(), z.data.ld());
         }
     }
 
     ConstView<T> m_;
     StopPoll* stop_ = nullptr;
-    int parts_ = 1;
-    index block_ = 8;
+    index block_ = 1;
 };
+
+// W <- orth(M^T M W), `iters` times, on the row-major M of `blocks` (rows x cols);
+// W is (cols x l). Each iteration reads M once (RowBlocks::normal_product).
+template <class T>
+void normal_iterations(const RowBlocks<T>& blocks, index rows, Matrix<T>& w, index iters) {
+    if (iters <= 0) return;
+    Matrix<T> y(rows, w.cols), z(w.rows, w.cols);
+    for (index it = 0; it < iters; ++it) {
+        blocks.normal_product(w, y, z);
+        orthonormalize(z);
+        std::swap(w, z);
+    }
+}
+
+// Steps 2-3 of the randomized SVD in T: Q (m x l), an orthonormal basis of
+// range((A A^T)^q A Omega), and Bt = A^T Q (n x l).
+// HMT's Algorithm 4.4 orthonormalises after every product and reads A twice per
+// power iteration. Here each iteration is one pass over A (normal_iterations) with
+// one orthonormalisation: the same subspace in exact arithmetic, A read q + 2 times
+// instead of 2q + 2.
+template <class T>
+void range_finder(const ConstView<T>& a, Matrix<T> omega, const RandomizedSvdOptions& options,
+                  StopPoll* stop, Matrix<T>& q, Matrix<T>& bt) {
+    const index power_iters = options.power_iters, block_bytes = options.block_bytes;
+    if (a.row_major) {
+        // Blocks are rows of A: W <- orth(A^T A W) from W = Omega, then Q = orth(A W).
+        const RowBlocks<T> blocks(a, block_bytes, stop);
+        normal_iterations(blocks, a.rows, omega, power_iters);
+        blocks.multiply(omega, q);
+        orthonormalize(q);
+        blocks.multiply_transposed(q, bt);  // Bt = A^T Q
+    } else {
+        // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
+        const RowBlocks<T> blocks(a.transposed(), block_bytes, stop);
+        blocks.multiply_transposed(omega, q);  // A Omega = (A^T)^T Omega
+        orthonormalize(q);
+        normal_iterations(blocks, a.cols, q, power_iters);
+        blocks.multiply(q, bt);  // Bt = A^T Q
+    }
+}
+
+template <class To, class From>
+Matrix<To> cast(const Matrix<From>& x) {
+    Matrix<To> out(x.rows, x.cols);
+    for (std::size_t i = 0; i < x.values.size(); ++i) out.values[i] = static_cast<To>(x.values[i]);
+    return out;
+}
+
+// Uninitialised storage for a large temporary, on 2 MiB boundaries and, where the
+// kernel gives transparent huge pages on request (madvise mode, the usual default),
+// in huge pages: a 24 MB copy then costs 12 page faults instead of 6000. Empty
+// (data() == nullptr) when the memory cannot be had.
+template <class T>
+class LargeBuffer {
+  public:
+    explicit LargeBuffer(index count) {
+        const double wanted = double(std::max<index>(count, 1)) * double(sizeof(T));
+        if (wanted > double(std::numeric_limits<std::ptrdiff_t>::max() / 2)) return;
+        bytes_ = round_up(static_cast<std::size_t>(wanted));
+        data_ = static_cast<T*>(::operator new(bytes_, std::align_val_t(kAlignment), std::nothrow));
+#ifdef MADV_HUGEPAGE
+        if (data_) madvise(data_, bytes_, MADV_HUGEPAGE);  // advice only: failure changes nothing
+#endif
+    }
+    ~LargeBuffer() {
+        if (data_) ::operator delete(data_, std::align_val_t(kAlignment));
+    }
+    LargeBuffer(const LargeBuffer&) = delete;
+    LargeBuffer& operator=(const LargeBuffer&) = delete;
+    T* data() { return data_; }
+
+  private:
+    static constexpr std::size_t kAlignment = std::size_t(2) << 20;
+    static std::size_t round_up(std::size_t bytes) {
+        return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    }
+    std::size_t bytes_ = 0;
+    T* data_ = nullptr;
+};
+
+// Writes the row-major view M (rows x cols) times 2^-exponent, rounded to float, to
+// `out` (row-major, leading dimension cols). (On the caller's thread: a second
+// thread did not make it faster on 2 cores, where it is bound by memory.)
+void scaled_float_copy(const ConstView<double>& m, int exponent, float* out) {
+    const double scale = std::ldexp(1.0, -exponent);
+    for (index i = 0; i < m.rows; ++i) {
+        const double* from = m.data + i * m.ld;
+        float* to = out + i * m.cols;
+        for (index j = 0; j < m.cols; ++j) to[j] = static_cast<float>(from[j] * scale);
+    }
+}
+
+// Whether float32 iterations find the subspace well enough for a float64 result.
+// Rounding A to float32 perturbs it by about eps32 ||A||. Through the iterations
+// that perturbs the k-th wanted direction by at most about eps32 (sigma_1/sigma_k)^2
+// of itself, and the spectral error of the result by at most about as much of itself
+// (the float64 products after the iterations do not amplify it). Float32 iterations
+// are kept when that estimate is at most 1e-3. (Measured on 2000 x 1000 matrices
+// with spectra 1/i, 1/i^2, exp(-i/10), exp(-i/3) and rank 30 plus noise, k = 10 to
+// 200: the error changed by 1/100 of the estimate or less, 4e-7 at an estimate of
+// 1.2e-3.) The estimate comes from `panel`, whose singular values are about
+// sigma_i^power times those of Omega (within a factor ~1.3 of each other for a
+// Gaussian n x l, n >> l); after one iteration from Omega they underestimate
+// sigma_k / sigma_1, so the test errs towards float64.
+bool float_iterations_suffice(const Matrix<float>& panel, index k, int power) {
+    Matrix<float> work = panel;
+    std::vector<float> s(static_cast<std::size_t>(std::min(panel.rows, panel.cols)));
+    gesdd<float>('N', work, s.data(), nullptr, nullptr);
+    const double largest = s.front(), kth = s[static_cast<std::size_t>(k - 1)];
+    if (!(kth > 0) || !std::isfinite(largest)) return false;
+    const double spread = std::pow(largest / kth, 2.0 / power);  // (sigma_1 / sigma_k)^2
+    return double(std::numeric_limits<float>::epsilon()) * spread <= 1e-3;
+}
+
+// Steps 2-3 (see range_finder) for float64 A with the power iterations on a float32
+// copy of A, whose products run about twice as fast and read half the memory. The
+// products after them are float64: Q = orth(A W) and Bt = A^T Q for row-major A,
+// the last power iteration and Bt for column-major A. Returns false, doing nothing
+// the caller sees, when that is not worth it or not safe (float_iterations_suffice);
+// range_finder then runs all in float64.
+template <class T>
+bool mixed_range_finder(const ConstView<T>& a, const Matrix<T>& omega,
+                        const RandomizedSvdOptions& options, T largest, StopPoll* stop,
+                        Matrix<T>& q, Matrix<T>& bt) {
+    if constexpr (!std::is_same_v<T, double>) {
+        return false;
+    } else {
+        const index k = options.rank, l = omega.cols, iters = options.power_iters;
+        const index float_iters = a.row_major ? iters : iters - 1;
+        // Small problems: nothing to gain. (Also covers l == 0 and A == 0.)
+        const double flops = 2.0 * double(a.rows) * double(a.cols) * double(l);
+        if (float_iters < 1 || !(largest > 0) || flops < 5e7) return false;
+        // M: A (row-major) or A^T (column-major), row-major either way, scaled so
+        // that its largest entry is in [1, 2): float32's range holds it.
+        const ConstView<double> m = a.row_major ? a : a.transposed();
+        LargeBuffer<float> storage(m.rows * m.cols);
+        if (!storage.data()) return false;  // no memory for the copy: float64 needs none
+        scaled_float_copy(m, std::ilogb(largest), storage.data());
+        const ConstView<float> m32{storage.data(), m.rows, m.cols, std::max<index>(m.cols, 1),
+                                   true};
+        const RowBlocks<float> blocks32(m32, options.block_bytes, stop);
+        Matrix<float> w32 = cast<float>(omega);
+        if (a.row_major) {
+            // W <- orth(A^T A W) in float32; the first product also decides.
+            Matrix<float> y32(m.rows, l), z32(m.cols, l);
+            blocks32.normal_product(w32, y32, z32);
+            if (!float_iterations_suffice(z32, k, 2)) return false;
+            orthonormalize(z32);
+            std::swap(w32, z32);
+            normal_iterations(blocks32, m.rows, w32, float_iters - 1);
+            const Matrix<double> w = cast<double>(w32);
+            const RowBlocks<double> blocks(a, options.block_bytes, stop);
+            blocks.multiply(w, q);
+            orthonormalize(q);
+            blocks.multiply_transposed(q, bt);
+        } else {
+            // Q = orth(A Omega) and Q <- orth(A A^T Q) in float32 but for the last.
+            Matrix<float> q32(m.cols, l);
+            blocks32.multiply_transposed(w32, q32);
+            if (!float_iterations_suffice(q32, k, 1)) return false;
+            orthonormalize(q32);
+            normal_iterations(blocks32, m.rows, q32, float_iters);
+            q = cast<double>(q32);
+            const RowBlocks<double> blocks(m, options.block_bytes, stop);
+            normal_iterations(blocks, m.rows, q, 1);
+            blocks.multiply(q, bt);
+        }
+        return true;
+    }
+}
 
 }  // namespace
 
@@ -303,37 +508,14 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
         for (T& value : omega.values) value = std::scalbn(value, -exponent);
     }
 
-    // Steps 2-3: an orthonormal basis Q (m x l) of range((A A^T)^q A Omega).
-    // HMT's Algorithm 4.4 orthonormalises after every product and reads A twice
-    // per power iteration. Here each iteration is one pass over A
-    // (RowBlocks::normal_product) with one orthonormalisation: the same subspace
-    // in exact arithmetic, A read q + 2 times instead of 2q + 2.
-    // Step 4's B = Q^T A is kept as its transpose Bt = A^T Q (n x l).
+    // Steps 2-3: an orthonormal basis Q (m x l) of range((A A^T)^q A Omega), and
+    // Bt = (Q^T A)^T = A^T Q (n x l) for step 4. Float64 input iterates on a float32
+    // copy of A when that is safe (mixed_range_finder); the float64 products that
+    // follow make the result float64-accurate.
     Matrix<T> q(m, l), bt(n, l);
-    if (a.row_major) {
-        // Blocks are rows of A: W <- orth(A^T A W) from W = Omega, then Q = orth(A W).
-        const RowBlocks<T> blocks(a, l, stop);
-        Matrix<T> w = std::move(omega);
-        for (index it = 0; it < options.power_iters; ++it) {
-            blocks.normal_product(w, q, bt);
-            orthonormalize(bt);
-            std::swap(w, bt);
-        }
-        blocks.multiply(w, q);
-        orthonormalize(q);
-        blocks.multiply_transposed(q, bt);  // Bt = A^T Q
-    } else {
-        // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
-        const RowBlocks<T> blocks(a.transposed(), l, stop);
-        blocks.multiply_transposed(omega, q);  // A Omega = (A^T)^T Omega
-        orthonormalize(q);
-        for (index it = 0; it < options.power_iters; ++it) {
-            Matrix<T> z(m, l);
-            blocks.normal_product(q, bt, z);
-            orthonormalize(z);
-            std::swap(q, z);
-        }
-        blocks.multiply(q, bt);  // Bt = A^T Q
+    if (!(options.mixed_precision &&
+          mixed_range_finder(a, omega, options, largest, stop, q, bt))) {
+        range_finder(a, std::move(omega), options, stop, q, bt);
     }
 
     // Step 4: the small SVD, Bt = V S Ub^T, so B = Ub S V^T.

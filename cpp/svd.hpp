@@ -38,10 +38,16 @@ struct RandomizedSvdOptions {
     index sketch_columns = 11;  // l = k + oversamples, clamped to min(m, n) by the caller
     index power_iters = 4;
     std::uint64_t seed = 0;
+    // Float64 input: run the power iterations on a float32 copy of A where that
+    // cannot cost accuracy (see randomized_svd in svd.cpp). No effect on float32.
+    bool mixed_precision = true;
+    // A is read in row blocks of about this many bytes (at least one row); each
+    // block's products are single BLAS calls, and Ctrl-C is polled between blocks.
+    index block_bytes = index(64) << 20;
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.
-// With `stop`, polled between blocks of 1-4 MiB of A, a stop throws Interrupted.
+// With `stop`, polled between blocks of A (options.block_bytes), a stop throws Interrupted.
 template <class T>
 SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
                             const ConstView<T>* sketch = nullptr, StopPoll* stop = nullptr);

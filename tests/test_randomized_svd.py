@@ -108,7 +108,7 @@ def test_exact_on_low_rank_input(float_dtype):
 
 @pytest.mark.parametrize("layout", ["C", "F"])
 def test_threaded_sizes_match_reference(layout, float_dtype):
-    # Large enough for the core to split A's rows across its own threads.
+    # Large enough for the BLAS to run threaded.
     A = decaying_spectrum(900, 500, 1.0 / np.arange(1, 501), seed=11, dtype=float_dtype)
     A = np.asfortranarray(A) if layout == "F" else A
     sketch = random_matrix((500, 40), float_dtype, seed=12)
@@ -188,3 +188,68 @@ def test_a_given_sketch_of_any_scale(scale):
     want = lc.randomized_svd(A, 4, sketch=sketch, oversamples=4)
     got = lc.randomized_svd(A, 4, sketch=sketch * scale, oversamples=4)
     assert_close(got.S, want.S, np.float64, scale=float(want.S[0]), factor=10)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_many_row_blocks_match_one(layout, float_dtype):
+    # A read in blocks of a few rows (both panel layouts: float32 passes its panels
+    # to BLAS transposed) gives what one block gives, to rounding.
+    A = decaying_spectrum(300, 200, 1.0 / np.arange(1, 201), seed=21, dtype=float_dtype)
+    A = np.asfortranarray(A) if layout == "F" else A
+    one = _core.randomized_svd(A, 10, 20, 2, 3, None, False)
+    itemsize = A.dtype.itemsize
+    for block_bytes in (1, 7 * 200 * itemsize, 64 * 300 * itemsize):
+        many = _core.randomized_svd(A, 10, 20, 2, 3, None, False, block_bytes)
+        assert_close(many[1], one[1], float_dtype, factor=10)
+        assert_close(many[0] * many[1] @ many[2], one[0] * one[1] @ one[2], float_dtype,
+                     factor=100)
+    with pytest.raises(ValueError, match="block_bytes"):
+        _core.randomized_svd(A, 10, 20, 2, 3, None, False, 0)
+
+
+def _mixed_and_full(A, k, **options):
+    mixed = lc.randomized_svd(A, k, seed=7, **options)
+    full = lc.randomized_svd(A, k, seed=7, mixed_precision=False, **options)
+    return mixed, full
+
+
+def _spectral_error(A, result):
+    return np.linalg.norm(A - result.to_dense(), 2)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("scale", [1.0, 2.0**-1000, 2.0**1000], ids=["1", "tiny", "huge"])
+def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
+    # Large enough for the float32 power iterations; 1/i decays slowly enough for them.
+    s = 1.0 / np.arange(1, 601)
+    A = decaying_spectrum(2000, 600, s, seed=8) * scale
+    A = np.asfortranarray(A) if layout == "F" else A
+    mixed, full = _mixed_and_full(A, 20, oversamples=10, power_iters=3)
+    # Float32 rounding took part: the bits differ from the all-float64 run ...
+    assert not np.array_equal(mixed.S, full.S)
+    # ... but not the accuracy: the singular values agree to 1e-6 of themselves (the
+    # algorithm's own error in them is 1e-3 here: sigma_20 = 0.05 comes out 0.04992)
+    # and the spectral error to 1e-7 of itself.
+    np.testing.assert_allclose(mixed.S, full.S, rtol=1e-6)
+    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-7)
+    assert _spectral_error(A, mixed) <= 1.01 * s[20] * scale
+    for factor in (mixed.U, mixed.Vh.T):
+        np.testing.assert_allclose(factor.T @ factor, np.eye(20), atol=1e-13)
+    assert mixed.U.dtype == np.float64
+
+
+def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():
+    # exp(-i/3): sigma_1 / sigma_40 ~ 5e5, far below what float32 iterations resolve.
+    # The core sees it after one float32 iteration and recomputes in float64: the
+    # very bits of mixed_precision=False.
+    A = decaying_spectrum(2000, 600, np.exp(-np.arange(600) / 3.0), seed=9)
+    mixed, full = _mixed_and_full(A, 40, oversamples=10, power_iters=3)
+    assert all(np.array_equal(x, y) for x, y in zip(mixed, full))
+
+
+def test_mixed_precision_is_checked_and_ignored_for_float32():
+    A = random_matrix((400, 300), np.float32, seed=10)
+    mixed, full = _mixed_and_full(A, 10, power_iters=2)
+    assert all(np.array_equal(x, y) for x, y in zip(mixed, full))
+    with pytest.raises(TypeError, match="mixed_precision"):
+        lc.randomized_svd(A, 10, mixed_precision="yes")

@@ -95,7 +95,9 @@ def svd(A, k):
     return U, S, Vh
 
 
-def randomized_svd(A, k, sketch_columns, power_iters, seed, sketch=None):
+def randomized_svd(A, k, sketch_columns, power_iters, seed, sketch=None, mixed_precision=True):
+    # mixed_precision is the CPU core's: the CUDA core iterates in A's own dtype.
+    del mixed_precision
     dtype = _dtype_name(A, "A")
     m, n = A.shape
     arrays = (A,) if sketch is None else (A, sketch)
