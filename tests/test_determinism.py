@@ -1,6 +1,7 @@
 """The same seed gives bit-identical results on one machine with one BLAS thread
-count: randomized_svd (float32 and float64, both layouts, sizes where the core
-splits A's rows across threads) and Bottleneck.fit (data fixed, stream and exact).
+count: randomized_svd (float32 and float64, both layouts, sizes where the BLAS runs
+threaded and float64 takes the float32 power iterations) and Bottleneck.fit (data
+fixed, stream and exact).
 
 Compared by SHA-256 of the result bytes, within one process and across two fresh
 processes (so no state left by an earlier call, e.g. a cached workspace or the
@@ -44,8 +45,8 @@ def hashes(threads):
     out = {}
     with limit if limit is not None else contextlib.nullcontext():
         rng = np.random.default_rng(0)
-        # 2 m n (k + 10) >= 4e6: the core splits A's rows across its threads.
-        A = rng.standard_normal((400, 300))
+        # 2 m n (k + 10) >= 5e7: float64 runs its power iterations in float32.
+        A = rng.standard_normal((1200, 800))
         for dtype in (np.float64, np.float32):
             for order in ("C", "F"):
                 M = np.asarray(A, dtype=dtype, order=order)

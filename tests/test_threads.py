@@ -66,9 +66,10 @@ def svd_matches(got, want, dtype, A):
 
 def shared_inputs():
     """(name, input array, call, comparison) for each public call; large enough that
-    the core splits its work (randomized_svd's row blocks, stacks across matrices)."""
-    # randomized_svd splits A's rows across threads from 2 m n (k + 10) >= 4e6 on.
-    A64 = random_matrix((320, 240), np.float64, seed=1)
+    the work is threaded (the BLAS's threads, stacks across the core's threads) and
+    that float64 randomized_svd takes its float32 power iterations."""
+    # randomized_svd's float32 power iterations for float64: 2 m n (k + 10) >= 5e7.
+    A64 = random_matrix((1200, 800), np.float64, seed=1)
     A32 = random_matrix((240, 320), np.float32, seed=2)
     F64 = np.asfortranarray(random_matrix((350, 250), np.float64, seed=3))
     B64 = random_matrix((150, 100), np.float64, seed=8)
