@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <limits>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -119,15 +120,16 @@ void orthonormalize(Matrix<T>& y) {
 template <class T>
 class RowBlocks {
   public:
-    RowBlocks(const ConstView<T>& m, index block_bytes, StopPoll* stop) : m_(m), stop_(stop) {
+    RowBlocks(const ConstView<T>& m, index panel_columns, index block_bytes, StopPoll* stop)
+        : m_(m), stop_(stop), l_(panel_columns) {
         const index per_row = std::max<index>(m.cols, 1) * static_cast<index>(sizeof(T));
         block_ = std::clamp<index>(block_bytes / per_row, 1, std::max<index>(m.rows, 1));
     }
 
     // Y = M X (rows x l).
     void multiply(const Matrix<T>& x, Matrix<T>& y) const {
-        const Panel xp(x, kTransposedPanels);
-        Panel yp(y.rows, y.cols, kTransposedPanels);
+        const Panel xp(x);
+        Panel yp(y, false);
         for (index r0 = 0; r0 < m_.rows; r0 += block_) {
             poll();
             product(r0, std::min(block_, m_.rows - r0), xp, yp);
@@ -137,8 +139,8 @@ class RowBlocks {
 
     // Z = M^T Y (cols x l).
     void multiply_transposed(const Matrix<T>& y, Matrix<T>& z) const {
-        const Panel yp(y, kTransposedPanels);
-        Panel zp(z.rows, z.cols, kTransposedPanels);
+        const Panel yp(y);
+        Panel zp(z, m_.rows == 0);
         for (index r0 = 0; r0 < m_.rows; r0 += block_) {
             poll();
             transposed_product(r0, std::min(block_, m_.rows - r0), yp, zp, r0 > 0);
@@ -148,8 +150,8 @@ class RowBlocks {
 
     // Y = M X and Z = M^T Y in one pass: each block of M is read from memory once.
     void normal_product(const Matrix<T>& x, Matrix<T>& y, Matrix<T>& z) const {
-        const Panel xp(x, kTransposedPanels);
-        Panel yp(y.rows, y.cols, kTransposedPanels), zp(z.rows, z.cols, kTransposedPanels);
+        const Panel xp(x);
+        Panel yp(y, false), zp(z, m_.rows == 0);
         for (index r0 = 0; r0 < m_.rows; r0 += block_) {
             poll();
             const index count = std::min(block_, m_.rows - r0);
@@ -163,49 +165,65 @@ class RowBlocks {
   private:
     static constexpr bool kTransposedPanels = std::is_same_v<T, float>;
 
-    // A (rows x l) panel as BLAS sees it: column-major, or its transpose (l x rows).
-    struct Panel {
-        Matrix<T> data;
-        bool transposed;
-        Panel(index rows, index cols, bool t)
-            : data(t ? cols : rows, t ? rows : cols), transposed(t) {}
-        Panel(const Matrix<T>& from, bool t) : Panel(from.rows, from.cols, t) {
-            if (!t) {
-                data.values = from.values;
-                return;
+    // A (rows x l) panel as BLAS sees it: the caller's column-major matrix itself,
+    // or (kTransposedPanels) a transposed copy (l x rows), written back by store().
+    // A panel of M^T Y when M has no rows is zero: no block writes it.
+    class Panel {
+      public:
+        // An input panel (read only).
+        explicit Panel(const Matrix<T>& from) {
+            if (kTransposedPanels) {
+                copy_ = Matrix<T>(from.cols, from.rows);
+                for (index j = 0; j < from.cols; ++j)
+                    for (index i = 0; i < from.rows; ++i) copy_(j, i) = from(i, j);
+                point_at(copy_);
+            } else {
+                point_at(const_cast<Matrix<T>&>(from));  // BLAS reads it only
             }
-            for (index j = 0; j < from.cols; ++j)
-                for (index i = 0; i < from.rows; ++i) data(j, i) = from(i, j);
         }
-        // Address of row `row` (column-major: of entry (row, 0)).
-        T* at(index row) { return data.data() + (transposed ? row * data.ld() : row); }
-        const T* at(index row) const {
-            return data.data() + (transposed ? row * data.ld() : row);
+        // An output panel; zeroed only when no product will write it.
+        Panel(Matrix<T>& target, bool zero) {
+            if (kTransposedPanels) {
+                copy_ = Matrix<T>(target.cols, target.rows);  // zeros
+                point_at(copy_);
+            } else {
+                if (zero) std::fill(target.values.begin(), target.values.end(), T(0));
+                point_at(target);
+            }
         }
+        T* data() const { return data_; }
+        index ld() const { return ld_; }
+        // Address of row `row` of the (rows x l) panel.
+        T* row(index r) const { return data_ + (kTransposedPanels ? r * ld_ : r); }
         void store(Matrix<T>& to) const {
-            if (!transposed) {
-                to.values = data.values;
-                return;
-            }
-            // M has no rows: M^T Y is zero, and no block wrote it.
+            if (!kTransposedPanels) return;  // written in place
             for (index j = 0; j < to.cols; ++j)
-                for (index i = 0; i < to.rows; ++i) to(i, j) = data(j, i);
+                for (index i = 0; i < to.rows; ++i) to(i, j) = copy_(j, i);
         }
+
+      private:
+        void point_at(Matrix<T>& m) {
+            data_ = m.data();
+            ld_ = m.ld();
+        }
+        Matrix<T> copy_;
+        T* data_ = nullptr;
+        index ld_ = 1;
     };
 
     void poll() const {
         if (stop_) stop_->poll();
     }
 
-    // Rows [first, first + count) of Y = M X.
+    // Rows [first, first + count) of Y = M X (l = cols of the panels).
     void product(index first, index count, const Panel& x, Panel& y) const {
         const T* block = m_.data + first * m_.ld;
-        if (x.transposed) {  // Y_b^T = X^T M_b^T
-            Blas<T>::gemm('N', 'N', x.data.rows, count, m_.cols, T(1), x.data.data(),
-                          x.data.ld(), block, m_.ld, T(0), y.at(first), y.data.ld());
+        if (kTransposedPanels) {  // Y_b^T = X^T M_b^T
+            Blas<T>::gemm('N', 'N', l_, count, m_.cols, T(1), x.data(), x.ld(), block, m_.ld,
+                          T(0), y.row(first), y.ld());
         } else {
-            Blas<T>::gemm('T', 'N', count, x.data.cols, m_.cols, T(1), block, m_.ld,
-                          x.data.data(), x.data.ld(), T(0), y.at(first), y.data.ld());
+            Blas<T>::gemm('T', 'N', count, l_, m_.cols, T(1), block, m_.ld, x.data(), x.ld(),
+                          T(0), y.row(first), y.ld());
         }
     }
 
@@ -214,17 +232,18 @@ class RowBlocks {
                             bool accumulate) const {
         const T* block = m_.data + first * m_.ld;
         const T beta = accumulate ? T(1) : T(0);
-        if (y.transposed) {  // Z^T (+)= Y_b^T M_b
-            Blas<T>::gemm('N', 'T', y.data.rows, m_.cols, count, T(1), y.at(first), y.data.ld(),
-                          block, m_.ld, beta, z.data.data(), z.data.ld());
+        if (kTransposedPanels) {  // Z^T (+)= Y_b^T M_b
+            Blas<T>::gemm('N', 'T', l_, m_.cols, count, T(1), y.row(first), y.ld(), block,
+                          m_.ld, beta, z.data(), z.ld());
         } else {
-            Blas<T>::gemm('N', 'N', m_.cols, y.data.cols, count, T(1), block, m_.ld, y.at(first),
-                          y.data.ld(), beta, z.data.data(), z.data.ld());
+            Blas<T>::gemm('N', 'N', m_.cols, l_, count, T(1), block, m_.ld, y.row(first), y.ld(),
+                          beta, z.data(), z.ld());
         }
     }
 
     ConstView<T> m_;
     StopPoll* stop_ = nullptr;
+    index l_ = 0;
     index block_ = 1;
 };
 
@@ -242,28 +261,34 @@ void normal_iterations(const RowBlocks<T>& blocks, index rows, Matrix<T>& w, ind
 }
 
 // Steps 2-3 of the randomized SVD in T: Q (m x l), an orthonormal basis of
-// range((A A^T)^q A Omega), and Bt = A^T Q (n x l).
+// range((A A^T)^q A Omega), and Bt = A^T Q (n x l), running `iters` power
+// iterations from `start`: Omega, or (`started`) the panel that float32 iterations
+// reached (float32_iterations: W for row-major A, orthonormal Q for column-major).
 // HMT's Algorithm 4.4 orthonormalises after every product and reads A twice per
 // power iteration. Here each iteration is one pass over A (normal_iterations) with
 // one orthonormalisation: the same subspace in exact arithmetic, A read q + 2 times
 // instead of 2q + 2.
 template <class T>
-void range_finder(const ConstView<T>& a, Matrix<T> omega, const RandomizedSvdOptions& options,
-                  StopPoll* stop, Matrix<T>& q, Matrix<T>& bt) {
-    const index power_iters = options.power_iters, block_bytes = options.block_bytes;
+void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index iters,
+                  index block_bytes, StopPoll* stop, Matrix<T>& q, Matrix<T>& bt) {
+    const index l = start.cols;
     if (a.row_major) {
-        // Blocks are rows of A: W <- orth(A^T A W) from W = Omega, then Q = orth(A W).
-        const RowBlocks<T> blocks(a, block_bytes, stop);
-        normal_iterations(blocks, a.rows, omega, power_iters);
-        blocks.multiply(omega, q);
+        // Blocks are rows of A: W <- orth(A^T A W) from W = start, then Q = orth(A W).
+        const RowBlocks<T> blocks(a, l, block_bytes, stop);
+        normal_iterations(blocks, a.rows, start, iters);
+        blocks.multiply(start, q);
         orthonormalize(q);
         blocks.multiply_transposed(q, bt);  // Bt = A^T Q
     } else {
         // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
-        const RowBlocks<T> blocks(a.transposed(), block_bytes, stop);
-        blocks.multiply_transposed(omega, q);  // A Omega = (A^T)^T Omega
-        orthonormalize(q);
-        normal_iterations(blocks, a.cols, q, power_iters);
+        const RowBlocks<T> blocks(a.transposed(), l, block_bytes, stop);
+        if (started) {
+            q = std::move(start);
+        } else {
+            blocks.multiply_transposed(start, q);  // A Omega = (A^T)^T Omega
+            orthonormalize(q);
+        }
+        normal_iterations(blocks, a.cols, q, iters);
         blocks.multiply(q, bt);  // Bt = A^T Q
     }
 }
@@ -341,60 +366,51 @@ bool float_iterations_suffice(const Matrix<float>& panel, index k, int power) {
     return double(std::numeric_limits<float>::epsilon()) * spread <= 1e-3;
 }
 
-// Steps 2-3 (see range_finder) for float64 A with the power iterations on a float32
-// copy of A, whose products run about twice as fast and read half the memory. The
-// products after them are float64: Q = orth(A W) and Bt = A^T Q for row-major A,
-// the last power iteration and Bt for column-major A. Returns false, doing nothing
-// the caller sees, when that is not worth it or not safe (float_iterations_suffice);
-// range_finder then runs all in float64.
+// The power iterations of float64 A on a float32 copy of A, whose products run
+// about twice as fast and read half the memory: all q of them for row-major A,
+// returning W; for column-major A, Q = orth(A Omega) and all but the last, returning
+// Q. range_finder continues from there in float64 (Q = orth(A W), or the last
+// iteration, then Bt = A^T Q). Nothing, and float64 all through, when that is not
+// worth it or not safe (float_iterations_suffice).
 template <class T>
-bool mixed_range_finder(const ConstView<T>& a, const Matrix<T>& omega,
-                        const RandomizedSvdOptions& options, T largest, StopPoll* stop,
-                        Matrix<T>& q, Matrix<T>& bt) {
+std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<T>& omega,
+                                            const RandomizedSvdOptions& options, T largest,
+                                            StopPoll* stop) {
     if constexpr (!std::is_same_v<T, double>) {
-        return false;
+        return std::nullopt;
     } else {
         const index k = options.rank, l = omega.cols, iters = options.power_iters;
         const index float_iters = a.row_major ? iters : iters - 1;
         // Small problems: nothing to gain. (Also covers l == 0 and A == 0.)
         const double flops = 2.0 * double(a.rows) * double(a.cols) * double(l);
-        if (float_iters < 1 || !(largest > 0) || flops < 5e7) return false;
+        if (float_iters < 1 || !(largest > 0) || flops < 5e7) return std::nullopt;
         // M: A (row-major) or A^T (column-major), row-major either way, scaled so
         // that its largest entry is in [1, 2): float32's range holds it.
         const ConstView<double> m = a.row_major ? a : a.transposed();
         LargeBuffer<float> storage(m.rows * m.cols);
-        if (!storage.data()) return false;  // no memory for the copy: float64 needs none
+        if (!storage.data()) return std::nullopt;  // no memory for the copy: float64 needs none
         scaled_float_copy(m, std::ilogb(largest), storage.data());
         const ConstView<float> m32{storage.data(), m.rows, m.cols, std::max<index>(m.cols, 1),
                                    true};
-        const RowBlocks<float> blocks32(m32, options.block_bytes, stop);
-        Matrix<float> w32 = cast<float>(omega);
-        if (a.row_major) {
-            // W <- orth(A^T A W) in float32; the first product also decides.
-            Matrix<float> y32(m.rows, l), z32(m.cols, l);
-            blocks32.normal_product(w32, y32, z32);
-            if (!float_iterations_suffice(z32, k, 2)) return false;
-            orthonormalize(z32);
-            std::swap(w32, z32);
-            normal_iterations(blocks32, m.rows, w32, float_iters - 1);
-            const Matrix<double> w = cast<double>(w32);
-            const RowBlocks<double> blocks(a, options.block_bytes, stop);
-            blocks.multiply(w, q);
+        const RowBlocks<float> blocks(m32, l, options.block_bytes, stop);
+        Matrix<float> panel = cast<float>(omega);
+        // The first product also decides.
+        if (a.row_major) {  // W <- orth(A^T A W)
+            Matrix<float> y(m.rows, l), z(m.cols, l);
+            blocks.normal_product(panel, y, z);
+            if (!float_iterations_suffice(z, k, 2)) return std::nullopt;
+            orthonormalize(z);
+            panel = std::move(z);
+            normal_iterations(blocks, m.rows, panel, float_iters - 1);
+        } else {  // Q = orth(A Omega), Q <- orth(A A^T Q)
+            Matrix<float> q(m.cols, l);
+            blocks.multiply_transposed(panel, q);
+            if (!float_iterations_suffice(q, k, 1)) return std::nullopt;
             orthonormalize(q);
-            blocks.multiply_transposed(q, bt);
-        } else {
-            // Q = orth(A Omega) and Q <- orth(A A^T Q) in float32 but for the last.
-            Matrix<float> q32(m.cols, l);
-            blocks32.multiply_transposed(w32, q32);
-            if (!float_iterations_suffice(q32, k, 1)) return false;
-            orthonormalize(q32);
-            normal_iterations(blocks32, m.rows, q32, float_iters);
-            q = cast<double>(q32);
-            const RowBlocks<double> blocks(m, options.block_bytes, stop);
-            normal_iterations(blocks, m.rows, q, 1);
-            blocks.multiply(q, bt);
+            panel = std::move(q);
+            normal_iterations(blocks, m.rows, panel, float_iters);
         }
-        return true;
+        return cast<double>(panel);
     }
 }
 
@@ -510,13 +526,14 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
 
     // Steps 2-3: an orthonormal basis Q (m x l) of range((A A^T)^q A Omega), and
     // Bt = (Q^T A)^T = A^T Q (n x l) for step 4. Float64 input iterates on a float32
-    // copy of A when that is safe (mixed_range_finder); the float64 products that
+    // copy of A when that is safe (float32_iterations); the float64 products that
     // follow make the result float64-accurate.
     Matrix<T> q(m, l), bt(n, l);
-    if (!(options.mixed_precision &&
-          mixed_range_finder(a, omega, options, largest, stop, q, bt))) {
-        range_finder(a, std::move(omega), options, stop, q, bt);
-    }
+    std::optional<Matrix<T>> reached;
+    if (options.mixed_precision) reached = float32_iterations(a, omega, options, largest, stop);
+    const index float64_iters = !reached ? options.power_iters : a.row_major ? 0 : 1;
+    range_finder(a, reached ? std::move(*reached) : std::move(omega), reached.has_value(),
+                 float64_iters, options.block_bytes, stop, q, bt);
 
     // Step 4: the small SVD, Bt = V S Ub^T, so B = Ub S V^T.
     Matrix<T> v(n, l), ub_t(l, l);

@@ -66,10 +66,13 @@ def svd_matches(got, want, dtype, A):
 
 def shared_inputs():
     """(name, input array, call, comparison) for each public call; large enough that
-    the work is threaded (the BLAS's threads, stacks across the core's threads) and
-    that float64 randomized_svd takes its float32 power iterations."""
-    # randomized_svd's float32 power iterations for float64: 2 m n (k + 10) >= 5e7.
-    A64 = random_matrix((1200, 800), np.float64, seed=1)
+    the work is threaded (the BLAS's threads, stacks across the core's threads), and
+    one float64 randomized_svd large enough for its float32 power iterations."""
+    A64 = random_matrix((320, 240), np.float64, seed=1)
+    # 2 m n (k + 10) >= 5e7: float32 power iterations. A call that overlaps others
+    # may see another BLAS thread count, which changes float32 rounding in the
+    # subspace found, so the result agrees to float32's tolerance, not float64's.
+    M64 = random_matrix((1200, 800), np.float64, seed=10)
     A32 = random_matrix((240, 320), np.float32, seed=2)
     F64 = np.asfortranarray(random_matrix((350, 250), np.float64, seed=3))
     B64 = random_matrix((150, 100), np.float64, seed=8)
@@ -105,6 +108,8 @@ def shared_inputs():
         ("svd float32", B32, lambda: lc.svd(B32, 20), close_svd(np.float32, B32)),
         ("randomized_svd float64", A64, lambda: lc.randomized_svd(A64, 20, seed=5),
          close_svd(np.float64, A64)),
+        ("randomized_svd float64 mixed", M64, lambda: lc.randomized_svd(M64, 20, seed=5),
+         close_svd(np.float32, M64)),
         ("randomized_svd float32", A32, lambda: lc.randomized_svd(A32, 20, seed=5),
          close_svd(np.float32, A32)),
         ("randomized_svd Fortran", F64, lambda: lc.randomized_svd(F64, 10, seed=6,
