@@ -13,6 +13,7 @@
 
 #include "blas_lapack.hpp"
 #include "errors.hpp"
+#include "normal_product.hpp"
 #include "parallel.hpp"
 #include "philox.hpp"
 
@@ -100,16 +101,25 @@ void orthonormalize(Matrix<T>& y) {
     householder_orthonormalize(y);
 }
 
+// How the products of one randomized SVD run: blocks of A of about `block_bytes`
+// (RandomizedSvdOptions), on `threads` of the core's threads, polling `stop`.
+struct Schedule {
+    index block_bytes = index(64) << 20;
+    int threads = 1;
+    StopPoll* stop = nullptr;
+};
+
 // The products of the randomized SVD, on row blocks of a row-major matrix M
 // (rows x cols): A itself when A is row-major, A^T when A is column-major, so a
-// block is always contiguous memory. Each product on a block is one BLAS call on
-// the BLAS's own threads; between blocks the caller's Ctrl-C is polled.
+// block is always contiguous memory.
 //
-// Blocks are large (RandomizedSvdOptions::block_bytes, 64 MiB): the skinny products (l ~ 10-200 columns) reach
-// their best rate in large calls, and the two products of normal_product still find
-// the block in the last-level cache. (Splitting M into one row range per thread,
-// each thread calling a single-threaded BLAS on 1 MiB blocks that stay in L2, was
-// 1.3-1.8x slower on this project's 2-core VMs.)
+// They run on the core's own threads, one range of M's rows each, with the BLAS
+// single-threaded: the whole randomized SVD runs so (randomized_svd), because the
+// fused kernel's threads (normal_product.hpp) and a threaded BLAS's cannot share
+// the cores. OpenBLAS's idle workers spin for a while after every threaded call,
+// and on 2 cores they took a third of the time of a float32 call. Within its range,
+// each thread makes one BLAS call per block of block_bytes, and polls Ctrl-C
+// between blocks.
 //
 // The panels (X, Y, Z: rows or cols x l) go to BLAS either as they are or
 // transposed (l x rows or cols, kTransposedPanels), whichever OpenBLAS runs faster:
@@ -120,46 +130,57 @@ void orthonormalize(Matrix<T>& y) {
 template <class T>
 class RowBlocks {
   public:
-    RowBlocks(const ConstView<T>& m, index panel_columns, index block_bytes, StopPoll* stop)
-        : m_(m), stop_(stop), l_(panel_columns) {
+    RowBlocks(const ConstView<T>& m, index panel_columns, const Schedule& schedule)
+        : m_(m), schedule_(schedule), l_(panel_columns) {
         const index per_row = std::max<index>(m.cols, 1) * static_cast<index>(sizeof(T));
-        block_ = std::clamp<index>(block_bytes / per_row, 1, std::max<index>(m.rows, 1));
+        block_ = std::clamp<index>(schedule.block_bytes / per_row, 1, std::max<index>(m.rows, 1));
+        // Ranges of at least 64 rows (and one for a small M).
+        parts_ = static_cast<int>(std::clamp<index>(m.rows / 64, 1, schedule.threads));
     }
 
-    // Y = M X (rows x l).
+    // Y = M X (rows x l): each thread writes its rows of Y.
     void multiply(const Matrix<T>& x, Matrix<T>& y) const {
+        if (kernel_product(m_, x, y, schedule_.threads, schedule_.stop)) return;
         const Panel xp(x);
         Panel yp(y, false);
-        for (index r0 = 0; r0 < m_.rows; r0 += block_) {
-            poll();
-            product(r0, std::min(block_, m_.rows - r0), xp, yp);
-        }
+        run_parts(parts_, [&](int part, int count) {
+            const auto [first, last] = part_range(m_.rows, 1, part, count);
+            for (index r0 = first; r0 < last; r0 += block_) {
+                poll();
+                product(r0, std::min(block_, last - r0), xp, yp);
+            }
+        });
         yp.store(y);
     }
 
-    // Z = M^T Y (cols x l).
+    // Z = M^T Y (cols x l): each thread sums its rows' share, then the shares add up.
     void multiply_transposed(const Matrix<T>& y, Matrix<T>& z) const {
+        if (kernel_transposed_product(m_, y, z, schedule_.threads, schedule_.stop)) return;
         const Panel yp(y);
-        Panel zp(z, m_.rows == 0);
-        for (index r0 = 0; r0 < m_.rows; r0 += block_) {
-            poll();
-            transposed_product(r0, std::min(block_, m_.rows - r0), yp, zp, r0 > 0);
+        std::vector<Matrix<T>> shares(static_cast<std::size_t>(parts_ - 1));
+        run_parts(parts_, [&](int part, int count) {
+            const auto [first, last] = part_range(m_.rows, 1, part, count);
+            Matrix<T>& target = part == 0 ? z : shares[static_cast<std::size_t>(part - 1)];
+            if (part > 0) target = Matrix<T>(z.rows, z.cols);
+            Panel zp(target, first == last);
+            for (index r0 = first; r0 < last; r0 += block_) {
+                poll();
+                transposed_product(r0, std::min(block_, last - r0), yp, zp, r0 > first);
+            }
+            zp.store(target);
+        });
+        for (const Matrix<T>& share : shares) {
+            for (std::size_t i = 0; i < z.values.size(); ++i) z.values[i] += share.values[i];
         }
-        zp.store(z);
     }
 
-    // Y = M X and Z = M^T Y in one pass: each block of M is read from memory once.
-    void normal_product(const Matrix<T>& x, Matrix<T>& y, Matrix<T>& z) const {
-        const Panel xp(x);
-        Panel yp(y, false), zp(z, m_.rows == 0);
-        for (index r0 = 0; r0 < m_.rows; r0 += block_) {
-            poll();
-            const index count = std::min(block_, m_.rows - r0);
-            product(r0, count, xp, yp);
-            transposed_product(r0, count, yp, zp, r0 > 0);
-        }
-        yp.store(y);
-        zp.store(z);
+    // Z = M^T (M X), reading M from memory once: the fused kernel where this CPU
+    // has one (normal_product.hpp), else Y = M X and Z = M^T Y block by block.
+    void normal_product(const Matrix<T>& x, Matrix<T>& z) const {
+        if (kernel_normal_product(m_, x, z, schedule_.threads, schedule_.stop)) return;
+        Matrix<T> y(m_.rows, l_);
+        multiply(x, y);
+        multiply_transposed(y, z);
     }
 
   private:
@@ -212,7 +233,7 @@ class RowBlocks {
     };
 
     void poll() const {
-        if (stop_) stop_->poll();
+        if (schedule_.stop) schedule_.stop->poll();
     }
 
     // Rows [first, first + count) of Y = M X (l = cols of the panels).
@@ -242,19 +263,20 @@ class RowBlocks {
     }
 
     ConstView<T> m_;
-    StopPoll* stop_ = nullptr;
+    Schedule schedule_;
     index l_ = 0;
     index block_ = 1;
+    int parts_ = 1;
 };
 
 // W <- orth(M^T M W), `iters` times, on the row-major M of `blocks` (rows x cols);
 // W is (cols x l). Each iteration reads M once (RowBlocks::normal_product).
 template <class T>
-void normal_iterations(const RowBlocks<T>& blocks, index rows, Matrix<T>& w, index iters) {
+void normal_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters) {
     if (iters <= 0) return;
-    Matrix<T> y(rows, w.cols), z(w.rows, w.cols);
+    Matrix<T> z(w.rows, w.cols);
     for (index it = 0; it < iters; ++it) {
-        blocks.normal_product(w, y, z);
+        blocks.normal_product(w, z);
         orthonormalize(z);
         std::swap(w, z);
     }
@@ -270,25 +292,25 @@ void normal_iterations(const RowBlocks<T>& blocks, index rows, Matrix<T>& w, ind
 // instead of 2q + 2.
 template <class T>
 void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index iters,
-                  index block_bytes, StopPoll* stop, Matrix<T>& q, Matrix<T>& bt) {
+                  const Schedule& schedule, Matrix<T>& q, Matrix<T>& bt) {
     const index l = start.cols;
     if (a.row_major) {
         // Blocks are rows of A: W <- orth(A^T A W) from W = start, then Q = orth(A W).
-        const RowBlocks<T> blocks(a, l, block_bytes, stop);
-        normal_iterations(blocks, a.rows, start, iters);
+        const RowBlocks<T> blocks(a, l, schedule);
+        normal_iterations(blocks, start, iters);
         blocks.multiply(start, q);
         orthonormalize(q);
         blocks.multiply_transposed(q, bt);  // Bt = A^T Q
     } else {
         // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
-        const RowBlocks<T> blocks(a.transposed(), l, block_bytes, stop);
+        const RowBlocks<T> blocks(a.transposed(), l, schedule);
         if (started) {
             q = std::move(start);
         } else {
             blocks.multiply_transposed(start, q);  // A Omega = (A^T)^T Omega
             orthonormalize(q);
         }
-        normal_iterations(blocks, a.cols, q, iters);
+        normal_iterations(blocks, q, iters);
         blocks.multiply(q, bt);  // Bt = A^T Q
     }
 }
@@ -375,7 +397,7 @@ bool float_iterations_suffice(const Matrix<float>& panel, index k, int power) {
 template <class T>
 std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<T>& omega,
                                             const RandomizedSvdOptions& options, T largest,
-                                            StopPoll* stop) {
+                                            const Schedule& schedule) {
     if constexpr (!std::is_same_v<T, double>) {
         return std::nullopt;
     } else {
@@ -392,23 +414,23 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
         scaled_float_copy(m, std::ilogb(largest), storage.data());
         const ConstView<float> m32{storage.data(), m.rows, m.cols, std::max<index>(m.cols, 1),
                                    true};
-        const RowBlocks<float> blocks(m32, l, options.block_bytes, stop);
+        const RowBlocks<float> blocks(m32, l, schedule);
         Matrix<float> panel = cast<float>(omega);
         // The first product also decides.
         if (a.row_major) {  // W <- orth(A^T A W)
-            Matrix<float> y(m.rows, l), z(m.cols, l);
-            blocks.normal_product(panel, y, z);
+            Matrix<float> z(m.cols, l);
+            blocks.normal_product(panel, z);
             if (!float_iterations_suffice(z, k, 2)) return std::nullopt;
             orthonormalize(z);
             panel = std::move(z);
-            normal_iterations(blocks, m.rows, panel, float_iters - 1);
+            normal_iterations(blocks, panel, float_iters - 1);
         } else {  // Q = orth(A Omega), Q <- orth(A A^T Q)
             Matrix<float> q(m.cols, l);
             blocks.multiply_transposed(panel, q);
             if (!float_iterations_suffice(q, k, 1)) return std::nullopt;
             orthonormalize(q);
             panel = std::move(q);
-            normal_iterations(blocks, m.rows, panel, float_iters);
+            normal_iterations(blocks, panel, float_iters);
         }
         return cast<double>(panel);
     }
@@ -515,6 +537,12 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
         return out;
     }
 
+    // From here on the BLAS runs single-threaded and the products run on the core's
+    // threads (RowBlocks), as many as the BLAS would have used: a threaded BLAS's
+    // idle workers spin and would compete with them.
+    const Schedule schedule{options.block_bytes, core_threads(), stop};
+    const SingleThreadedBlas single_threaded_blas;
+
     // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given. Only the
     // span of a given one matters, so it is scaled by a power of two (exact) to
     // entries of order 1, like the Gaussian's: A^T A Omega then stays in range too.
@@ -530,10 +558,12 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // follow make the result float64-accurate.
     Matrix<T> q(m, l), bt(n, l);
     std::optional<Matrix<T>> reached;
-    if (options.mixed_precision) reached = float32_iterations(a, omega, options, largest, stop);
+    if (options.mixed_precision) {
+        reached = float32_iterations(a, omega, options, largest, schedule);
+    }
     const index float64_iters = !reached ? options.power_iters : a.row_major ? 0 : 1;
     range_finder(a, reached ? std::move(*reached) : std::move(omega), reached.has_value(),
-                 float64_iters, options.block_bytes, stop, q, bt);
+                 float64_iters, schedule, q, bt);
 
     // Step 4: the small SVD, Bt = V S Ub^T, so B = Ub S V^T.
     Matrix<T> v(n, l), ub_t(l, l);

@@ -41,13 +41,15 @@ struct RandomizedSvdOptions {
     // Float64 input: run the power iterations on a float32 copy of A where that
     // cannot cost accuracy (see randomized_svd in svd.cpp). No effect on float32.
     bool mixed_precision = true;
-    // A is read in row blocks of about this many bytes (at least one row); each
-    // block's products are single BLAS calls, and Ctrl-C is polled between blocks.
+    // Where BLAS runs the products (no AVX2/AVX-512 kernel: normal_product.hpp), A is
+    // read in row blocks of about this many bytes (at least one row), one BLAS call
+    // per block, and Ctrl-C is polled between blocks. (The kernels use blocks that
+    // fit in L2 and poll between them.)
     index block_bytes = index(64) << 20;
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.
-// With `stop`, polled between blocks of A (options.block_bytes), a stop throws Interrupted.
+// With `stop`, polled between blocks of A, a stop throws Interrupted.
 template <class T>
 SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
                             const ConstView<T>* sketch = nullptr, StopPoll* stop = nullptr);

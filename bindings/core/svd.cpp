@@ -5,7 +5,11 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "blas_lapack.hpp"
+#include "normal_product.hpp"
+#include "parallel.hpp"
 #include "numpy_arrays.hpp"
 #include "register.hpp"
 #include "signals.hpp"
@@ -50,6 +54,53 @@ py::tuple randomized(const py::array_t<T>& a, index k, index sketch_columns, ind
     return to_tuple(std::move(result));
 }
 
+// M^T (M X), M X or M^T X ("normal", "plain", "transposed") by the randomized SVD's
+// kernels in use, or by BLAS when that is "none": exposed for the tests that check
+// the kernels against NumPy, and for timing them.
+template <class T>
+py::array_t<T> kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
+                              const std::string& which) {
+    ConstView<T> mv = view_of(m, "M");
+    const ConstView<T> xv = view_of(x, "X");
+    const bool plain = which == "plain", normal = which == "normal";
+    if (!plain && !normal && which != "transposed") {
+        throw std::invalid_argument("which must be 'normal', 'plain' or 'transposed'");
+    }
+    if (xv.rows != (normal || plain ? mv.cols : mv.rows)) {
+        throw std::invalid_argument("X has the wrong number of rows for M");
+    }
+    const Matrix<T> xm = to_matrix(xv);
+    Matrix<T> out(plain ? mv.rows : mv.cols, xm.cols);
+    {
+        py::gil_scoped_release release;
+        // The kernels read M by rows: a column-major M goes through a row-major copy.
+        Matrix<T> copy;
+        if (!mv.row_major) {
+            copy = Matrix<T>(mv.cols, mv.rows);  // column-major M^T = row-major M
+            for (index j = 0; j < mv.cols; ++j)
+                for (index i = 0; i < mv.rows; ++i) copy(j, i) = mv(i, j);
+            mv = {copy.data(), mv.rows, mv.cols, copy.ld(), true};
+        }
+        const int threads = core_threads();
+        const index l = xm.cols;
+        const bool done = normal  ? kernel_normal_product(mv, xm, out, threads, nullptr)
+                          : plain ? kernel_product(mv, xm, out, threads, nullptr)
+                                  : kernel_transposed_product(mv, xm, out, threads, nullptr);
+        if (!done && (plain || normal)) {  // Y = M X: (M^T stored column-major)^T X
+            Matrix<T> y(mv.rows, l);
+            Blas<T>::gemm('T', 'N', mv.rows, l, mv.cols, T(1), mv.data, mv.ld, xm.data(),
+                          xm.ld(), T(0), y.data(), y.ld());
+            if (plain) out = std::move(y);
+            else Blas<T>::gemm('N', 'N', mv.cols, l, mv.rows, T(1), mv.data, mv.ld, y.data(),
+                               y.ld(), T(0), out.data(), out.ld());
+        } else if (!done) {
+            Blas<T>::gemm('N', 'N', mv.cols, l, mv.rows, T(1), mv.data, mv.ld, xm.data(), xm.ld(),
+                          T(0), out.data(), out.ld());
+        }
+    }
+    return to_numpy(std::move(out));
+}
+
 template <class T>
 py::array_t<T> stack_singular_values(const py::array_t<T>& a) {
     const Stack<T> s = stack_of(a, "A");
@@ -86,6 +137,9 @@ void define(py::module_& m) {
           "power iterations on a float32 copy of A where safe, unless mixed_precision=False.");
     m.def("singular_values", &stack_singular_values<T>, py::arg("A").noconvert(),
           "Singular values of a C-contiguous (batch, m, n) stack: (batch, min(m, n)).");
+    m.def("_kernel_product", &kernel_product<T>, py::arg("M").noconvert(),
+          py::arg("X").noconvert(), py::arg("which"),
+          "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing).");
 }
 
 }  // namespace
@@ -102,6 +156,24 @@ void register_svd(py::module_& m) {
         },
         py::arg("rows"), py::arg("cols"), py::arg("seed"), py::arg("dtype") = "float64",
         "The Philox Gaussian sketch (rows, cols) for a seed, as randomized_svd draws it.");
+    m.def(
+        "_normal_kernels",
+        []() {
+            std::vector<std::string> names;
+            for (kernels::Isa isa : kernels::available()) names.emplace_back(kernels::name(isa));
+            return names;
+        },
+        "The instruction sets the power iterations' fused kernel can use here ('none': BLAS).");
+    m.def(
+        "_normal_kernel",
+        [](const std::optional<std::string>& choice) {
+            const std::string before = kernels::name(kernels::current());
+            if (choice) kernels::set(kernels::parse(*choice));
+            return before;
+        },
+        py::arg("kernel") = py::none(),
+        "The fused kernel in use; with an argument, selects that one (process-wide, for\n"
+        "tests and benchmarks) and returns the one it replaces.");
 }
 
 }  // namespace lowrank::bindings

@@ -1,0 +1,319 @@
+#include "normal_product.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+
+#include "parallel.hpp"
+
+// The kernels are built for x86-64 with GCC or Clang, each instruction set in its own
+// target region (the rest of the library keeps the baseline ISA); elsewhere the
+// fused product declines and the BLAS path runs.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LOWRANK_NORMAL_KERNELS 1
+#include <immintrin.h>
+#endif
+
+namespace lowrank {
+
+#ifdef LOWRANK_NORMAL_KERNELS
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+#endif
+namespace avx512 {
+template <class T>
+struct Ops;
+template <>
+struct Ops<float> {
+    using V = __m512;
+    static constexpr int lanes = 16;
+    static V zero() { return _mm512_setzero_ps(); }
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static V broadcast(float x) { return _mm512_set1_ps(x); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+};
+template <>
+struct Ops<double> {
+    using V = __m512d;
+    static constexpr int lanes = 8;
+    static V zero() { return _mm512_setzero_pd(); }
+    static V load(const double* p) { return _mm512_loadu_pd(p); }
+    static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+    static V broadcast(double x) { return _mm512_set1_pd(x); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+};
+constexpr int kAccumulators = 24;  // of 32 registers; the rest hold X or Y and M
+#include "normal_product_kernel.inc"
+}  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+namespace avx2 {
+template <class T>
+struct Ops;
+template <>
+struct Ops<float> {
+    using V = __m256;
+    static constexpr int lanes = 8;
+    static V zero() { return _mm256_setzero_ps(); }
+    static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+    static V broadcast(float x) { return _mm256_set1_ps(x); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+};
+template <>
+struct Ops<double> {
+    using V = __m256d;
+    static constexpr int lanes = 4;
+    static V zero() { return _mm256_setzero_pd(); }
+    static V load(const double* p) { return _mm256_loadu_pd(p); }
+    static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+    static V broadcast(double x) { return _mm256_set1_pd(x); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+};
+constexpr int kAccumulators = 12;  // of 16 registers
+#include "normal_product_kernel.inc"
+}  // namespace avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#endif  // LOWRANK_NORMAL_KERNELS
+
+namespace kernels {
+namespace {
+
+bool supported(Isa isa) {
+#ifdef LOWRANK_NORMAL_KERNELS
+    // (__builtin_cpu_supports also checks that the OS saves the vector registers.)
+    switch (isa) {
+        case Isa::none: return true;
+        case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        case Isa::avx512:
+            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    }
+    return false;
+#else
+    return isa == Isa::none;
+#endif
+}
+
+Isa best() {
+    const std::vector<Isa> all = available();
+    return all.back();
+}
+
+std::atomic<Isa>& selected() {
+    static std::atomic<Isa> isa{best()};
+    return isa;
+}
+
+}  // namespace
+
+const char* name(Isa isa) {
+    switch (isa) {
+        case Isa::none: return "none";
+        case Isa::avx2: return "avx2";
+        case Isa::avx512: return "avx512";
+    }
+    return "none";
+}
+
+std::vector<Isa> available() {
+    std::vector<Isa> out;
+    for (Isa isa : {Isa::none, Isa::avx2, Isa::avx512}) {
+        if (supported(isa)) out.push_back(isa);
+    }
+    return out;
+}
+
+Isa current() { return selected().load(std::memory_order_relaxed); }
+
+void set(Isa isa) {
+    if (!supported(isa)) {
+        throw std::invalid_argument(std::string("kernel '") + name(isa) +
+                                    "' is not available on this CPU");
+    }
+    selected().store(isa, std::memory_order_relaxed);
+}
+
+Isa parse(const std::string& text) {
+    for (Isa isa : {Isa::none, Isa::avx2, Isa::avx512}) {
+        if (text == name(isa)) return isa;
+    }
+    throw std::invalid_argument("kernel must be 'none', 'avx2' or 'avx512', got '" + text + "'");
+}
+
+}  // namespace kernels
+
+#ifdef LOWRANK_NORMAL_KERNELS
+namespace {
+
+// Rows of M per block: the block (rows x cols) should stay in L2 between the two
+// halves of the normal product, about 512 KiB; a multiple of 24, which every tile
+// height divides, when that leaves at least 24.
+template <class T>
+index block_rows(index cols) {
+    const index budget = index(512) << 10;
+    const index rows = std::clamp<index>(budget / (std::max<index>(cols, 1) * index(sizeof(T))),
+                                         8, 240);
+    return rows >= 24 ? rows / 24 * 24 : rows;
+}
+
+// A column-major panel (count x l) as the kernels read it: row-major, its rows
+// padded with zeros to lp columns.
+template <class T>
+AlignedVector<T> padded_rows(const Matrix<T>& panel, index lp) {
+    AlignedVector<T> out(static_cast<std::size_t>(panel.rows * lp), T(0));
+    for (index c = 0; c < panel.cols; ++c) {
+        const T* column = panel.column(c);
+        for (index i = 0; i < panel.rows; ++i) out[static_cast<std::size_t>(i * lp + c)] = column[i];
+    }
+    return out;
+}
+
+enum class Product { normal, plain, transposed };  // M^T M X, M X, M^T Y
+
+// The three products on the kernel `isa`: M is cut into ranges of whole blocks of rows,
+// one per thread; Y = M X writes each range's rows, the others sum each range's share
+// of Z and add the shares up at the end.
+template <class T>
+void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
+                  const Matrix<T>& in, Matrix<T>& out, int threads, StopPoll* stop) {
+    const index rows = m.rows, cols = m.cols, l = in.cols;
+    const index lanes = (isa == kernels::Isa::avx512 ? 64 : 32) / index(sizeof(T));
+    const index lp = std::max<index>(1, (l + lanes - 1) / lanes) * lanes;
+    const AlignedVector<T> panel = padded_rows(in, lp);  // X (cols x lp) or Y (rows x lp)
+
+    const index rb = block_rows<T>(cols);
+    const int parts = static_cast<int>(std::clamp<index>(rows / (2 * rb), 1, std::max(1, threads)));
+    const bool to_rows = what == Product::plain;
+    // Y = M X: all of Y (rows x lp). Otherwise one Z (cols x lp) per part.
+    std::vector<AlignedVector<T>> results(to_rows ? 1 : static_cast<std::size_t>(parts));
+    if (to_rows) results[0].resize(static_cast<std::size_t>(rows * lp));
+
+    run_parts(parts, [&](int part, int count) {
+        AlignedVector<T> y;
+        T* z = nullptr;
+        if (!to_rows) {
+            results[static_cast<std::size_t>(part)].assign(static_cast<std::size_t>(cols * lp),
+                                                           T(0));
+            z = results[static_cast<std::size_t>(part)].data();
+        }
+        if (what == Product::normal) y.resize(static_cast<std::size_t>(rb * lp));
+        const auto [first, last] = part_range(rows, rb, part, count);
+        for (index r0 = first; r0 < last; r0 += rb) {
+            if (stop) stop->poll();
+            const index block = std::min(rb, last - r0);
+            const T* mb = m.data + r0 * m.ld;
+            // M^T Y alone prefetches the next block when it is as tall as this one.
+            const T* next = r0 + 2 * rb <= last ? mb + rb * m.ld : nullptr;
+            const bool wide = isa == kernels::Isa::avx512;
+            switch (what) {
+                case Product::normal:
+                    if (wide) {
+                        avx512::product_block(mb, m.ld, block, cols, panel.data(), lp, y.data());
+                        avx512::transposed_block(mb, m.ld, block, cols, y.data(), lp, z, static_cast<const T*>(nullptr));
+                    } else {
+                        avx2::product_block(mb, m.ld, block, cols, panel.data(), lp, y.data());
+                        avx2::transposed_block(mb, m.ld, block, cols, y.data(), lp, z, static_cast<const T*>(nullptr));
+                    }
+                    break;
+                case Product::plain: {
+                    T* yb = results[0].data() + r0 * lp;
+                    if (wide) avx512::product_block(mb, m.ld, block, cols, panel.data(), lp, yb);
+                    else avx2::product_block(mb, m.ld, block, cols, panel.data(), lp, yb);
+                    break;
+                }
+                case Product::transposed: {
+                    const T* yb = panel.data() + r0 * lp;
+                    if (wide) avx512::transposed_block(mb, m.ld, block, cols, yb, lp, z, next);
+                    else avx2::transposed_block(mb, m.ld, block, cols, yb, lp, z, next);
+                    break;
+                }
+            }
+        }
+    });
+
+    // Back to column-major: Y's rows, or the sum of the parts' Z.
+    const index out_rows = to_rows ? rows : cols;
+    if (out.rows != out_rows || out.cols != l) out = Matrix<T>(out_rows, l);
+    for (index c = 0; c < l; ++c) {
+        T* column = out.column(c);
+        for (index i = 0; i < out_rows; ++i) {
+            T sum = 0;
+            for (const auto& part : results) sum += part[static_cast<std::size_t>(i * lp + c)];
+            column[i] = sum;
+        }
+    }
+}
+
+template <class T>
+bool run(Product what, const ConstView<T>& m, const Matrix<T>& in, Matrix<T>& out, int threads,
+         StopPoll* stop) {
+    const kernels::Isa isa = kernels::current();
+    if (isa == kernels::Isa::none) return false;
+    run_products(isa, what, m, in, out, threads, stop);
+    return true;
+}
+
+}  // namespace
+
+#else
+
+namespace {
+enum class Product { normal, plain, transposed };
+template <class T>
+bool run(Product, const ConstView<T>&, const Matrix<T>&, Matrix<T>&, int, StopPoll*) {
+    return false;
+}
+}  // namespace
+
+#endif  // LOWRANK_NORMAL_KERNELS
+
+template <class T>
+bool kernel_normal_product(const ConstView<T>& m, const Matrix<T>& x, Matrix<T>& z, int threads,
+                           StopPoll* stop) {
+    return run(Product::normal, m, x, z, threads, stop);
+}
+
+template <class T>
+bool kernel_product(const ConstView<T>& m, const Matrix<T>& x, Matrix<T>& y, int threads,
+                    StopPoll* stop) {
+    return run(Product::plain, m, x, y, threads, stop);
+}
+
+template <class T>
+bool kernel_transposed_product(const ConstView<T>& m, const Matrix<T>& y, Matrix<T>& z,
+                               int threads, StopPoll* stop) {
+    return run(Product::transposed, m, y, z, threads, stop);
+}
+
+#define LOWRANK_INSTANTIATE(T)                                                                  \
+    template bool kernel_normal_product<T>(const ConstView<T>&, const Matrix<T>&, Matrix<T>&,   \
+                                           int, StopPoll*);                                    \
+    template bool kernel_product<T>(const ConstView<T>&, const Matrix<T>&, Matrix<T>&, int,     \
+                                    StopPoll*);                                                \
+    template bool kernel_transposed_product<T>(const ConstView<T>&, const Matrix<T>&,           \
+                                               Matrix<T>&, int, StopPoll*);
+LOWRANK_INSTANTIATE(float)
+LOWRANK_INSTANTIATE(double)
+#undef LOWRANK_INSTANTIATE
+
+}  // namespace lowrank
