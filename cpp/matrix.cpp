@@ -34,4 +34,18 @@ LOWRANK_TARGET_CLONES
 std::uint64_t max_masked(const void* p, index count, std::uint64_t mask) {
     return max_masked_impl(p, count, mask);
 }
+
+LOWRANK_TARGET_CLONES
+std::uint64_t float_copy_max(const double* p, index count, float* out) {
+    constexpr std::uint64_t magnitude = ~std::uint64_t(0) >> 1;
+    std::uint64_t largest = 0;
+    for (index i = 0; i < count; ++i) {
+        std::uint64_t bits;
+        std::memcpy(&bits, p + i, sizeof(bits));
+        bits &= magnitude;
+        largest = bits > largest ? bits : largest;
+        out[i] = static_cast<float>(p[i]);
+    }
+    return largest;
+}
 }  // namespace lowrank::detail

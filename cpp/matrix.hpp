@@ -124,6 +124,9 @@ namespace detail {
 // p holds `count` values of the mask's width (float or double bits).
 std::uint32_t max_masked(const void* p, index count, std::uint32_t mask);
 std::uint64_t max_masked(const void* p, index count, std::uint64_t mask);
+// out[0..count) = p[0..count) rounded to float; returns the largest |p[i]|'s bits
+// (as max_masked with the sign bit cleared), in the same pass over p.
+std::uint64_t float_copy_max(const double* p, index count, float* out);
 }  // namespace detail
 
 // The largest |entry| of a, or +infinity when an entry is NaN or Inf (0 when empty).

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <limits>
 #include <new>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -87,18 +89,44 @@ bool cholesky_qr_step(Matrix<T>& y, Matrix<T>& gram) {
     return true;
 }
 
+template <class To, class From>
+Matrix<To> cast(const Matrix<From>& x) {
+    Matrix<To> out(x.rows, x.cols);
+    for (std::size_t i = 0; i < x.values.size(); ++i) out.values[i] = static_cast<To>(x.values[i]);
+    return out;
+}
+
+// How orthonormal a panel must come out: `basis` only spans the same space with a
+// well-conditioned basis (between power iterations, where only the span matters);
+// `final` is orthonormal to rounding (the Q the SVD is built from).
+enum class Orthonormal { basis, final };
+
 // Replaces the columns of the tall panel Y (m x l, m >= l) by an orthonormal
-// basis of their span. Cholesky-QR twice (CholQR2: the second pass restores
-// orthogonality to rounding) on tall, well-conditioned panels, a fraction of
-// Householder's cost; Householder QR otherwise (rank-deficient or ill-conditioned
-// panels, or when a Cholesky step refuses).
+// basis of their span. Cholesky-QR on tall, well-conditioned panels, a fraction of
+// Householder's cost: one step for a basis, two for the final Q (CholQR2: the
+// second restores orthogonality to rounding). Householder QR otherwise
+// (rank-deficient or ill-conditioned panels, or when a Cholesky step refuses).
+// A float32 panel is orthonormalised in float64 and rounded back: the Gram matrix
+// squares the panel's spread of singular values, and in float32 the Cholesky step
+// refuses any spread above about 300, which a power iteration on a 1/i spectrum
+// with l = 30 already reaches (30^2 = 900): the panel would take the Householder
+// path every time. In float64 the limit is about 7e6; the panel is small work.
 template <class T>
-void orthonormalize(Matrix<T>& y) {
-    if (y.rows >= 4 * y.cols && y.cols > 0) {
-        Matrix<T> gram(y.cols, y.cols);
-        if (cholesky_qr_step(y, gram) && cholesky_qr_step(y, gram)) return;
+void orthonormalize(Matrix<T>& y, Orthonormal goal = Orthonormal::final) {
+    if constexpr (std::is_same_v<T, float>) {
+        Matrix<double> wide = cast<double>(y);
+        orthonormalize(wide, goal);
+        y = cast<float>(wide);
+    } else {
+        if (y.rows >= 4 * y.cols && y.cols > 0) {
+            Matrix<T> gram(y.cols, y.cols);
+            if (cholesky_qr_step(y, gram) &&
+                (goal == Orthonormal::basis || cholesky_qr_step(y, gram))) {
+                return;
+            }
+        }
+        householder_orthonormalize(y);
     }
-    householder_orthonormalize(y);
 }
 
 // How the products of one randomized SVD run: blocks of A of about `block_bytes`
@@ -270,14 +298,16 @@ class RowBlocks {
 };
 
 // W <- orth(M^T M W), `iters` times, on the row-major M of `blocks` (rows x cols);
-// W is (cols x l). Each iteration reads M once (RowBlocks::normal_product).
+// W is (cols x l). Each iteration reads M once (RowBlocks::normal_product). The
+// last W is orthonormal to rounding when `last` is final, else a basis.
 template <class T>
-void normal_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters) {
+void normal_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters,
+                       Orthonormal last = Orthonormal::basis) {
     if (iters <= 0) return;
     Matrix<T> z(w.rows, w.cols);
     for (index it = 0; it < iters; ++it) {
         blocks.normal_product(w, z);
-        orthonormalize(z);
+        orthonormalize(z, it + 1 == iters ? last : Orthonormal::basis);
         std::swap(w, z);
     }
 }
@@ -308,18 +338,11 @@ void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index it
             q = std::move(start);
         } else {
             blocks.multiply_transposed(start, q);  // A Omega = (A^T)^T Omega
-            orthonormalize(q);
+            orthonormalize(q, iters > 0 ? Orthonormal::basis : Orthonormal::final);
         }
-        normal_iterations(blocks, q, iters);
+        normal_iterations(blocks, q, iters, Orthonormal::final);
         blocks.multiply(q, bt);  // Bt = A^T Q
     }
-}
-
-template <class To, class From>
-Matrix<To> cast(const Matrix<From>& x) {
-    Matrix<To> out(x.rows, x.cols);
-    for (std::size_t i = 0; i < x.values.size(); ++i) out.values[i] = static_cast<To>(x.values[i]);
-    return out;
 }
 
 // Uninitialised storage for a large temporary, on 2 MiB boundaries and, where the
@@ -355,8 +378,7 @@ class LargeBuffer {
 };
 
 // Writes the row-major view M (rows x cols) times 2^-exponent, rounded to float, to
-// `out` (row-major, leading dimension cols). (On the caller's thread: a second
-// thread did not make it faster on 2 cores, where it is bound by memory.)
+// `out` (row-major, leading dimension cols).
 void scaled_float_copy(const ConstView<double>& m, int exponent, float* out) {
     const double scale = std::ldexp(1.0, -exponent);
     for (index i = 0; i < m.rows; ++i) {
@@ -364,6 +386,100 @@ void scaled_float_copy(const ConstView<double>& m, int exponent, float* out) {
         float* to = out + i * m.cols;
         for (index j = 0; j < m.cols; ++j) to[j] = static_cast<float>(from[j] * scale);
     }
+}
+
+// Rows [first, last) of a row-major view as a view.
+template <class T>
+ConstView<T> row_range(const ConstView<T>& m, index first, index last) {
+    return {m.data + first * m.ld, last - first, m.cols, m.ld, true};
+}
+
+// How many of `threads` to spread a pass over `entries` values on: at least 2^20 each.
+int pass_parts(index entries, int threads) {
+    return static_cast<int>(std::clamp<index>(entries >> 20, 1, std::max(1, threads)));
+}
+
+// max_abs (matrix.hpp) on up to `threads` threads: a pass over memory that one
+// core cannot saturate.
+template <class T>
+T parallel_max_abs(const ConstView<T>& a, int threads) {
+    const ConstView<T> m = a.row_major ? a : a.transposed();  // the same entries
+    const int parts = pass_parts(m.rows * m.cols, threads);
+    std::vector<T> largest(static_cast<std::size_t>(parts), T(0));
+    run_parts(parts, [&](int part, int count) {
+        const auto [first, last] = part_range(m.rows, 1, part, count);
+        largest[static_cast<std::size_t>(part)] = max_abs(row_range(m, first, last));
+    });
+    return *std::max_element(largest.begin(), largest.end());  // +inf wins
+}
+
+// Float64 A rounded to float32 for the power iterations (float32_iterations): M = A
+// (row-major) or A^T (column-major), row-major either way, times 2^-exponent.
+struct Float32Copy {
+    std::unique_ptr<LargeBuffer<float>> storage;  // null: no copy
+    ConstView<float> m;
+    int exponent = 0;
+};
+
+// Whether the power iterations of this call would run on a float32 copy of A (if
+// the spectrum allows: float_iterations_suffice): float64 A, mixed precision asked
+// for, at least one iteration to run so, and enough work to pay for the copy.
+template <class T>
+bool wants_float32_copy(const ConstView<T>& a, const RandomizedSvdOptions& options) {
+    if (!std::is_same_v<T, double> || !options.mixed_precision) return false;
+    const index float_iters = a.row_major ? options.power_iters : options.power_iters - 1;
+    const double flops = 2.0 * double(a.rows) * double(a.cols) * double(options.sketch_columns);
+    return float_iters >= 1 && flops >= 5e7;
+}
+
+// A's largest |entry| (+inf when one is NaN or Inf), on up to `threads` threads.
+// When `copy` asks for it (wants_float32_copy), the same pass also rounds A to
+// float32 into copy->storage (exponent 0): reading float64 A is the expensive part.
+// Without memory for the copy, `copy` is left empty and only the largest is found.
+template <class T>
+T largest_entry(const ConstView<T>& a, int threads, Float32Copy* copy) {
+    if constexpr (std::is_same_v<T, double>) {
+        if (copy) {
+            const ConstView<double> m = a.row_major ? a : a.transposed();
+            copy->storage = std::make_unique<LargeBuffer<float>>(m.rows * m.cols);
+            if (copy->storage->data()) {
+                float* out = copy->storage->data();
+                copy->m = {out, m.rows, m.cols, std::max<index>(m.cols, 1), true};
+                const int parts = pass_parts(m.rows * m.cols, threads);
+                std::vector<std::uint64_t> bits(static_cast<std::size_t>(parts), 0);
+                run_parts(parts, [&](int part, int count) {
+                    const auto [first, last] = part_range(m.rows, 1, part, count);
+                    std::uint64_t most = 0;
+                    for (index i = first; i < last; ++i) {
+                        most = std::max(most, detail::float_copy_max(m.data + i * m.ld, m.cols,
+                                                                     out + i * m.cols));
+                    }
+                    bits[static_cast<std::size_t>(part)] = most;
+                });
+                const std::uint64_t most = *std::max_element(bits.begin(), bits.end());
+                double largest;
+                std::memcpy(&largest, &most, sizeof(largest));
+                return std::isfinite(largest) ? largest : std::numeric_limits<double>::infinity();
+            }
+            copy->storage.reset();
+        }
+    }
+    return parallel_max_abs(a, threads);
+}
+
+// Makes the copy that largest_entry rounded (exponent 0) safe for the iterations:
+// A^T A W in float32 must neither overflow nor lose A to underflow, so outside
+// [2^-40, 2^40] the largest entry is brought to [1, 2) by a power of two (a second
+// pass, rare in practice). Drops the copy for A == 0.
+void scale_float32_copy(const ConstView<double>& a, double largest, Float32Copy& copy) {
+    if (!copy.storage) return;
+    if (!(largest > 0)) {
+        copy.storage.reset();
+        return;
+    }
+    if (largest >= std::ldexp(1.0, -40) && largest <= std::ldexp(1.0, 40)) return;
+    copy.exponent = std::ilogb(largest);
+    scaled_float_copy(a.row_major ? a : a.transposed(), copy.exponent, copy.storage->data());
 }
 
 // Whether float32 iterations find the subspace well enough for a float64 result.
@@ -392,43 +508,35 @@ bool float_iterations_suffice(const Matrix<float>& panel, index k, int power) {
 // about twice as fast and read half the memory: all q of them for row-major A,
 // returning W; for column-major A, Q = orth(A Omega) and all but the last, returning
 // Q. range_finder continues from there in float64 (Q = orth(A W), or the last
-// iteration, then Bt = A^T Q). Nothing, and float64 all through, when that is not
-// worth it or not safe (float_iterations_suffice).
+// iteration, then Bt = A^T Q). Nothing, and float64 all through, when there is no
+// copy (wants_float32_copy, largest_entry) or the spectrum makes it unsafe
+// (float_iterations_suffice).
 template <class T>
 std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<T>& omega,
-                                            const RandomizedSvdOptions& options, T largest,
-                                            const Schedule& schedule) {
+                                            const RandomizedSvdOptions& options,
+                                            const Float32Copy& copy, const Schedule& schedule) {
     if constexpr (!std::is_same_v<T, double>) {
         return std::nullopt;
     } else {
+        if (!copy.storage) return std::nullopt;  // not worth it, or no memory for it
         const index k = options.rank, l = omega.cols, iters = options.power_iters;
         const index float_iters = a.row_major ? iters : iters - 1;
-        // Small problems: nothing to gain. (Also covers l == 0 and A == 0.)
-        const double flops = 2.0 * double(a.rows) * double(a.cols) * double(l);
-        if (float_iters < 1 || !(largest > 0) || flops < 5e7) return std::nullopt;
-        // M: A (row-major) or A^T (column-major), row-major either way, scaled so
-        // that its largest entry is in [1, 2): float32's range holds it.
-        const ConstView<double> m = a.row_major ? a : a.transposed();
-        LargeBuffer<float> storage(m.rows * m.cols);
-        if (!storage.data()) return std::nullopt;  // no memory for the copy: float64 needs none
-        scaled_float_copy(m, std::ilogb(largest), storage.data());
-        const ConstView<float> m32{storage.data(), m.rows, m.cols, std::max<index>(m.cols, 1),
-                                   true};
+        const ConstView<float>& m32 = copy.m;
         const RowBlocks<float> blocks(m32, l, schedule);
         Matrix<float> panel = cast<float>(omega);
         // The first product also decides.
         if (a.row_major) {  // W <- orth(A^T A W)
-            Matrix<float> z(m.cols, l);
+            Matrix<float> z(m32.cols, l);
             blocks.normal_product(panel, z);
             if (!float_iterations_suffice(z, k, 2)) return std::nullopt;
-            orthonormalize(z);
+            orthonormalize(z, Orthonormal::basis);
             panel = std::move(z);
             normal_iterations(blocks, panel, float_iters - 1);
         } else {  // Q = orth(A Omega), Q <- orth(A A^T Q)
-            Matrix<float> q(m.cols, l);
+            Matrix<float> q(m32.cols, l);
             blocks.multiply_transposed(panel, q);
             if (!float_iterations_suffice(q, k, 1)) return std::nullopt;
-            orthonormalize(q);
+            orthonormalize(q, Orthonormal::basis);
             panel = std::move(q);
             normal_iterations(blocks, panel, float_iters);
         }
@@ -500,10 +608,23 @@ void singular_values_batched(const T* a, index batch, index m, index n, T* out) 
 }
 
 template <class T>
-Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed) {
+Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed, int threads) {
     Matrix<T> omega(rows, cols);
-    philox::fill_gaussian(seed, 0, static_cast<std::uint64_t>(rows * cols), omega.data());
+    // Counter-based: any range of the stream is computed on its own, so the parts
+    // give the same numbers as one pass (at least 2^14 entries a part).
+    const index count = rows * cols;
+    const int parts = static_cast<int>(std::clamp<index>(count >> 14, 1, std::max(1, threads)));
+    run_parts(parts, [&](int part, int of) {
+        const auto [first, last] = part_range(count, 4, part, of);
+        philox::fill_gaussian(seed, static_cast<std::uint64_t>(first),
+                              static_cast<std::uint64_t>(last - first), omega.data() + first);
+    });
     return omega;
+}
+
+template <class T>
+Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed) {
+    return gaussian_sketch<T>(rows, cols, seed, core_threads());
 }
 
 template <class T>
@@ -515,7 +636,11 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     LOWRANK_EXPECTS(l >= k && l <= std::min(m, n),
                     "the sketch must have between k and min(m, n) columns");
     LOWRANK_EXPECTS(options.power_iters >= 0, "power_iters must be >= 0");
-    const T largest = max_abs(a);
+    // The core's threads for the passes over A; from the BLAS's thread count, read
+    // before the BLAS is made single-threaded below.
+    const int threads = core_threads();
+    Float32Copy copy;
+    const T largest = largest_entry(a, threads, wants_float32_copy(a, options) ? &copy : nullptr);
     LOWRANK_EXPECTS(std::isfinite(largest), "A contains NaN or Inf");
     const T sketch_largest = sketch ? max_abs(*sketch) : T(1);
     if (sketch) {
@@ -529,6 +654,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     const T safe_small = std::sqrt(std::numeric_limits<T>::min()) /
                          std::numeric_limits<T>::epsilon();
     if (largest > 0 && (largest < safe_small || largest > 1 / safe_small)) {
+        copy.storage.reset();
         const int exponent = std::ilogb(largest);
         Matrix<T> scaled = to_matrix(a);
         for (T& value : scaled.values) value = std::scalbn(value, -exponent);
@@ -540,13 +666,14 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // From here on the BLAS runs single-threaded and the products run on the core's
     // threads (RowBlocks), as many as the BLAS would have used: a threaded BLAS's
     // idle workers spin and would compete with them.
-    const Schedule schedule{options.block_bytes, core_threads(), stop};
+    const Schedule schedule{options.block_bytes, threads, stop};
     const SingleThreadedBlas single_threaded_blas;
+    if constexpr (std::is_same_v<T, double>) scale_float32_copy(a, largest, copy);
 
     // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given. Only the
     // span of a given one matters, so it is scaled by a power of two (exact) to
     // entries of order 1, like the Gaussian's: A^T A Omega then stays in range too.
-    Matrix<T> omega = sketch ? to_matrix(*sketch) : gaussian_sketch<T>(n, l, options.seed);
+    Matrix<T> omega = sketch ? to_matrix(*sketch) : gaussian_sketch<T>(n, l, options.seed, threads);
     if (sketch && sketch_largest > 0) {
         const int exponent = std::ilogb(sketch_largest);
         for (T& value : omega.values) value = std::scalbn(value, -exponent);
@@ -558,9 +685,8 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // follow make the result float64-accurate.
     Matrix<T> q(m, l), bt(n, l);
     std::optional<Matrix<T>> reached;
-    if (options.mixed_precision) {
-        reached = float32_iterations(a, omega, options, largest, schedule);
-    }
+    reached = float32_iterations(a, omega, options, copy, schedule);
+    copy.storage.reset();  // the float64 products need the memory more
     const index float64_iters = !reached ? options.power_iters : a.row_major ? 0 : 1;
     range_finder(a, reached ? std::move(*reached) : std::move(omega), reached.has_value(),
                  float64_iters, schedule, q, bt);
@@ -590,6 +716,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     template SvdResult<T> randomized_svd<T>(const ConstView<T>&, const RandomizedSvdOptions&, \
                                             const ConstView<T>*, StopPoll*);                 \
     template Matrix<T> gaussian_sketch<T>(index, index, std::uint64_t);                      \
+    template Matrix<T> gaussian_sketch<T>(index, index, std::uint64_t, int);                 \
     template void apply_sign_convention<T>(Matrix<T>&, Matrix<T>&);
 
 LOWRANK_INSTANTIATE(float)

@@ -57,6 +57,9 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
 // The Gaussian sketch for a seed: (rows x cols), column-major (see philox.hpp).
 template <class T>
 Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed);
+// The same on up to `threads` threads (identical numbers).
+template <class T>
+Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed, int threads);
 
 // Flips the sign of column j of U and row j of Vh so that U's largest-magnitude
 // entry in column j is positive.
