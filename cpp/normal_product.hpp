@@ -47,8 +47,8 @@ Isa parse(const std::string& name);  // throws std::invalid_argument for an unkn
 //   kernel_product             Y = M X         X (cols x l), Y (rows x l)
 //   kernel_transposed_product  Z = M^T Y       Y (rows x l), Z (cols x l)
 // The output is resized when its shape is wrong. Each returns false, touching
-// nothing, when no kernel is in use (kernels::current() is none); the caller then
-// uses BLAS. Each thread sums its own range of M's rows, so, as with a threaded
+// nothing, when no kernel is in use (kernels::current() is none) or the panel of
+// M's columns (cols x l) exceeds 2 MiB; the caller then uses BLAS. Each thread sums its own range of M's rows, so, as with a threaded
 // BLAS, the rounding depends on the thread count (and only on it: the same count
 // gives the same bits).
 template <class T>

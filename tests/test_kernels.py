@@ -48,6 +48,7 @@ SHAPES = [  # (rows, cols, l)
     (250, 1500, 70),  # several chunks of the panel
     (40, 2100, 5),  # more than one column range (1024) in M X
     (1100, 9, 30),  # many blocks of short rows
+    (30, 9000, 40),  # a panel past 2 MiB in float64: the kernels hand it to BLAS
     (0, 5, 3),
     (5, 0, 3),
     (7, 5, 0),
