@@ -7,6 +7,7 @@
 #include <limits>
 #include <new>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -345,34 +346,88 @@ void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index it
     }
 }
 
-// Uninitialised storage for a large temporary, on 2 MiB boundaries and, where the
-// kernel gives transparent huge pages on request (madvise mode, the usual default),
-// in huge pages: a 24 MB copy then costs 12 page faults instead of 6000. Empty
-// (data() == nullptr) when the memory cannot be had.
+// Storage for large temporaries (the float32 copy of A), on 2 MiB boundaries and,
+// where the kernel gives transparent huge pages on request (madvise mode, the usual
+// default), in huge pages: a 24 MB copy then costs 12 page faults instead of 6000.
+//
+// The kernel still zeroes every new page, which took 6-8 ms of CPU time in a 40 ms
+// float64 randomized_svd of 3000 x 2000. So one released buffer of at most 256 MiB
+// is kept for the next call that needs no more than it holds and at least half of
+// it (repeated calls on same-sized inputs, the common case); it is freed when a
+// larger one replaces it, or at exit. (OpenBLAS keeps its GEMM buffers likewise.)
+class SpareBuffer {
+  public:
+    static constexpr std::size_t kAlignment = std::size_t(2) << 20;
+    static constexpr std::size_t kMaxBytes = std::size_t(256) << 20;
+
+    // A buffer of `bytes` (a multiple of kAlignment): the spare one when it fits,
+    // else a new one; nullptr when the memory cannot be had.
+    static void* take(std::size_t bytes) {
+        {
+            std::lock_guard<std::mutex> lock(slot().mutex);
+            Slot& s = slot();
+            if (s.data && s.bytes >= bytes && s.bytes / 2 <= bytes) {
+                void* out = s.data;
+                s.data = nullptr;
+                s.bytes = 0;
+                return out;
+            }
+        }
+        void* fresh = ::operator new(bytes, std::align_val_t(kAlignment), std::nothrow);
+#ifdef MADV_HUGEPAGE
+        if (fresh) madvise(fresh, bytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
+#endif
+        return fresh;
+    }
+
+    // Gives a buffer from take() back: kept as the spare if it is the larger.
+    static void give(void* data, std::size_t bytes) {
+        if (bytes <= kMaxBytes) {
+            std::lock_guard<std::mutex> lock(slot().mutex);
+            Slot& s = slot();
+            if (bytes > s.bytes) {
+                std::swap(data, s.data);
+                std::swap(bytes, s.bytes);
+            }
+        }
+        if (data) ::operator delete(data, std::align_val_t(kAlignment));
+    }
+
+  private:
+    struct Slot {
+        std::mutex mutex;
+        void* data = nullptr;
+        std::size_t bytes = 0;
+        ~Slot() {
+            if (data) ::operator delete(data, std::align_val_t(kAlignment));
+        }
+    };
+    static Slot& slot() {
+        static Slot instance;
+        return instance;
+    }
+};
+
+// Uninitialised storage for `count` values from SpareBuffer. Empty (data() ==
+// nullptr) when the memory cannot be had.
 template <class T>
 class LargeBuffer {
   public:
     explicit LargeBuffer(index count) {
         const double wanted = double(std::max<index>(count, 1)) * double(sizeof(T));
         if (wanted > double(std::numeric_limits<std::ptrdiff_t>::max() / 2)) return;
-        bytes_ = round_up(static_cast<std::size_t>(wanted));
-        data_ = static_cast<T*>(::operator new(bytes_, std::align_val_t(kAlignment), std::nothrow));
-#ifdef MADV_HUGEPAGE
-        if (data_) madvise(data_, bytes_, MADV_HUGEPAGE);  // advice only: failure changes nothing
-#endif
+        const std::size_t unit = SpareBuffer::kAlignment;
+        bytes_ = (static_cast<std::size_t>(wanted) + unit - 1) / unit * unit;
+        data_ = static_cast<T*>(SpareBuffer::take(bytes_));
     }
     ~LargeBuffer() {
-        if (data_) ::operator delete(data_, std::align_val_t(kAlignment));
+        if (data_) SpareBuffer::give(data_, bytes_);
     }
     LargeBuffer(const LargeBuffer&) = delete;
     LargeBuffer& operator=(const LargeBuffer&) = delete;
     T* data() { return data_; }
 
   private:
-    static constexpr std::size_t kAlignment = std::size_t(2) << 20;
-    static std::size_t round_up(std::size_t bytes) {
-        return (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    }
     std::size_t bytes_ = 0;
     T* data_ = nullptr;
 };

@@ -83,7 +83,9 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         iteration, an upper estimate of how much of itself the spectral error may
         change (measured changes were below 1/100 of it), for at least one float32 iteration (``power_iters >= 1``, or 2 for
         Fortran-ordered ``A``) and enough work to pay for the copy; otherwise, and
-        with ``False``, all is float64. The copy needs half of ``A``'s memory more.
+        with ``False``, all is float64. The copy needs half of ``A``'s memory more;
+        its buffer (up to 256 MiB) is kept for the next call of the same size,
+        because fresh memory costs the kernel's page zeroing every time.
         No effect on float32 input or on the GPU.
 
     Returns
@@ -94,9 +96,9 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     Raises
     ------
     KeyboardInterrupt
-        On Ctrl-C, checked about every 0.05 s between blocks of 64 MiB of A (CPU core,
-        when called from the main thread); nothing is returned and the package
-        stays usable.
+        On Ctrl-C, checked about every 0.05 s between blocks of A (CPU core, when
+        called from the main thread); nothing is returned and the package stays
+        usable.
 
     Notes
     -----
@@ -106,6 +108,12 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     that ``||A||^2`` would overflow or underflow (outside LAPACK's safe range, as
     gesdd checks it), the iterations run on a copy of A scaled by a power of two.
     See ``mixed_precision`` for the float32 power iterations of float64 input.
+
+    On the CPU, each power iteration is one pass over A (``A^T (A W)`` block by
+    block, then one orthonormalisation: the same subspace as step 3 in exact
+    arithmetic), and the products run on AVX-512 or AVX2 kernels that read A
+    without packing it, where the CPU has them and the panel (n by l) fits in
+    2 MiB; elsewhere on BLAS. They run on as many threads as the BLAS would.
 
     References
     ----------
