@@ -271,7 +271,7 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
 
 // The kernels keep X (M X) or Z (M^T Y) in cache across all blocks of M; past
 // 2 MiB (M's columns x l, padded) that no longer holds and OpenBLAS is as fast or
-// faster (measured at 10000 x 3000, l = 110, float64: 2.7 MiB; and at 20000 x 5000,
+// faster (measured at 10000 x 3000, l = 110, float64: 2.6 MiB; and at 20000 x 5000,
 // l = 210), so they decline.
 constexpr index kMaxPanelBytes = index(2) << 20;
 
