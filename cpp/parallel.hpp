@@ -5,8 +5,9 @@
 // thread calling a single-threaded BLAS; the bottleneck's tiny products run with
 // the BLAS single-threaded. This needs the BLAS to let a thread set its own thread
 // count (OpenBLAS >= 0.3.27: openblas_set_num_threads_local); without it, one
-// thread calls a threaded BLAS. (The randomized SVD's large products use the
-// BLAS's own threads instead: svd.cpp, RowBlocks.)
+// thread calls a threaded BLAS. The randomized SVD runs all of its products this
+// way too, on the core's threads, with its own kernels or single-threaded BLAS
+// per range of rows (svd.cpp, RowBlocks; normal_product.hpp).
 #pragma once
 
 #include <algorithm>

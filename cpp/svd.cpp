@@ -204,7 +204,7 @@ class RowBlocks {
     }
 
     // Z = M^T (M X), reading M from memory once: the fused kernel where this CPU
-    // has one (normal_product.hpp), else Y = M X and Z = M^T Y block by block.
+    // has one (normal_product.hpp), else two BLAS passes, Y = M X and Z = M^T Y.
     void normal_product(const Matrix<T>& x, Matrix<T>& z) const {
         if (kernel_normal_product(m_, x, z, schedule_.threads, schedule_.stop)) return;
         Matrix<T> y(m_.rows, l_);
@@ -299,7 +299,8 @@ class RowBlocks {
 };
 
 // W <- orth(M^T M W), `iters` times, on the row-major M of `blocks` (rows x cols);
-// W is (cols x l). Each iteration reads M once (RowBlocks::normal_product). The
+// W is (cols x l). Each iteration reads M once where the kernels run
+// (RowBlocks::normal_product), twice on the BLAS path. The
 // last W is orthonormal to rounding when `last` is final, else a basis.
 template <class T>
 void normal_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters,
@@ -318,9 +319,9 @@ void normal_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters,
 // iterations from `start`: Omega, or (`started`) the panel that float32 iterations
 // reached (float32_iterations: W for row-major A, orthonormal Q for column-major).
 // HMT's Algorithm 4.4 orthonormalises after every product and reads A twice per
-// power iteration. Here each iteration is one pass over A (normal_iterations) with
-// one orthonormalisation: the same subspace in exact arithmetic, A read q + 2 times
-// instead of 2q + 2.
+// power iteration. Here each iteration is one product A^T (A W) (normal_iterations)
+// with one orthonormalisation: the same subspace in exact arithmetic; where the
+// kernels run, A is read q + 2 times instead of 2q + 2.
 template <class T>
 void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index iters,
                   const Schedule& schedule, Matrix<T>& q, Matrix<T>& bt) {
