@@ -238,6 +238,22 @@ def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
     assert mixed.U.dtype == np.float64
 
 
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_mixed_precision_near_its_limit_keeps_the_error(layout):
+    # 1/i at k = 150: eps32 (sigma_1 / sigma_k)^2 = 2.7e-3 (the core's estimate is
+    # about twice that), inside the 1e-2 limit: float32 iterations run, and the
+    # spectral error moves by no more than a different sketch would move it.
+    s = 1.0 / np.arange(1, 601)
+    A = decaying_spectrum(2000, 600, s, seed=11)
+    A = np.asfortranarray(A) if layout == "F" else A
+    mixed, full = _mixed_and_full(A, 150, oversamples=10, power_iters=3)
+    assert not np.array_equal(mixed.S, full.S)
+    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-4)
+    np.testing.assert_allclose(mixed.S, full.S, rtol=1e-4)
+    for factor in (mixed.U, mixed.Vh.T):
+        np.testing.assert_allclose(factor.T @ factor, np.eye(150), atol=1e-13)
+
+
 def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():
     # exp(-i/3): sigma_1 / sigma_40 ~ 5e5, far below what float32 iterations resolve.
     # The core sees it after one float32 iteration and recomputes in float64: the
