@@ -10,7 +10,8 @@ bool g_installed = false;
 
 template <class T>
 bool complete(const Table<T>& t) {
-    return t.gemm && t.syrk && t.trsm && t.gesdd && t.geqrf && t.orgqr && t.potrf && t.syevd;
+    return t.gemm && t.syrk && t.trsm && t.trmm && t.gesdd && t.geqrf && t.orgqr && t.potrf &&
+           t.trtri && t.syevd;
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ struct Signatures {
     using trsm = void (*)(const char*, const char*, const char*, const char*, const blas_int*,
                           const blas_int*, const T*, const T*, const blas_int*, T*,
                           const blas_int*);
+    using trmm = trsm;  // the same arguments
     using gesdd = void (*)(const char*, const blas_int*, const blas_int*, T*, const blas_int*,
                            T*, T*, const blas_int*, T*, const blas_int*, T*, const blas_int*,
                            blas_int*, blas_int*);
@@ -39,6 +40,8 @@ struct Signatures {
     using orgqr = void (*)(const blas_int*, const blas_int*, const blas_int*, T*,
                            const blas_int*, const T*, T*, const blas_int*, blas_int*);
     using potrf = void (*)(const char*, const blas_int*, T*, const blas_int*, blas_int*);
+    using trtri = void (*)(const char*, const char*, const blas_int*, T*, const blas_int*,
+                           blas_int*);
     using syevd = void (*)(const char*, const char*, const blas_int*, T*, const blas_int*, T*,
                            T*, const blas_int*, blas_int*, const blas_int*, blas_int*);
 };
@@ -49,10 +52,12 @@ struct Table {
     typename Signatures<T>::gemm gemm = nullptr;
     typename Signatures<T>::syrk syrk = nullptr;
     typename Signatures<T>::trsm trsm = nullptr;
+    typename Signatures<T>::trmm trmm = nullptr;
     typename Signatures<T>::gesdd gesdd = nullptr;
     typename Signatures<T>::geqrf geqrf = nullptr;
     typename Signatures<T>::orgqr orgqr = nullptr;
     typename Signatures<T>::potrf potrf = nullptr;
+    typename Signatures<T>::trtri trtri = nullptr;
     typename Signatures<T>::syevd syevd = nullptr;
 };
 
@@ -120,6 +125,14 @@ struct Blas {
         blas_lapack::table<T>().trsm(&side, &uplo, &trans, &diag, &m_, &n_, &alpha, a, &lda_, b,
                                      &ldb_);
     }
+    static void trmm(char side, char uplo, char trans, char diag, std::int64_t m, std::int64_t n,
+                     T alpha, const T* a, std::int64_t lda, T* b, std::int64_t ldb) {
+        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
+                       lda_ = to_blas_int(lda, "lda"), ldb_ = to_blas_int(ldb, "ldb");
+        if (m_ == 0 || n_ == 0) return;
+        blas_lapack::table<T>().trmm(&side, &uplo, &trans, &diag, &m_, &n_, &alpha, a, &lda_, b,
+                                     &ldb_);
+    }
     // LAPACK calls return `info`; callers decide what a non-zero value means.
     static blas_int gesdd(char jobz, std::int64_t m, std::int64_t n, T* a, std::int64_t lda, T* s,
                           T* u, std::int64_t ldu, T* vt, std::int64_t ldvt, T* work,
@@ -153,6 +166,12 @@ struct Blas {
         const blas_int n_ = to_blas_int(n, "n"), lda_ = to_blas_int(lda, "lda");
         blas_int info = 0;
         blas_lapack::table<T>().potrf(&uplo, &n_, a, &lda_, &info);
+        return info;
+    }
+    static blas_int trtri(char uplo, char diag, std::int64_t n, T* a, std::int64_t lda) {
+        const blas_int n_ = to_blas_int(n, "n"), lda_ = to_blas_int(lda, "lda");
+        blas_int info = 0;
+        blas_lapack::table<T>().trtri(&uplo, &diag, &n_, a, &lda_, &info);
         return info;
     }
     static blas_int syevd(char jobz, char uplo, std::int64_t n, T* a, std::int64_t lda, T* w,

@@ -206,10 +206,12 @@ void transposed_block(kernels::Isa isa, const T* m, index ld, index rows, index 
 
 // The three products on the kernel `isa`: M is cut into ranges of whole blocks of rows,
 // one per thread; Y = M X writes each range's rows, the others sum each range's share
-// of Z and add the shares up at the end.
+// of Z and add the shares up at the end. The normal product also stores Y = M X in
+// `kept` when it is not null (its rows are written as the blocks pass).
 template <class T>
 void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
-                  const Matrix<T>& in, Matrix<T>& out, int threads, StopPoll* stop) {
+                  const Matrix<T>& in, Matrix<T>& out, int threads, StopPoll* stop,
+                  Matrix<T>* kept = nullptr) {
     const index rows = m.rows, cols = m.cols, l = in.cols;
     const index lanes = (isa == kernels::Isa::avx512 ? 64 : 32) / index(sizeof(T));
     const index lp = std::max<index>(1, (l + lanes - 1) / lanes) * lanes;
@@ -218,19 +220,21 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
     const index rb = block_rows<T>(cols);
     const int parts = static_cast<int>(std::clamp<index>(rows / (2 * rb), 1, std::max(1, threads)));
     const bool to_rows = what == Product::plain;
-    // Y = M X: all of Y (rows x lp). Otherwise one Z (cols x lp) per part.
-    std::vector<AlignedVector<T>> results(to_rows ? 1 : static_cast<std::size_t>(parts));
-    if (to_rows) results[0].resize(static_cast<std::size_t>(rows * lp));
+    if (what != Product::normal) kept = nullptr;
+    // All of Y (rows x lp) for M X, or for M^T (M X) when it is kept.
+    AlignedVector<T> all_rows(to_rows || kept ? static_cast<std::size_t>(rows * lp) : 0);
+    // One Z (cols x lp) per part.
+    std::vector<AlignedVector<T>> shares(to_rows ? 0 : static_cast<std::size_t>(parts));
 
     run_parts(parts, [&](int part, int count) {
         AlignedVector<T> y;
         T* z = nullptr;
         if (!to_rows) {
-            results[static_cast<std::size_t>(part)].assign(static_cast<std::size_t>(cols * lp),
-                                                           T(0));
-            z = results[static_cast<std::size_t>(part)].data();
+            shares[static_cast<std::size_t>(part)].assign(static_cast<std::size_t>(cols * lp),
+                                                          T(0));
+            z = shares[static_cast<std::size_t>(part)].data();
         }
-        if (what == Product::normal) y.resize(static_cast<std::size_t>(rb * lp));
+        if (what == Product::normal && !kept) y.resize(static_cast<std::size_t>(rb * lp));
         const auto [first, last] = part_range(rows, rb, part, count);
         for (index r0 = first; r0 < last; r0 += rb) {
             if (stop) stop->poll();
@@ -239,14 +243,16 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
             // M^T Y alone prefetches the next block when it is as tall as this one.
             const T* next = r0 + 2 * rb <= last ? mb + rb * m.ld : nullptr;
             switch (what) {
-                case Product::normal:
-                    product_block(isa, mb, m.ld, block, cols, panel.data(), lp, y.data());
-                    transposed_block(isa, mb, m.ld, block, cols, y.data(), lp, z,
+                case Product::normal: {
+                    T* yb = kept ? all_rows.data() + r0 * lp : y.data();
+                    product_block(isa, mb, m.ld, block, cols, panel.data(), lp, yb);
+                    transposed_block(isa, mb, m.ld, block, cols, yb, lp, z,
                                      static_cast<const T*>(nullptr));
                     break;
+                }
                 case Product::plain:
                     product_block(isa, mb, m.ld, block, cols, panel.data(), lp,
-                                  results[0].data() + r0 * lp);
+                                  all_rows.data() + r0 * lp);
                     break;
                 case Product::transposed:
                     transposed_block(isa, mb, m.ld, block, cols, panel.data() + r0 * lp, lp, z,
@@ -256,17 +262,23 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
         }
     });
 
-    // Back to column-major: Y's rows, or the sum of the parts' Z.
-    const index out_rows = to_rows ? rows : cols;
-    if (out.rows != out_rows || out.cols != l) out = Matrix<T>(out_rows, l);
-    for (index c = 0; c < l; ++c) {
-        T* column = out.column(c);
-        for (index i = 0; i < out_rows; ++i) {
-            T sum = 0;
-            for (const auto& part : results) sum += part[static_cast<std::size_t>(i * lp + c)];
-            column[i] = sum;
+    // Back to column-major: Y's rows, and the sum of the parts' Z.
+    const auto unpad = [l, lp](const AlignedVector<T>& from, index count, Matrix<T>& to) {
+        if (to.rows != count || to.cols != l) to = Matrix<T>(count, l);
+        for (index c = 0; c < l; ++c) {
+            T* column = to.column(c);
+            for (index i = 0; i < count; ++i) column[i] = from[static_cast<std::size_t>(i * lp + c)];
         }
+    };
+    if (to_rows) {
+        unpad(all_rows, rows, out);
+        return;
     }
+    if (kept) unpad(all_rows, rows, *kept);
+    for (std::size_t p = 1; p < shares.size(); ++p) {
+        for (std::size_t i = 0; i < shares[0].size(); ++i) shares[0][i] += shares[p][i];
+    }
+    unpad(shares[0], cols, out);
 }
 
 // The kernels keep X (M X) or Z (M^T Y) in cache across all blocks of M; past
@@ -277,14 +289,14 @@ constexpr index kMaxPanelBytes = index(2) << 20;
 
 template <class T>
 bool run(Product what, const ConstView<T>& m, const Matrix<T>& in, Matrix<T>& out, int threads,
-         StopPoll* stop) {
+         StopPoll* stop, Matrix<T>* kept = nullptr) {
     const kernels::Isa isa = kernels::current();
     if (isa == kernels::Isa::none) return false;
     if (isa == kernels::Isa::avx2 && !std::is_same_v<T, float>) return false;
     const index lanes = (isa == kernels::Isa::avx512 ? 64 : 32) / index(sizeof(T));
     const index lp = std::max<index>(1, (in.cols + lanes - 1) / lanes) * lanes;
     if (m.cols * lp * index(sizeof(T)) > kMaxPanelBytes) return false;
-    run_products(isa, what, m, in, out, threads, stop);
+    run_products(isa, what, m, in, out, threads, stop, kept);
     return true;
 }
 
@@ -295,7 +307,8 @@ bool run(Product what, const ConstView<T>& m, const Matrix<T>& in, Matrix<T>& ou
 namespace {
 enum class Product { normal, plain, transposed };
 template <class T>
-bool run(Product, const ConstView<T>&, const Matrix<T>&, Matrix<T>&, int, StopPoll*) {
+bool run(Product, const ConstView<T>&, const Matrix<T>&, Matrix<T>&, int, StopPoll*,
+         Matrix<T>* = nullptr) {
     return false;
 }
 }  // namespace
@@ -304,8 +317,8 @@ bool run(Product, const ConstView<T>&, const Matrix<T>&, Matrix<T>&, int, StopPo
 
 template <class T>
 bool kernel_normal_product(const ConstView<T>& m, const Matrix<T>& x, Matrix<T>& z, int threads,
-                           StopPoll* stop) {
-    return run(Product::normal, m, x, z, threads, stop);
+                           StopPoll* stop, Matrix<T>* y) {
+    return run(Product::normal, m, x, z, threads, stop, y);
 }
 
 template <class T>
@@ -322,7 +335,7 @@ bool kernel_transposed_product(const ConstView<T>& m, const Matrix<T>& y, Matrix
 
 #define LOWRANK_INSTANTIATE(T)                                                                  \
     template bool kernel_normal_product<T>(const ConstView<T>&, const Matrix<T>&, Matrix<T>&,   \
-                                           int, StopPoll*);                                    \
+                                           int, StopPoll*, Matrix<T>*);                        \
     template bool kernel_product<T>(const ConstView<T>&, const Matrix<T>&, Matrix<T>&, int,     \
                                     StopPoll*);                                                \
     template bool kernel_transposed_product<T>(const ConstView<T>&, const Matrix<T>&,           \

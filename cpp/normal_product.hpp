@@ -45,17 +45,18 @@ Isa parse(const std::string& name);  // throws std::invalid_argument for an unkn
 // The products of a randomized SVD for row-major M (rows x cols) and column-major
 // panels with l columns, on up to `threads` of the core's threads, polling `stop`
 // between blocks of M's rows:
-//   kernel_normal_product      Z = M^T (M X)   X, Z: (cols x l)   M read once
+//   kernel_normal_product      Z = M^T (M X)   X, Z: (cols x l)   M read once;
+//                              with `y`, also Y = M X (rows x l) on the way
 //   kernel_product             Y = M X         X (cols x l), Y (rows x l)
 //   kernel_transposed_product  Z = M^T Y       Y (rows x l), Z (cols x l)
 // The output is resized when its shape is wrong. Each returns false, touching
 // nothing, when no kernel is in use (kernels::current() is none) or the panel of
-// M's columns (cols x l) exceeds 2 MiB; the caller then uses BLAS. Each thread sums its own range of M's rows, so, as with a threaded
-// BLAS, the rounding depends on the thread count (and only on it: the same count
-// gives the same bits).
+// M's columns (cols x l) exceeds 2 MiB; the caller then uses BLAS. Each thread
+// sums its own range of M's rows, so, as with a threaded BLAS, the rounding depends
+// on the thread count (and only on it: the same count gives the same bits).
 template <class T>
 bool kernel_normal_product(const ConstView<T>& m, const Matrix<T>& x, Matrix<T>& z, int threads,
-                           StopPoll* stop);
+                           StopPoll* stop, Matrix<T>* y = nullptr);
 template <class T>
 bool kernel_product(const ConstView<T>& m, const Matrix<T>& x, Matrix<T>& y, int threads,
                     StopPoll* stop);

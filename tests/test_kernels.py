@@ -84,6 +84,21 @@ def test_products_match_numpy(kernel, which, shape, dtype, order):
     np.testing.assert_array_equal(X, X_before)
 
 
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_product_keeps_its_plain_product(kernel, shape, dtype):
+    """M^T (M X) with Y = M X kept: the very bits of the two products on their own."""
+    rows, cols, l = shape
+    rng = np.random.default_rng(rows * 13 + cols * 7 + l)
+    M = rng.standard_normal((rows, cols)).astype(dtype)
+    X = rng.standard_normal((cols, l)).astype(dtype)
+    Z, Y = _core._kernel_product(M, X, "normal_kept")
+    assert Z.shape == (cols, l) and Y.shape == (rows, l)
+    assert Z.dtype == Y.dtype == dtype
+    np.testing.assert_array_equal(Z, _core._kernel_product(M, X, "normal"))
+    np.testing.assert_array_equal(Y, _core._kernel_product(M, X, "plain"))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_products_of_extreme_scales(kernel, dtype):
     """No scaling inside the kernels: a tiny or huge M gives the product of NumPy."""

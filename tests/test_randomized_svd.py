@@ -207,6 +207,28 @@ def test_many_row_blocks_match_one(layout, float_dtype):
         _core.randomized_svd(A, 10, 20, 2, 3, None, False, 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("noise", [0.0, "tiny", 1e-2], ids=["rank-k", "tiny-noise", "noise"])
+def test_last_products_with_and_without_the_shared_pass(dtype, noise):
+    # Row-major A: Q and B come from one pass (Y = A W, Z = A^T Y, B^T = Z R^-1)
+    # when Y is well conditioned (noise 1e-2), and from a pass of their own when it
+    # is not (exactly rank k: Cholesky refuses; noise far below sigma_1: the
+    # accuracy estimate refuses). Either way the result is the optimum's, to the
+    # dtype's rounding.
+    m, n, k = 900, 400, 10
+    tiny = 1e-4 if dtype == np.float32 else 1e-9
+    level = tiny if noise == "tiny" else noise
+    s = np.concatenate([np.linspace(1.0, 0.5, k), np.full(n - k, level)])
+    A = decaying_spectrum(m, n, s, seed=12).astype(dtype)
+    r = lc.randomized_svd(A, k, oversamples=10, power_iters=2, seed=3)
+    error = np.linalg.norm(A.astype(np.float64) - r.to_dense().astype(np.float64), 2)
+    floor = 50 * np.finfo(dtype).eps * s[0]
+    assert error <= 1.001 * s[k] + floor
+    assert_close(r.S, s[:k], dtype, scale=s[0], factor=50)
+    for factor in (r.U, r.Vh.T):
+        assert_close(factor.T @ factor, np.eye(k), dtype, factor=50)
+
+
 def _mixed_and_full(A, k, **options):
     mixed = lc.randomized_svd(A, k, seed=7, **options)
     full = lc.randomized_svd(A, k, seed=7, mixed_precision=False, **options)

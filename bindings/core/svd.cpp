@@ -58,19 +58,21 @@ py::tuple randomized(const py::array_t<T>& a, index k, index sketch_columns, ind
 // kernels in use, or by BLAS when that is "none": exposed for the tests that check
 // the kernels against NumPy, and for timing them.
 template <class T>
-py::array_t<T> kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
-                              const std::string& which) {
+py::object kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
+                          const std::string& which) {
     ConstView<T> mv = view_of(m, "M");
     const ConstView<T> xv = view_of(x, "X");
-    const bool plain = which == "plain", normal = which == "normal";
+    const bool plain = which == "plain", kept = which == "normal_kept";
+    const bool normal = kept || which == "normal";
     if (!plain && !normal && which != "transposed") {
-        throw std::invalid_argument("which must be 'normal', 'plain' or 'transposed'");
+        throw std::invalid_argument(
+            "which must be 'normal', 'normal_kept', 'plain' or 'transposed'");
     }
     if (xv.rows != (normal || plain ? mv.cols : mv.rows)) {
         throw std::invalid_argument("X has the wrong number of rows for M");
     }
     const Matrix<T> xm = to_matrix(xv);
-    Matrix<T> out(plain ? mv.rows : mv.cols, xm.cols);
+    Matrix<T> out(plain ? mv.rows : mv.cols, xm.cols), y(mv.rows, xm.cols);
     {
         py::gil_scoped_release release;
         // The kernels read M by rows: a column-major M goes through a row-major copy.
@@ -83,11 +85,12 @@ py::array_t<T> kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
         }
         const int threads = core_threads();
         const index l = xm.cols;
-        const bool done = normal  ? kernel_normal_product(mv, xm, out, threads, nullptr)
-                          : plain ? kernel_product(mv, xm, out, threads, nullptr)
-                                  : kernel_transposed_product(mv, xm, out, threads, nullptr);
+        const bool done =
+            normal  ? kernel_normal_product(mv, xm, out, threads, nullptr, kept ? &y : nullptr)
+            : plain ? kernel_product(mv, xm, out, threads, nullptr)
+                    : kernel_transposed_product(mv, xm, out, threads, nullptr);
         if (!done && (plain || normal)) {  // Y = M X: (M^T stored column-major)^T X
-            Matrix<T> y(mv.rows, l);
+            y = Matrix<T>(mv.rows, l);
             Blas<T>::gemm('T', 'N', mv.rows, l, mv.cols, T(1), mv.data, mv.ld, xm.data(),
                           xm.ld(), T(0), y.data(), y.ld());
             if (plain) out = std::move(y);
@@ -98,6 +101,7 @@ py::array_t<T> kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
                           T(0), out.data(), out.ld());
         }
     }
+    if (kept) return py::make_tuple(to_numpy(std::move(out)), to_numpy(std::move(y)));
     return to_numpy(std::move(out));
 }
 
@@ -139,7 +143,8 @@ void define(py::module_& m) {
           "Singular values of a C-contiguous (batch, m, n) stack: (batch, min(m, n)).");
     m.def("_kernel_product", &kernel_product<T>, py::arg("M").noconvert(),
           py::arg("X").noconvert(), py::arg("which"),
-          "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing).");
+          "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing);\n"
+          "'normal_kept' returns (M^T (M X), M X) from the one pass.");
 }
 
 }  // namespace
