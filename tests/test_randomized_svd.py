@@ -211,10 +211,10 @@ def test_many_row_blocks_match_one(layout, float_dtype):
 @pytest.mark.parametrize("noise", [0.0, "tiny", 1e-2], ids=["rank-k", "tiny-noise", "noise"])
 def test_last_products_with_and_without_the_shared_pass(dtype, noise):
     # Row-major A: Q and B come from one pass (Y = A W, Z = A^T Y, B^T = Z R^-1)
-    # when Y is well conditioned (noise 1e-2), and from a pass of their own when it
-    # is not (exactly rank k: Cholesky refuses; noise far below sigma_1: the
-    # accuracy estimate refuses). Either way the result is the optimum's, to the
-    # dtype's rounding.
+    # when Y is well enough conditioned (noise 1e-2), and from a pass of their own
+    # when it is not (exactly rank k: Cholesky refuses; noise so far below sigma_1
+    # that eps (sigma_1 / noise)^2 > 1: the accuracy estimate refuses). Either way
+    # the result is the optimum's, to the dtype's rounding.
     m, n, k = 900, 400, 10
     tiny = 1e-4 if dtype == np.float32 else 1e-9
     level = tiny if noise == "tiny" else noise

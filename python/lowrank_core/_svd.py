@@ -113,7 +113,10 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
 
     On the CPU, each power iteration is one pass over A (``A^T (A W)`` block by
     block, then one orthonormalisation: the same subspace as step 3 in exact
-    arithmetic), and the products run on AVX-512 or AVX2 kernels that read A
+    arithmetic). For C-ordered A, steps 2 and 4 share one more pass: Y = A W and
+    Z = A^T Y, then Q = Y R^-1 by Cholesky-QR and B^T = A^T Q = Z R^-1, when
+    Y is well enough conditioned for that to be as accurate (else B takes a pass
+    of its own). The products run on AVX-512 or AVX2 kernels that read A
     without packing it, where the CPU has them and the panel (n by l) fits in
     2 MiB; elsewhere on BLAS. They run on as many threads as the BLAS would.
 
