@@ -79,9 +79,9 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         ``A`` (scaled by a power of two), about twice as fast, and everything after
         them in float64, so that U, S and Vh are float64-accurate for the subspace
         found. It is used only where float32 cannot cost accuracy: when
-        ``eps32 * (sigma_1 / sigma_k)**2 <= 1e-2``, as estimated after the first
+        ``eps32 * (sigma_1 / sigma_k)**2 <= 3e-2``, as estimated after the first
         iteration (an upper bound on how much the k-th wanted direction moves;
-        the spectral error moved by at most 5.5e-5 of itself in measurements up
+        the spectral error moved by at most 1e-4 of itself in measurements up
         to that limit, as often down as up), for at least one float32 iteration
         (``power_iters >= 1``, or 2 for Fortran-ordered ``A``) and enough work to
         pay for the copy; otherwise, and with ``False``, all is float64. The copy
