@@ -10,7 +10,7 @@ bool g_installed = false;
 
 template <class T>
 bool complete(const Table<T>& t) {
-    return t.gemm && t.syrk && t.trsm && t.trmm && t.gesdd && t.geqrf && t.orgqr && t.potrf &&
+    return t.gemm && t.syrk && t.trmm && t.gesdd && t.geqrf && t.orgqr && t.potrf &&
            t.trtri && t.syevd;
 }
 

@@ -28,10 +28,9 @@ struct Signatures {
                           const blas_int*, const T*, T*, const blas_int*);
     using syrk = void (*)(const char*, const char*, const blas_int*, const blas_int*,
                           const T*, const T*, const blas_int*, const T*, T*, const blas_int*);
-    using trsm = void (*)(const char*, const char*, const char*, const char*, const blas_int*,
+    using trmm = void (*)(const char*, const char*, const char*, const char*, const blas_int*,
                           const blas_int*, const T*, const T*, const blas_int*, T*,
                           const blas_int*);
-    using trmm = trsm;  // the same arguments
     using gesdd = void (*)(const char*, const blas_int*, const blas_int*, T*, const blas_int*,
                            T*, T*, const blas_int*, T*, const blas_int*, T*, const blas_int*,
                            blas_int*, blas_int*);
@@ -51,7 +50,6 @@ template <class T>
 struct Table {
     typename Signatures<T>::gemm gemm = nullptr;
     typename Signatures<T>::syrk syrk = nullptr;
-    typename Signatures<T>::trsm trsm = nullptr;
     typename Signatures<T>::trmm trmm = nullptr;
     typename Signatures<T>::gesdd gesdd = nullptr;
     typename Signatures<T>::geqrf geqrf = nullptr;
@@ -116,14 +114,6 @@ struct Blas {
                        lda_ = to_blas_int(lda, "lda"), ldc_ = to_blas_int(ldc, "ldc");
         if (n_ == 0) return;
         blas_lapack::table<T>().syrk(&uplo, &trans, &n_, &k_, &alpha, a, &lda_, &beta, c, &ldc_);
-    }
-    static void trsm(char side, char uplo, char trans, char diag, std::int64_t m, std::int64_t n,
-                     T alpha, const T* a, std::int64_t lda, T* b, std::int64_t ldb) {
-        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
-                       lda_ = to_blas_int(lda, "lda"), ldb_ = to_blas_int(ldb, "ldb");
-        if (m_ == 0 || n_ == 0) return;
-        blas_lapack::table<T>().trsm(&side, &uplo, &trans, &diag, &m_, &n_, &alpha, a, &lda_, b,
-                                     &ldb_);
     }
     static void trmm(char side, char uplo, char trans, char diag, std::int64_t m, std::int64_t n,
                      T alpha, const T* a, std::int64_t lda, T* b, std::int64_t ldb) {

@@ -36,7 +36,6 @@ void fill(lowrank::blas_lapack::Table<T>& table, const py::dict& blas, const py:
     const std::string p(1, prefix);
     table.gemm = capsule_function<decltype(table.gemm)>(blas, "blas", (p + "gemm").c_str());
     table.syrk = capsule_function<decltype(table.syrk)>(blas, "blas", (p + "syrk").c_str());
-    table.trsm = capsule_function<decltype(table.trsm)>(blas, "blas", (p + "trsm").c_str());
     table.trmm = capsule_function<decltype(table.trmm)>(blas, "blas", (p + "trmm").c_str());
     table.gesdd = capsule_function<decltype(table.gesdd)>(lapack, "lapack", (p + "gesdd").c_str());
     table.geqrf = capsule_function<decltype(table.geqrf)>(lapack, "lapack", (p + "geqrf").c_str());

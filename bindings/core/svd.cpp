@@ -72,7 +72,7 @@ py::object kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
         throw std::invalid_argument("X has the wrong number of rows for M");
     }
     const Matrix<T> xm = to_matrix(xv);
-    Matrix<T> out(plain ? mv.rows : mv.cols, xm.cols), y(mv.rows, xm.cols);
+    Matrix<T> out(plain ? mv.rows : mv.cols, xm.cols), y;  // y: sized where it is written
     {
         py::gil_scoped_release release;
         // The kernels read M by rows: a column-major M goes through a row-major copy.
