@@ -36,6 +36,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def core_kernels() -> str:
+    """lowrank_core's product kernels on this machine, for the report."""
+    from lowrank_core import _core
+
+    amx_available, amx_enabled = _core._amx()
+    amx = ("AMX (bfloat16 pieces) for the power iterations where the spectrum allows"
+           if amx_available and amx_enabled else "no AMX")
+    return f"{_core._normal_kernel()} products, {amx}"
+
+
 def run_worker(job: dict, timeout: float) -> dict:
     done = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(job)],
                           capture_output=True, text=True, timeout=timeout)
@@ -125,6 +135,7 @@ def markdown(rows, meta) -> str:
     lines = [f"# lowrank_core CPU benchmarks ({meta['date']})", "",
              f"- CPU: {meta['cpu']} ({meta['cores']} cores), threads: {meta['threads']}",
              f"- Command: `{meta['command']}`",
+             f"- lowrank_core kernels: {meta.get('kernels', 'not recorded')}",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v),
              "- Not installed: " + (", ".join(k for k, v in meta["versions"].items() if not v)
                                     or "none"),
@@ -219,7 +230,7 @@ def main(argv=None) -> int:
         "command": "python -m benchmarks " + " ".join(shlex.quote(a) for a in
                                                       (argv if argv is not None else sys.argv[1:])),
         "python": platform.python_version(), "versions": versions,
-        "rounds": args.rounds, "repeats": args.repeats,
+        "rounds": args.rounds, "repeats": args.repeats, "kernels": core_kernels(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.name or f"{args.suite}-{dt.date.today().isoformat()}"

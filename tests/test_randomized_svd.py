@@ -230,8 +230,14 @@ def test_last_products_with_and_without_the_shared_pass(dtype, noise):
 
 
 def _mixed_and_full(A, k, **options):
-    mixed = lc.randomized_svd(A, k, seed=7, **options)
-    full = lc.randomized_svd(A, k, seed=7, mixed_precision=False, **options)
+    # The float32 iterations themselves: AMX's, a step lower where the CPU has it,
+    # are tests/test_amx.py's.
+    _, amx = _core._amx(False)
+    try:
+        mixed = lc.randomized_svd(A, k, seed=7, **options)
+        full = lc.randomized_svd(A, k, seed=7, mixed_precision=False, **options)
+    finally:
+        _core._amx(amx)
     return mixed, full
 
 
@@ -285,7 +291,9 @@ def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():
     assert all(np.array_equal(x, y) for x, y in zip(mixed, full))
 
 
-def test_mixed_precision_is_checked_and_ignored_for_float32():
+def test_mixed_precision_is_checked_and_ignored_for_small_float32():
+    # Float32 input goes lower only on AMX and for products of at least 1e7 flops
+    # (2 m n l; here 4.8e6): tests/test_amx.py.
     A = random_matrix((400, 300), np.float32, seed=10)
     mixed, full = _mixed_and_full(A, 10, power_iters=2)
     assert all(np.array_equal(x, y) for x, y in zip(mixed, full))

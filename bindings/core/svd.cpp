@@ -3,10 +3,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "amx_product.hpp"
 #include "blas_lapack.hpp"
 #include "normal_product.hpp"
 #include "parallel.hpp"
@@ -105,6 +107,25 @@ py::object kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
     return to_numpy(std::move(out));
 }
 
+// M^T (M X) on AMX in bfloat16 pieces (amx_product.hpp), for the tests; None where
+// the product declines (no AMX, or switched off).
+py::object amx_product(const py::array_t<float>& m, const py::array_t<float>& x) {
+    if (!(m.flags() & py::array::c_style)) throw std::invalid_argument("M must be C-contiguous");
+    ConstView<float> mv = view_of(m, "M");
+    mv = {mv.data, mv.rows, mv.cols, std::max<index>(mv.cols, 1), true};  // also when empty
+    const ConstView<float> xv = view_of(x, "X");
+    if (xv.rows != mv.cols) throw std::invalid_argument("X has the wrong number of rows for M");
+    const Matrix<float> xm = to_matrix(xv);
+    Matrix<float> out;
+    bool done = false;
+    {
+        py::gil_scoped_release release;
+        done = amx_normal_product(mv, xm, out, core_threads(), nullptr);
+    }
+    if (!done) return py::none();
+    return to_numpy(std::move(out));
+}
+
 template <class T>
 py::array_t<T> stack_singular_values(const py::array_t<T>& a) {
     const Stack<T> s = stack_of(a, "A");
@@ -179,6 +200,19 @@ void register_svd(py::module_& m) {
         py::arg("kernel") = py::none(),
         "The fused kernel in use; with an argument, selects that one (process-wide, for\n"
         "tests and benchmarks) and returns the one it replaces.");
+    m.def("_amx_normal_product", &amx_product, py::arg("M").noconvert(), py::arg("X").noconvert(),
+          "M^T (M X) on AMX in bfloat16 pieces (float32, C-contiguous M); None without AMX.");
+    m.def(
+        "_amx",
+        [](std::optional<bool> enable) {
+            const bool before = amx_enabled();
+            if (enable) amx_enable(*enable);
+            return py::make_tuple(amx_available(), before);
+        },
+        py::arg("enable") = py::none(),
+        "(available, enabled): whether this CPU and OS give AMX, and whether the power\n"
+        "iterations use it; with an argument, switches that (process-wide, for tests and\n"
+        "benchmarks).");
 }
 
 }  // namespace lowrank::bindings

@@ -88,7 +88,20 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         needs half of ``A``'s memory more; its buffer (up to 256 MiB) is kept for
         the next call of the same size, because fresh memory costs the kernel's
         page zeroing every time.
-        No effect on float32 input or on the GPU.
+        On CPUs with AMX-BF16 (Intel Xeon since Sapphire Rapids; Linux), the
+        power iterations of C-ordered float32 ``A``, and of float64 ``A``'s float32
+        copy, go one step further: their products run on AMX tiles with each
+        value split into two bfloat16 pieces (about 16 significant bits), when
+        ``2**-16 * (sigma_1 / sigma_k)**2 <= 3e-2`` by the same estimate (which
+        comes out about twice the true value). Measured on 2000 x 1000 float32
+        matrices against the float32 products (4 iterations, 3 seeds, k = 10 to
+        150, spectra 1/sqrt(i) to 1/i^2, exp(-i/10) and exp(-i/5)): with the true
+        value up to 3e-2 the spectral error moved by at most 4e-6 of itself on 1/i
+        and steeper spectra, and by up to 1.6e-4 on 1/sqrt(i), where the error
+        itself (1.01-1.06 of the optimum) moves as much with the sketch; at 0.15 to
+        0.34, by up to 3.4e-4. The product after the iterations runs in ``A``'s
+        dtype as before.
+        No effect on the GPU.
 
     Returns
     -------
@@ -118,7 +131,8 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     Y is well enough conditioned for that to be as accurate (else B takes a pass
     of its own). The products run on AVX-512 or AVX2 kernels that read A
     without packing it, where the CPU has them and the panel (n by l) fits in
-    2 MiB; elsewhere on BLAS. They run on as many threads as the BLAS would.
+    2 MiB; elsewhere on BLAS; the power iterations on AMX where that is allowed
+    (``mixed_precision``). They run on as many threads as the BLAS would.
 
     References
     ----------

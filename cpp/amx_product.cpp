@@ -1,0 +1,397 @@
+#include "amx_product.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "parallel.hpp"
+
+// Built for x86-64 with GCC >= 11 or Clang >= 12 (the AMX intrinsics), in a target
+// region of its own like the other kernels; elsewhere the product declines.
+#if defined(__x86_64__) && defined(__linux__) &&                                  \
+    ((defined(__clang__) && __clang_major__ >= 12) ||                             \
+     (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define LOWRANK_AMX 1
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace lowrank {
+
+#ifdef LOWRANK_AMX
+namespace {
+
+// Tiles are 16 rows of 64 bytes: 16 x 32 bfloat16 (multiplicands) or 16 x 16
+// float32 (sums). A block of M is 32 rows: two row tiles in M X, one K step of 32
+// in M^T Y.
+constexpr index kBlock = 32;
+constexpr index kTile = 512;  // bfloat16 values in a tile (16 x 32)
+
+// The palette-1 configuration: tiles 0-7, all 16 x 64 bytes.
+struct alignas(64) TileConfig {
+    std::uint8_t palette = 1;
+    std::uint8_t start_row = 0;
+    std::uint8_t reserved[14] = {};
+    std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+    std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+// In static storage: GCC 12 does not count LDTILECFG as reading its operand, and
+// dropped the stores that filled in a configuration built on the stack (every tile
+// instruction then faulted).
+const TileConfig kTileConfig{};
+
+bool cpu_and_os_allow() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return false;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool amx_tile = (d >> 24) & 1u, amx_bf16 = (d >> 22) & 1u;
+    if (!amx_tile || !amx_bf16) return false;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+    const bool avx512_bf16 = (a >> 5) & 1u;
+    if (!avx512_bf16) return false;
+    // Linux hands out the 8 KiB tile state only on request (ARCH_REQ_XCOMP_PERM for
+    // XFEATURE_XTILEDATA), process-wide; it refuses when the kernel, the hypervisor
+    // or a too-small signal stack does not allow it.
+    constexpr long kRequestPermission = 0x1023, kTileData = 18;
+    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+}
+
+#if defined(__clang__)
+#pragma clang attribute push(                                                         \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16"))), \
+    apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")
+// GCC 12 warns inside its own AVX-512 headers (intrinsics that start from an
+// undefined vector), a known false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// float32 -> bfloat16, rounded to nearest even, and back (exact).
+inline __m256i to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
+inline __m512 from_bf16(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// Tiles held while alive: configured on construction, released on destruction (also
+// when a stop request unwinds the thread).
+class TileScope {
+  public:
+    TileScope() { _tile_loadconfig(&kTileConfig); }
+    ~TileScope() { _tile_release(); }
+    TileScope(const TileScope&) = delete;
+    TileScope& operator=(const TileScope&) = delete;
+};
+
+// Shapes: cols padded to np (a multiple of 32), l to lp (a multiple of 16).
+struct Shape {
+    index cols, np, ks, jt;  // ks = np / 32 K steps of M X; jt = np / 16 column tiles
+    index l, lp, nt;         // nt = lp / 16 column tiles of Y and Z^T
+};
+
+// X (cols x l, column-major) rounded to bfloat16 as M X's right-hand tiles:
+// tile (s, t) holds X's rows 32s..32s+31 and columns 16t..16t+15, pairs of rows
+// interleaved: [p][2c + e] = X(32s + 2p + e, 16t + c).
+AlignedVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
+    AlignedVector<std::uint16_t> out(static_cast<std::size_t>(sh.ks * sh.nt * kTile), 0);
+    alignas(64) float column[16];
+    alignas(64) std::uint16_t rounded[16];
+    for (index c = 0; c < sh.l; ++c) {
+        const float* from = x.column(c);
+        const index t = c / 16, cc = c % 16;
+        for (index j0 = 0; j0 < sh.cols; j0 += 16) {
+            const index count = std::min<index>(16, sh.cols - j0);
+            std::fill(column, column + 16, 0.0f);
+            std::copy(from + j0, from + j0 + count, column);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(rounded), to_bf16(_mm512_load_ps(column)));
+            for (index q = 0; q < count; ++q) {
+                const index j = j0 + q, s = j / 32, p = (j % 32) / 2, e = j % 2;
+                out[static_cast<std::size_t>(((s * sh.nt + t) * 16 + p) * 32 + 2 * cc + e)] =
+                    rounded[q];
+            }
+        }
+    }
+    return out;
+}
+
+// One thread's buffers for a block of 32 rows of M (all 64-byte aligned).
+struct Scratch {
+    explicit Scratch(const Shape& sh)
+        : rows_hi(static_cast<std::size_t>(2 * sh.ks * kTile)),
+          rows_lo(rows_hi.size()),
+          pairs_hi(static_cast<std::size_t>(sh.jt * kTile)),
+          pairs_lo(pairs_hi.size()),
+          y(static_cast<std::size_t>(kBlock * sh.lp)),
+          yt_hi(static_cast<std::size_t>(sh.nt * kTile)),
+          yt_lo(yt_hi.size()),
+          zt(static_cast<std::size_t>(sh.jt * sh.nt * 256), 0.0f) {}
+    // M's block in bfloat16 pieces, as M X's left-hand tiles: tile (h, s) holds rows
+    // 16h..16h+15 and columns 32s..32s+31, row by row.
+    AlignedVector<std::uint16_t> rows_hi, rows_lo;
+    // ... and as M^T Y's right-hand tiles: tile j holds columns 16j..16j+15, pairs
+    // of rows interleaved: [p][2c + e] = M(2p + e, 16j + c).
+    AlignedVector<std::uint16_t> pairs_hi, pairs_lo;
+    AlignedVector<float> y;  // the block's rows of Y = M X (32 x lp)
+    // Y^T's pieces as M^T Y's left-hand tiles: tile t holds [cc][i] = Y(i, 16t + cc).
+    AlignedVector<std::uint16_t> yt_hi, yt_lo;
+    // This thread's Z^T in tiles: tile (j, t) holds [cc][jj] = Z(16j + jj, 16t + cc).
+    AlignedVector<float> zt;
+};
+
+// 32 float32 values (a: the first 16, b: the next 16) as bfloat16 pieces hi and lo.
+struct Pieces {
+    __m512i hi, lo;
+};
+inline Pieces split32(__m512 a, __m512 b) {
+    const __m256i ha = to_bf16(a), hb = to_bf16(b);
+    const __m512 ra = _mm512_sub_ps(a, from_bf16(ha)), rb = _mm512_sub_ps(b, from_bf16(hb));
+    return {_mm512_inserti64x4(_mm512_zextsi256_si512(ha), hb, 1),
+            (__m512i)_mm512_cvtne2ps_pbh(rb, ra)};
+}
+
+// Splits rows [0, valid) of the block at `m` (leading dimension ld; valid <= 32) into
+// both layouts, 32 columns of two rows at a time; rows past `valid` and columns past
+// `cols` become zeros.
+[[gnu::noinline]] void split_block(const float* m, index ld, index valid, const Shape& sh,
+                                   Scratch& w) {
+    // Pair tiles interleave two rows' pieces: columns 0-15 of the 32, then 16-31.
+    alignas(64) std::uint16_t first_half[32], second_half[32];
+    for (std::uint16_t c = 0; c < 16; ++c) {
+        first_half[2 * c] = c;
+        first_half[2 * c + 1] = std::uint16_t(32 + c);
+        second_half[2 * c] = std::uint16_t(16 + c);
+        second_half[2 * c + 1] = std::uint16_t(48 + c);
+    }
+    const __m512i first = _mm512_load_si512(first_half), second = _mm512_load_si512(second_half);
+    std::uint16_t* const rows_hi = w.rows_hi.data();
+    std::uint16_t* const rows_lo = w.rows_lo.data();
+    std::uint16_t* const pairs_hi = w.pairs_hi.data();
+    std::uint16_t* const pairs_lo = w.pairs_lo.data();
+    const index cols = sh.cols, ks = sh.ks;
+    const auto load16 = [cols](const float* row, index c) {
+        const index left = cols - c;
+        if (!row || left <= 0) return _mm512_setzero_ps();
+        if (left >= 16) return _mm512_loadu_ps(row + c);
+        return _mm512_maskz_loadu_ps(__mmask16((1u << unsigned(left)) - 1u), row + c);
+    };
+    for (index p = 0; p < kBlock / 2; ++p) {
+        const index i0 = 2 * p, i1 = 2 * p + 1;
+        const float* r0 = i0 < valid ? m + i0 * ld : nullptr;
+        const float* r1 = i1 < valid ? m + i1 * ld : nullptr;
+        // Row i starts in tile (i / 16, 0) at row i % 16; tile s is 512 values on.
+        const index row0 = ((i0 / 16) * ks * 16 + i0 % 16) * 32;
+        const index row1 = ((i1 / 16) * ks * 16 + i1 % 16) * 32;
+        for (index s = 0; s < ks; ++s) {
+            const index c = 32 * s;
+            const Pieces a = split32(load16(r0, c), load16(r0, c + 16));
+            const Pieces b = split32(load16(r1, c), load16(r1, c + 16));
+            const index tile = s * kTile;
+            _mm512_store_si512(rows_hi + row0 + tile, a.hi);
+            _mm512_store_si512(rows_hi + row1 + tile, b.hi);
+            _mm512_store_si512(rows_lo + row0 + tile, a.lo);
+            _mm512_store_si512(rows_lo + row1 + tile, b.lo);
+            // Pair tiles 2s and 2s + 1, row p.
+            const index pair = 2 * tile + p * 32;
+            _mm512_store_si512(pairs_hi + pair, _mm512_permutex2var_epi16(a.hi, first, b.hi));
+            _mm512_store_si512(pairs_hi + pair + kTile,
+                               _mm512_permutex2var_epi16(a.hi, second, b.hi));
+            _mm512_store_si512(pairs_lo + pair, _mm512_permutex2var_epi16(a.lo, first, b.lo));
+            _mm512_store_si512(pairs_lo + pair + kTile,
+                               _mm512_permutex2var_epi16(a.lo, second, b.lo));
+        }
+    }
+}
+
+// The block's Y = M_hi X + M_lo X into w.y (32 x lp), two column tiles at a time.
+[[gnu::noinline]] void block_product(const std::uint16_t* xt, const Shape& sh, Scratch& w) {
+    const std::uint16_t* hi = w.rows_hi.data();
+    const std::uint16_t* lo = w.rows_lo.data();
+    const index upper = sh.ks * kTile;  // rows 16..31 start here
+    const long stride_y = static_cast<long>(sh.lp * 4);
+    for (index t = 0; t < sh.nt; t += 2) {
+        const bool two = t + 1 < sh.nt;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (index s = 0; s < sh.ks; ++s) {
+            const std::uint16_t* xs = xt + (s * sh.nt + t) * kTile;
+            _tile_loadd(6, xs, 64);
+            if (two) _tile_loadd(7, xs + kTile, 64);
+            _tile_loadd(4, hi + s * kTile, 64);
+            _tile_loadd(5, hi + upper + s * kTile, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
+            if (two) {
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_loadd(4, lo + s * kTile, 64);
+            _tile_loadd(5, lo + upper + s * kTile, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
+            if (two) {
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        }
+        float* y = w.y.data() + 16 * t;
+        _tile_stored(0, y, stride_y);
+        _tile_stored(2, y + 16 * sh.lp, stride_y);
+        if (two) {
+            _tile_stored(1, y + 16, stride_y);
+            _tile_stored(3, y + 16 + 16 * sh.lp, stride_y);
+        }
+    }
+}
+
+// Y's pieces, transposed into M^T Y's left-hand tiles.
+[[gnu::noinline]] void split_y(const Shape& sh, Scratch& w) {
+    alignas(64) std::uint16_t hi[16], lo[16];
+    for (index i = 0; i < kBlock; ++i) {
+        for (index t = 0; t < sh.nt; ++t) {
+            const __m512 v = _mm512_load_ps(w.y.data() + i * sh.lp + 16 * t);
+            const __m256i h = to_bf16(v);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(hi), h);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(lo), to_bf16(_mm512_sub_ps(v, from_bf16(h))));
+            std::uint16_t* th = w.yt_hi.data() + t * kTile + i;
+            std::uint16_t* tl = w.yt_lo.data() + t * kTile + i;
+            for (index cc = 0; cc < 16; ++cc) {
+                th[cc * 32] = hi[cc];
+                tl[cc * 32] = lo[cc];
+            }
+        }
+    }
+}
+
+// Z^T += Y_hi^T M_hi + Y_lo^T M_hi + Y_hi^T M_lo for the block, into w.zt.
+[[gnu::noinline]] void block_transposed_product(const Shape& sh, Scratch& w) {
+    const std::uint16_t* yh = w.yt_hi.data();
+    const std::uint16_t* yl = w.yt_lo.data();
+    for (index t = 0; t < sh.nt; t += 2) {
+        const bool two = t + 1 < sh.nt;
+        _tile_loadd(2, yh + t * kTile, 64);
+        _tile_loadd(4, yl + t * kTile, 64);
+        if (two) {
+            _tile_loadd(3, yh + (t + 1) * kTile, 64);
+            _tile_loadd(5, yl + (t + 1) * kTile, 64);
+        }
+        for (index j = 0; j < sh.jt; ++j) {
+            float* z = w.zt.data() + (j * sh.nt + t) * 256;
+            _tile_loadd(6, w.pairs_hi.data() + j * kTile, 64);
+            _tile_loadd(7, w.pairs_lo.data() + j * kTile, 64);
+            _tile_loadd(0, z, 64);
+            _tile_dpbf16ps(0, 2, 6);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(0, 2, 7);
+            _tile_stored(0, z, 64);
+            if (two) {
+                _tile_loadd(1, z + 256, 64);
+                _tile_dpbf16ps(1, 3, 6);
+                _tile_dpbf16ps(1, 5, 6);
+                _tile_dpbf16ps(1, 3, 7);
+                _tile_stored(1, z + 256, 64);
+            }
+        }
+    }
+}
+
+// Rows [first, last) of M into w.zt, block by block.
+void run_range(const ConstView<float>& m, index first, index last, const std::uint16_t* xt,
+               const Shape& sh, Scratch& w, StopPoll* stop) {
+    const TileScope tiles;
+    for (index r0 = first; r0 < last; r0 += kBlock) {
+        if (stop) stop->poll();
+        split_block(m.data + r0 * m.ld, m.ld, std::min(kBlock, last - r0), sh, w);
+        block_product(xt, sh, w);
+        split_y(sh, w);
+        block_transposed_product(sh, w);
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+std::atomic<bool>& wanted() {
+    static std::atomic<bool> value{true};
+    return value;
+}
+
+std::atomic<bool>& granted() {
+    static std::atomic<bool> value{cpu_and_os_allow()};
+    return value;
+}
+
+}  // namespace
+
+bool amx_available() { return granted().load(std::memory_order_relaxed); }
+
+bool amx_enabled() { return amx_available() && wanted().load(std::memory_order_relaxed); }
+
+void amx_enable(bool on) { wanted().store(on, std::memory_order_relaxed); }
+
+bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
+                        int threads, StopPoll* stop) {
+    if (!amx_enabled() || !m.row_major || x.rows != m.cols) return false;
+    Shape sh{};
+    sh.cols = m.cols;
+    sh.np = std::max<index>(1, (m.cols + 31) / 32) * 32;
+    sh.ks = sh.np / 32;
+    sh.jt = sh.np / 16;
+    sh.l = x.cols;
+    sh.lp = std::max<index>(1, (x.cols + 15) / 16) * 16;
+    sh.nt = sh.lp / 16;
+    const AlignedVector<std::uint16_t> xt = x_tiles(x, sh);
+
+    const int parts =
+        static_cast<int>(std::clamp<index>(m.rows / (4 * kBlock), 1, std::max(1, threads)));
+    std::vector<Scratch> scratch;
+    scratch.reserve(static_cast<std::size_t>(parts));
+    for (int p = 0; p < parts; ++p) scratch.emplace_back(sh);
+    run_parts(parts, [&](int part, int count) {
+        const auto [first, last] = part_range(m.rows, kBlock, part, count);
+        if (first < last)
+            run_range(m, first, last, xt.data(), sh, scratch[static_cast<std::size_t>(part)], stop);
+    });
+
+    // Z = the parts' Z^T tiles summed, back to column-major.
+    AlignedVector<float>& sum = scratch[0].zt;
+    for (std::size_t p = 1; p < scratch.size(); ++p) {
+        const AlignedVector<float>& share = scratch[p].zt;
+        for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += share[i];
+    }
+    if (z.rows != m.cols || z.cols != x.cols) z = Matrix<float>(m.cols, x.cols);
+    for (index c = 0; c < sh.l; ++c) {
+        float* column = z.column(c);
+        const index t = c / 16, cc = c % 16;
+        for (index j = 0; j < sh.cols; ++j) {
+            column[j] =
+                sum[static_cast<std::size_t>(((j / 16) * sh.nt + t) * 256 + cc * 16 + j % 16)];
+        }
+    }
+    return true;
+}
+
+#else  // no AMX build
+
+bool amx_available() { return false; }
+bool amx_enabled() { return false; }
+void amx_enable(bool) {}
+
+bool amx_normal_product(const ConstView<float>&, const Matrix<float>&, Matrix<float>&, int,
+                        StopPoll*) {
+    return false;
+}
+
+#endif
+
+}  // namespace lowrank

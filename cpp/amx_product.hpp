@@ -1,0 +1,46 @@
+// Z ~ M^T (M X) on Intel AMX in bfloat16 pieces: the power iterations' product when
+// the spectrum lets them run below float32 (svd.cpp, bf16x3_iterations).
+//
+// AMX's tile multiply (TDPBF16PS) multiplies bfloat16 (8 significant bits) and adds
+// in float32, at 1-2 TF/s per core here (a register-only loop) against 165-180 GF/s
+// for float32 FMAs on AVX-512. In this product the splitting and the tile loads
+// take most of the time: it runs 1.2-1.3x faster than the AVX-512 kernel
+// (3000 x 2000, l = 30, 2 cores). A float32 value a is split into two bfloat16 pieces, a = hi + lo + r with
+// |r| <= 2^-17 |a|, and a product of two split matrices is taken as the sum of the
+// pieces' products that matter:
+//   Y = M X   ~ M_hi X_hi + M_lo X_hi                  (X rounded to bfloat16)
+//   Z = M^T Y ~ M_hi^T Y_hi + M_hi^T Y_lo + M_lo^T Y_hi
+// Rounding X (the orthonormal iterate) to bfloat16 is harmless: it changes the start
+// of one power iteration by 2^-9 of itself, and the iteration damps what that adds
+// outside the wanted subspace by (sigma_{k+1} / sigma_k)^2. What remains is about
+// 2^-16 ||M|| ||X|| of error in Z, as if M were rounded to 16 significant bits:
+// the caller decides from the spectrum whether that is small enough (it is for
+// modest sigma_1 / sigma_k).
+//
+// M (row-major, rows x cols, float32) is read once, in blocks of 32 rows that are
+// split into bfloat16 pieces in two tile layouts on the way (rows for M X, pairs of
+// rows interleaved for M^T Y), as float32 M is read by the AVX-512 kernels. Each of
+// up to `threads` threads sums its own range of M's rows into its own Z, and the Zs
+// add up at the end (the bits depend on the thread count, as with the other kernels).
+#pragma once
+
+#include "interrupt.hpp"
+#include "matrix.hpp"
+
+namespace lowrank {
+
+// Whether this CPU has AMX-BF16 and AVX512-BF16 and the OS granted this process the
+// tile state (asked for once, on the first call).
+bool amx_available();
+// Whether the product runs: available and not switched off by amx_enable(false)
+// (process-wide; for tests and benchmarks that compare with the float32 products).
+bool amx_enabled();
+void amx_enable(bool on);
+
+// Z = M^T (M X) as above for M (rows x cols, row-major), X and Z (cols x l,
+// column-major; Z is resized when its shape is wrong), polling `stop` between blocks
+// of M's rows. Returns false, touching nothing, when !amx_enabled().
+bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
+                        int threads, StopPoll* stop);
+
+}  // namespace lowrank

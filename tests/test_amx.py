@@ -1,0 +1,143 @@
+"""Power iterations on AMX in bfloat16 pieces (cpp/amx_product.*).
+
+The product M^T (M X) on AMX is checked against float64 NumPy with X rounded to
+bfloat16 (the product's design: amx_product.hpp), to about 2^-16 of the scale, on
+shapes that exercise every tail. randomized_svd then uses it for the power
+iterations of row-major float32 input (and of float64 input's float32 copy) only
+when the spectrum allows, and its spectral error matches the float32 products'.
+Where the CPU or OS gives no AMX, these tests skip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lowrank_core as lc
+from lowrank_core import _core
+from lowrank_core.data import decaying_spectrum
+
+from conftest import random_matrix
+
+AVAILABLE, _ = _core._amx()
+needs_amx = pytest.mark.skipif(not AVAILABLE, reason="this CPU or OS gives no AMX-BF16 tiles")
+
+
+@pytest.fixture
+def amx_restored():
+    """Leaves the AMX switch as the test found it."""
+    _, before = _core._amx()
+    yield
+    _core._amx(before)
+
+
+def to_bfloat16(x):
+    """float32 rounded to the nearest bfloat16 (ties to even), as float64."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+SHAPES = [  # (rows, cols, l)
+    (1, 1, 1),
+    (5, 3, 2),
+    (31, 17, 5),  # less than one block of 32 rows, less than one tile of columns
+    (64, 32, 16),  # exact tiles
+    (129, 100, 33),  # tails in rows, columns and panel tiles (3 of them)
+    (300, 257, 48),
+    (1000, 70, 20),  # many blocks on two threads
+    (7, 5, 0),
+    (0, 5, 3),
+]
+
+
+@needs_amx
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_amx_product_matches_numpy(shape, amx_restored):
+    rows, cols, l = shape
+    rng = np.random.default_rng(rows + cols + l)
+    M = rng.standard_normal((rows, cols)).astype(np.float32)
+    X = rng.standard_normal((cols, l)).astype(np.float32)
+    Z = _core._amx_normal_product(M, X)
+    M64 = M.astype(np.float64)
+    expected = M64.T @ (M64 @ to_bfloat16(X))
+    assert Z.shape == (cols, l) and Z.dtype == np.float32
+    # Each entry: a sum of |M| |M| |X| terms, each off by about 2^-16 of itself.
+    scale = np.abs(M64).T @ (np.abs(M64) @ np.abs(to_bfloat16(X)))
+    assert np.all(np.abs(Z - expected) <= 2.0**-14 * scale + 1e-30)
+
+
+@needs_amx
+def test_amx_product_declines_when_switched_off(amx_restored):
+    M = random_matrix((40, 30), np.float32)
+    X = random_matrix((30, 4), np.float32)
+    assert _core._amx(False) == (True, True)
+    assert _core._amx_normal_product(M, X) is None
+    assert _core._amx(True) == (True, False)
+    assert _core._amx_normal_product(M, X) is not None
+
+
+def test_amx_product_refuses_bad_shapes():
+    M = random_matrix((40, 30), np.float32)
+    with pytest.raises(ValueError, match="rows"):
+        _core._amx_normal_product(M, random_matrix((29, 4), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core._amx_normal_product(np.asfortranarray(M), random_matrix((30, 4), np.float32))
+
+
+def _spectral_error(A, result):
+    A64 = A.astype(np.float64)
+    dense = (result.U.astype(np.float64) * result.S) @ result.Vh.astype(np.float64)
+    return np.linalg.norm(A64 - dense, 2)
+
+
+def _with_and_without_amx(A, k, **options):
+    _core._amx(True)
+    on = lc.randomized_svd(A, k, seed=5, oversamples=10, power_iters=4, **options)
+    _core._amx(False)
+    off = lc.randomized_svd(A, k, seed=5, oversamples=10, power_iters=4, **options)
+    _core._amx(True)
+    return on, off
+
+
+@needs_amx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spectrum", ["inverse", "exponential"])
+def test_randomized_svd_on_amx_keeps_the_error(dtype, spectrum, amx_restored):
+    # 1/i at k = 20: 2^-16 (sigma_1 / sigma_k)^2 = 6e-3, inside the 3e-2 limit;
+    # exp(-i/10) far inside it.
+    i = np.arange(1, 601, dtype=np.float64)
+    s = 1.0 / i if spectrum == "inverse" else np.exp(-(i - 1) / 10)
+    A = decaying_spectrum(2000, 600, s, seed=12, dtype=dtype)
+    on, off = _with_and_without_amx(A, 20)
+    assert not np.array_equal(on.S, off.S)  # the AMX products ran
+    optimum = s[20]
+    assert _spectral_error(A, on) / optimum == pytest.approx(
+        _spectral_error(A, off) / optimum, rel=1e-4)
+    # Both S are estimates, off sigma by about 1e-4 near sigma_k here.
+    np.testing.assert_allclose(on.S, off.S, rtol=1e-4)
+    eps = np.finfo(dtype).eps
+    for factor in (on.U, on.Vh.T):
+        np.testing.assert_allclose(factor.T @ factor, np.eye(20), atol=50 * eps)
+
+
+@needs_amx
+def test_randomized_svd_leaves_amx_when_the_spectrum_needs_more(amx_restored):
+    # 1/i^2 at k = 60: sigma_1 / sigma_k = 3600, far past what 16 significant bits
+    # resolve. The core sees it after the first AMX product and starts again in
+    # float32: the very bits of a run without AMX.
+    s = np.arange(1, 601, dtype=np.float64) ** -2.0
+    A = decaying_spectrum(2000, 600, s, seed=13, dtype=np.float32)
+    on, off = _with_and_without_amx(A, 60)
+    assert all(np.array_equal(x, y) for x, y in zip(on, off))
+
+
+@needs_amx
+def test_mixed_precision_false_keeps_float32_products(amx_restored):
+    s = 1.0 / np.arange(1, 601, dtype=np.float64)
+    A = decaying_spectrum(2000, 600, s, seed=14, dtype=np.float32)
+    _core._amx(True)
+    plain = lc.randomized_svd(A, 20, seed=3, mixed_precision=False)
+    _core._amx(False)
+    without = lc.randomized_svd(A, 20, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(plain, without))
