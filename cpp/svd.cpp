@@ -601,31 +601,53 @@ void scale_float32_copy(const ConstView<double>& a, double largest, Float32Copy&
     scaled_float_copy(a.row_major ? a : a.transposed(), copy.exponent, copy.storage->data());
 }
 
-// Whether float32 iterations find the subspace well enough for a float64 result.
+// (sigma_1 / sigma_k)^2 of A, estimated from `panel` after `power` products with A
+// or A^T A (+inf when the panel cannot tell), for float_iterations_suffice below:
+// whether float32 iterations find the subspace well enough for a float64 result.
 // Rounding A to float32 perturbs it by about eps32 ||A||. Through the iterations
 // that perturbs the k-th wanted direction by at most about eps32 (sigma_1/sigma_k)^2
 // of itself; the leak is mostly orthogonal to the residual, so the spectral error
 // moves by far less (the float64 products after the iterations do not amplify it).
-// Float32 iterations are kept when that estimate, taken from `panel`, is at most
-// 3e-2. Measured on 2000 x 1000 matrices (row-major, 4 iterations, 3 seeds), with
+// Float32 iterations are kept when that estimate is at most 3e-2. Measured on 2000 x 1000 matrices (row-major, 4 iterations, 3 seeds), with
 // spectra 1/i (k = 100 to 400), 1/i^1.2, 1/i^1.5, 1/i^2, exp(-i/10) and exp(-i/5):
 // up to a panel estimate of 4.1e-2 the error moved by at most 1e-4 of itself, as
 // often down as up, as a different sketch moves it (between 1.5e-2 and 3e-2, on
 // 1/i to 1/i^1.5 at k = 45 to 300: up by 5e-5 at most, down by 9.3e-5); at 0.24
-// (past the limit), by 2.6e-3. (On exp(-i/10) and 1/i^2 it moved by under 1e-8 even at estimates
-// above 1.) The estimate comes from `panel`, whose singular values are about
+// (past the limit), by 2.6e-3. (On exp(-i/10) and 1/i^2 it moved by under 1e-8 even
+// at estimates above 1.) The estimate comes from `panel`, whose singular values are about
 // sigma_i^power times those of Omega (within a factor ~1.3 of each other for a
 // Gaussian n x l, n >> l); after one iteration from Omega they underestimate
 // sigma_k / sigma_1 (the estimate came out about twice eps32 (sigma_1/sigma_k)^2),
 // so the test errs towards float64.
-bool float_iterations_suffice(const Matrix<float>& panel, index k, int power,
-                              double unit = std::numeric_limits<float>::epsilon()) {
-    Matrix<float> work = panel;
-    std::vector<float> s(static_cast<std::size_t>(std::min(panel.rows, panel.cols)));
-    gesdd<float>('N', work, s.data(), nullptr, nullptr);
-    const double largest = s.front(), kth = s[static_cast<std::size_t>(k - 1)];
-    if (!(kth > 0) || !std::isfinite(largest)) return false;
-    const double spread = std::pow(largest / kth, 2.0 / power);  // (sigma_1 / sigma_k)^2
+double panel_spread(const Matrix<float>& panel, index k, int power) {
+    // The panel's squared singular values are the eigenvalues of its Gram matrix,
+    // formed in float64 (30 x 30 from 2000 x 30 in 0.05 ms, where gesdd of the
+    // panel took 1.1 ms); ascending.
+    const index l = panel.cols;
+    const Matrix<double> p = cast<double>(panel);
+    Matrix<double> gram(l, l);
+    Blas<double>::syrk('L', 'T', l, p.rows, 1.0, p.data(), p.ld(), 0.0, gram.data(), gram.ld());
+    std::vector<double> eigenvalues(static_cast<std::size_t>(l));
+    std::vector<blas_int> iwork(1);
+    double query = 0;
+    check_lapack_info(Blas<double>::syevd('N', 'L', l, gram.data(), gram.ld(), eigenvalues.data(),
+                                          &query, -1, iwork.data(), -1),
+                      "syevd (workspace query)");
+    std::vector<double> work(static_cast<std::size_t>(workspace_size(query)));
+    iwork.resize(static_cast<std::size_t>(std::max<blas_int>(1, iwork[0])));
+    check_lapack_info(Blas<double>::syevd('N', 'L', l, gram.data(), gram.ld(), eigenvalues.data(),
+                                          work.data(), static_cast<index>(work.size()),
+                                          iwork.data(), static_cast<index>(iwork.size())),
+                      "syevd");
+    const double largest = eigenvalues.back();
+    const double kth = eigenvalues[static_cast<std::size_t>(l - k)];
+    if (!(kth > 0) || !std::isfinite(largest)) return std::numeric_limits<double>::infinity();
+    return std::pow(largest / kth, 1.0 / power);  // (sigma_1 / sigma_k)^2
+}
+
+// Whether iterations whose products err by about `unit` times ||A|| find the
+// subspace, from the spread of the panel after `power` products.
+bool float_iterations_suffice(double spread, double unit = std::numeric_limits<float>::epsilon()) {
     return unit * spread <= 3e-2;
 }
 
@@ -637,37 +659,59 @@ bool float_iterations_suffice(const Matrix<float>& panel, index k, int power,
 // sigma_k)^2 up to 3e-2 (the core's estimate of it is about twice that) the spectral
 // error moved by at most 4.2e-6 of itself on 1/i and steeper spectra, by up to
 // 1.6e-4 on 1/sqrt(i) at any k (there the error, 1.01-1.06 of the optimum, moves as
-// much with the sketch); at 0.15-0.34, by up to 3.4e-4.
+// much with the sketch); at 0.15-0.34, by up to 3.4e-4. (All four iterations ran on
+// AMX there; the core runs the first in float32 and decides after it.)
 constexpr double kBf16x3Unit = 1.0 / 65536;
 
-// W <- orth(M^T M W), `iters` times from W = `omega` (cols x l), with the products on
-// AMX in bfloat16 pieces (amx_normal_product) for row-major float32 M: 1.2-1.3x
-// faster than the float32 kernels at 3000 x 2000, l = 30 (measured on 2 cores).
-// Kept only when the first product's spectrum lets that unit pass
-// float_iterations_suffice. Nothing without AMX, for a small
-// product, or when the spectrum refuses.
-std::optional<Matrix<float>> amx_iterations(const ConstView<float>& m, const Matrix<float>& omega,
-                                            index k, index iters, const Schedule& schedule) {
-    const double flops = 2.0 * double(m.rows) * double(m.cols) * double(omega.cols);
-    if (iters < 1 || !m.row_major || flops < 1e7 || !amx_enabled()) return std::nullopt;
-    Matrix<float> w(m.cols, omega.cols), z(m.cols, omega.cols);
-    if (!amx_normal_product(m, omega, w, schedule.threads, schedule.stop)) return std::nullopt;
-    if (!float_iterations_suffice(w, k, 2, kBf16x3Unit)) return std::nullopt;
-    orthonormalize(w, Orthonormal::basis);
-    for (index it = 1; it < iters; ++it) {
-        amx_normal_product(m, w, z, schedule.threads, schedule.stop);
-        orthonormalize(z, Orthonormal::basis);
-        std::swap(w, z);
+// The power iterations after the first, on row-major float32 M, from the first
+// product z = M^T M Omega (cols x l, not yet orthonormalised) and its panel_spread:
+// W <- orth(M^T M W) `iters` times from W = orth(z). On AMX in bfloat16 pieces
+// (amx_normal_product) when that unit passes float_iterations_suffice and the
+// product is large enough (2 m n l >= 1e7): 1.2-1.3x faster than the float32
+// kernels at 3000 x 2000, l = 30 (measured on 2 cores); else the float32 products.
+// Deciding after a float32 product costs no pass when AMX is refused.
+Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<float>& m,
+                               Matrix<float> z, double spread, index iters,
+                               const Schedule& schedule) {
+    const double flops = 2.0 * double(m.rows) * double(m.cols) * double(z.cols);
+    const bool amx = iters > 0 && m.row_major && flops >= 1e7 && amx_enabled() &&
+                     float_iterations_suffice(spread, kBf16x3Unit);
+    orthonormalize(z, Orthonormal::basis);
+    if (!amx) {
+        normal_iterations(blocks, z, iters);
+        return z;
     }
-    return w;
+    Matrix<float> next(z.rows, z.cols);
+    for (index it = 0; it < iters; ++it) {
+        if (!amx_normal_product(m, z, next, schedule.threads, schedule.stop)) {
+            blocks.normal_product(z, next);
+        }
+        orthonormalize(next, Orthonormal::basis);
+        std::swap(z, next);
+    }
+    return z;
+}
+
+// All q power iterations of row-major float32 A (W, for range_finder's last pass),
+// when later_iterations may put them on AMX; nothing (range_finder runs them as
+// before) when AMX cannot run or fewer than two iterations are asked for.
+std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
+                                                    const Matrix<float>& omega, index k,
+                                                    index iters, const Schedule& schedule) {
+    if (iters < 2 || !a.row_major || !amx_enabled()) return std::nullopt;
+    const RowBlocks<float> blocks(a, omega.cols, schedule);
+    Matrix<float> z(a.cols, omega.cols);
+    blocks.normal_product(omega, z);
+    const double spread = panel_spread(z, k, 2);
+    return later_iterations(blocks, a, std::move(z), spread, iters - 1, schedule);
 }
 
 // The power iterations of float64 A on a float32 copy of A, whose products run
 // about twice as fast and read half the memory: all q of them for row-major A,
 // returning W; for column-major A, Q = orth(A Omega) and all but the last, returning
 // Q. range_finder continues from there in float64 (Q = orth(A W), or the last
-// iteration, then Bt = A^T Q). For row-major A the iterations go further down, to
-// AMX's bfloat16 pieces, where amx_iterations accepts. Nothing, and float64 all
+// iteration, then Bt = A^T Q). For row-major A the iterations after the first go
+// further down, to AMX's bfloat16 pieces, where later_iterations accepts. Nothing, and float64 all
 // through, when there is no copy (wants_float32_copy, largest_entry) or the spectrum
 // makes it unsafe (float_iterations_suffice).
 template <class T>
@@ -685,19 +729,15 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
         Matrix<float> panel = cast<float>(omega);
         // The first product also decides.
         if (a.row_major) {  // W <- orth(A^T A W)
-            if (auto w = amx_iterations(m32, panel, k, float_iters, schedule)) {
-                return cast<double>(*w);
-            }
             Matrix<float> z(m32.cols, l);
             blocks.normal_product(panel, z);
-            if (!float_iterations_suffice(z, k, 2)) return std::nullopt;
-            orthonormalize(z, Orthonormal::basis);
-            panel = std::move(z);
-            normal_iterations(blocks, panel, float_iters - 1);
+            const double spread = panel_spread(z, k, 2);
+            if (!float_iterations_suffice(spread)) return std::nullopt;
+            panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1, schedule);
         } else {  // Q = orth(A Omega), Q <- orth(A A^T Q)
             Matrix<float> q(m32.cols, l);
             blocks.multiply_transposed(panel, q);
-            if (!float_iterations_suffice(q, k, 1)) return std::nullopt;
+            if (!float_iterations_suffice(panel_spread(q, k, 1))) return std::nullopt;
             orthonormalize(q, Orthonormal::basis);
             panel = std::move(q);
             normal_iterations(blocks, panel, float_iters);
@@ -844,14 +884,14 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // Steps 2-3: an orthonormal basis Q (m x l) of range((A A^T)^q A Omega), and
     // Bt = (Q^T A)^T = A^T Q (n x l) for step 4. The power iterations run below the
     // working precision when that is safe: float64 input on a float32 copy of A
-    // (float32_iterations, itself on AMX where it can be), row-major float32 input
-    // on AMX in bfloat16 pieces (amx_iterations). The products in T that follow
+    // (float32_iterations), and from the second on, for row-major A, on AMX in
+    // bfloat16 pieces (later_iterations; float_power_iterations for float32 A). The products in T that follow
     // make the result accurate in T.
     Matrix<T> q(m, l), bt(n, l);
     std::optional<Matrix<T>> reached;
     if constexpr (std::is_same_v<T, float>) {
         if (options.mixed_precision) {
-            reached = amx_iterations(a, omega, k, options.power_iters, schedule);
+            reached = float_power_iterations(a, omega, k, options.power_iters, schedule);
         }
     } else {
         reached = float32_iterations(a, omega, options, copy, schedule);

@@ -124,7 +124,7 @@ def test_randomized_svd_on_amx_keeps_the_error(dtype, spectrum, amx_restored):
 @needs_amx
 def test_randomized_svd_leaves_amx_when_the_spectrum_needs_more(amx_restored):
     # 1/i^2 at k = 60: sigma_1 / sigma_k = 3600, far past what 16 significant bits
-    # resolve. The core sees it after the first AMX product and starts again in
+    # resolve. The core sees it after the first (float32) product and stays in
     # float32: the very bits of a run without AMX.
     s = np.arange(1, 601, dtype=np.float64) ** -2.0
     A = decaying_spectrum(2000, 600, s, seed=13, dtype=np.float32)
