@@ -489,6 +489,13 @@ def test_predict_checks_its_input():
         net.predict(np.ones((3, 5)))
     with pytest.raises(ValueError, match="X must be 2-D"):
         net.predict(np.ones(4))
+    for bad in (np.nan, np.inf, -np.inf):
+        X = np.ones((3, 4))
+        X[1, 2] = bad
+        before = X.copy()
+        with pytest.raises(ValueError, match="X contains NaN or Inf"):
+            net.predict(X)
+        np.testing.assert_array_equal(X, before)
 
 
 def test_core_rejects_what_the_python_layer_would():

@@ -299,6 +299,11 @@ class Bottleneck:
         -------
         ndarray, shape (b, m)
             A CuPy array for a GPU-fitted network.
+
+        Raises
+        ------
+        ValueError
+            X not 2-D, with the wrong number of columns, or with NaN/Inf.
         """
         network = self._fitted()
         if _checks.is_cupy(X) != self._on_gpu:
@@ -310,6 +315,7 @@ class Bottleneck:
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have {self.n_features_in_} columns (n of the fitted A), "
                              f"got shape {X.shape}")
+        _checks.check_finite(X, "X")
         xp = _checks.array_module(X)
         return network.predict(xp.ascontiguousarray(X))
 
