@@ -219,26 +219,23 @@ inline Pieces split32(__m512 a, __m512 b) {
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
+        // Rows 0-15 and 16-31 of one piece's K step s times X's tiles (in 6 and 7).
+        const auto add_piece = [&](const std::uint16_t* piece, index s) {
+            _tile_loadd(4, piece + s * kTile, 64);
+            _tile_loadd(5, piece + upper + s * kTile, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
+            if (two) {
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        };
         for (index s = 0; s < sh.ks; ++s) {
             const std::uint16_t* xs = xt + (s * sh.nt + t) * kTile;
             _tile_loadd(6, xs, 64);
             if (two) _tile_loadd(7, xs + kTile, 64);
-            _tile_loadd(4, hi + s * kTile, 64);
-            _tile_loadd(5, hi + upper + s * kTile, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
-            if (two) {
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(3, 5, 7);
-            }
-            _tile_loadd(4, lo + s * kTile, 64);
-            _tile_loadd(5, lo + upper + s * kTile, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
-            if (two) {
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(3, 5, 7);
-            }
+            add_piece(hi, s);
+            add_piece(lo, s);
         }
         float* y = w.y.data() + 16 * t;
         _tile_stored(0, y, stride_y);
