@@ -77,6 +77,13 @@ def test_amx_product_declines_when_switched_off(amx_restored):
     assert _core._amx_normal_product(M, X) is not None
 
 
+def test_cpu_kernels_reports_what_runs(amx_restored):
+    info = lc.cpu_kernels()
+    assert info == {"products": _core._normal_kernel(), "amx": AVAILABLE}
+    _core._amx(False)
+    assert lc.cpu_kernels()["amx"] is False
+
+
 def test_amx_product_refuses_bad_shapes():
     M = random_matrix((40, 30), np.float32)
     with pytest.raises(ValueError, match="rows"):

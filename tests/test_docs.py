@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import lowrank_core
-from lowrank_core import _bottleneck, _rank, _svd, data
+from lowrank_core import _backend, _bottleneck, _rank, _svd, data
 
 
-@pytest.mark.parametrize("module", [_svd, _rank, _bottleneck, data], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [_svd, _rank, _bottleneck, _backend, data], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     np.set_printoptions(legacy=False)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)

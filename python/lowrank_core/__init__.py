@@ -20,7 +20,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
         "source tree (see README.md), not by putting python/ on sys.path."
     ) from error
 
-from ._backend import gpu_available
+from ._backend import cpu_kernels, gpu_available
 from ._bottleneck import Bottleneck, NotFittedError
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import SVDResult
@@ -33,6 +33,7 @@ __all__ = [
     "Bottleneck",
     "NotFittedError",
     "SVDResult",
+    "cpu_kernels",
     "entropy_rank",
     "erank",
     "gpu_available",

@@ -54,6 +54,30 @@ def gpu_available() -> bool:
     return gpu_status()[0]
 
 
+def cpu_kernels() -> dict:
+    """The kernels the CPU core's randomized SVD runs on this machine.
+
+    Returns
+    -------
+    dict
+        ``"products"``: the instruction set of the product kernels that stream A
+        once per power iteration, ``"avx512"``, ``"avx2"`` or ``"none"`` (BLAS);
+        ``"amx"``: whether the power iterations may run on AMX tiles in bfloat16
+        pieces where the spectrum allows (this CPU has AMX-BF16 and the OS grants
+        it; see ``mixed_precision`` in :func:`randomized_svd`).
+
+    Examples
+    --------
+    >>> import lowrank_core as lc
+    >>> sorted(lc.cpu_kernels())
+    ['amx', 'products']
+    """
+    from . import _core
+
+    amx_available, amx_enabled = _core._amx()
+    return {"products": _core._normal_kernel(), "amx": bool(amx_available and amx_enabled)}
+
+
 def gpu_status() -> tuple[bool, str]:
     """``(gpu_available(), why)``: the reason in words (for skip messages). Never raises."""
     try:
