@@ -483,6 +483,24 @@ def test_use_before_fit_is_a_clear_error():
         reference.Bottleneck(2).matrix()
 
 
+def test_a_diverging_training_is_an_error_naming_lr():
+    # 1 x 1, momentum, exact gradients from 10 * lr: with these initial weights the
+    # steps overshoot and the weights blow up (in the plain-NumPy reference too).
+    A = np.array([[0.12573022]])
+    options = dict(bias=False, init="he_normal", optimizer="momentum", epochs=1,
+                   data="exact", seed=221398)
+    net = lc.Bottleneck(1, **options)
+    with pytest.raises(ValueError, match=r"training diverged.*lr=0.001"):
+        net.fit(A)
+    with pytest.raises(lc.NotFittedError):
+        net.matrix()
+    with np.errstate(all="ignore"):
+        assert np.isnan(reference.Bottleneck(1, **options).fit(A).matrix()).all()
+    # A smaller step trains.
+    net = lc.Bottleneck(1, lr=1e-4, **options).fit(A)
+    assert np.isfinite(net.matrix()).all()
+
+
 def test_predict_checks_its_input():
     net = lc.Bottleneck(2, epochs=1, samples=10, seed=0).fit(np.eye(4))
     with pytest.raises(ValueError, match="X must have 4 columns"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sys
 import time
 
@@ -44,6 +46,16 @@ class _ProgressBar:
     def close(self):
         self.stream.write("\n")
         self.stream.flush()
+
+
+def _finite_parameters(network) -> bool:
+    """Whether every weight and bias of a trained network is finite (either device)."""
+    weights, biases = network.parameters()
+    for value in (*weights, *biases):
+        xp = _checks.array_module(value)
+        if not bool(xp.isfinite(value).all()):
+            return False
+    return True
 
 
 class Bottleneck:
@@ -221,7 +233,9 @@ class Bottleneck:
         Raises
         ------
         ValueError
-            A not 2-D, empty or with NaN/Inf; ``rank`` above min(m, n).
+            A not 2-D, empty or with NaN/Inf; ``rank`` above min(m, n). Or the
+            training diverged (``lr`` too large for this A and optimizer: the
+            weights became NaN or infinite); the network is then left unfitted.
         TypeError
             A is a CuPy array and this build has no CUDA core (or CuPy is missing).
         KeyboardInterrupt
@@ -245,10 +259,15 @@ class Bottleneck:
             self.samples, self.batch_size, self.data, seed)
 
         bar = _ProgressBar(self.epochs) if progress else None
+        diverged = False
 
         def on_epoch(epoch, loss):
+            nonlocal diverged
             if bar is not None:
                 bar.update(epoch=epoch, loss=loss)
+            if math.isnan(loss):  # an overflowing loss is inf; NaN means the weights are
+                diverged = True
+                return False
             if callback is not None and callback(epoch, loss) is False:
                 return False
             return True
@@ -263,6 +282,12 @@ class Bottleneck:
         finally:
             if bar is not None:
                 bar.close()
+        if diverged or not _finite_parameters(network):
+            self._network = None
+            steps = "; data='exact' starts at 10 * lr" if self.data == "exact" else ""
+            raise ValueError(
+                f"training diverged: the weights became NaN or infinite (optimizer="
+                f"{self.optimizer!r}, lr={self.lr}{steps}); fit again with a smaller lr")
         return self
 
     def _fitted(self):
