@@ -608,14 +608,15 @@ void scale_float32_copy(const ConstView<double>& a, double largest, Float32Copy&
 // that perturbs the k-th wanted direction by at most about eps32 (sigma_1/sigma_k)^2
 // of itself; the leak is mostly orthogonal to the residual, so the spectral error
 // moves by far less (the float64 products after the iterations do not amplify it).
-// Float32 iterations are kept when that estimate is at most 3e-2. Measured on 2000 x 1000 matrices (row-major, 4 iterations, 3 seeds), with
-// spectra 1/i (k = 100 to 400), 1/i^1.2, 1/i^1.5, 1/i^2, exp(-i/10) and exp(-i/5):
+// Float32 iterations are kept when that estimate is at most 3e-2. Measured on 2000 x
+// 1000 matrices (row-major, 4 iterations, 3 seeds), with spectra 1/i (k = 100 to
+// 400), 1/i^1.2, 1/i^1.5, 1/i^2, exp(-i/10) and exp(-i/5):
 // up to a panel estimate of 4.1e-2 the error moved by at most 1e-4 of itself, as
 // often down as up, as a different sketch moves it (between 1.5e-2 and 3e-2, on
 // 1/i to 1/i^1.5 at k = 45 to 300: up by 5e-5 at most, down by 9.3e-5); at 0.24
 // (past the limit), by 2.6e-3. (On exp(-i/10) and 1/i^2 it moved by under 1e-8 even
-// at estimates above 1.) The estimate comes from `panel`, whose singular values are about
-// sigma_i^power times those of Omega (within a factor ~1.3 of each other for a
+// at estimates above 1.) The estimate comes from `panel`, whose singular values are
+// about sigma_i^power times those of Omega (within a factor ~1.3 of each other for a
 // Gaussian n x l, n >> l); after one iteration from Omega they underestimate
 // sigma_k / sigma_1 (the estimate came out about twice eps32 (sigma_1/sigma_k)^2),
 // so the test errs towards float64.
@@ -645,37 +646,41 @@ double panel_spread(const Matrix<float>& panel, index k, int power) {
     return std::pow(largest / kth, 1.0 / power);  // (sigma_1 / sigma_k)^2
 }
 
-// Whether iterations whose products err by about `unit` times ||A|| find the
-// subspace, from the spread of the panel after `power` products.
-bool float_iterations_suffice(double spread, double unit = std::numeric_limits<float>::epsilon()) {
-    return unit * spread <= 3e-2;
+// Whether float32 iterations find the subspace, from panel_spread.
+bool float_iterations_suffice(double spread) {
+    return double(std::numeric_limits<float>::epsilon()) * spread <= 3e-2;
 }
 
-// The error of the bfloat16 pieces' products (amx_product.hpp) as a unit for
-// float_iterations_suffice: about that of rounding A to 16 significant bits, 2^-16
-// (float32's epsilon is 2^-23). Measured on 2000 x 1000 float32 matrices (4
-// iterations, 3 seeds, k = 10 to 150, spectra 1/sqrt(i), 1/i, 1/i^1.5, 1/i^2,
-// exp(-i/10), exp(-i/5)), against the float32 products: with 2^-16 (sigma_1 /
-// sigma_k)^2 up to 3e-2 (the core's estimate of it is about twice that) the spectral
-// error moved by at most 4.2e-6 of itself on 1/i and steeper spectra, by up to
-// 1.6e-4 on 1/sqrt(i) at any k (there the error, 1.01-1.06 of the optimum, moves as
-// much with the sketch); at 0.15-0.34, by up to 3.4e-4. (All four iterations ran on
-// AMX there; the core runs the first in float32 and decides after it.)
+// The error of the bfloat16 pieces' products (amx_product.hpp) in units of ||A||:
+// about that of rounding A to 16 significant bits, 2^-16 (float32's epsilon is
+// 2^-23). AMX runs the iterations after the first while 2^-16 (sigma_1 / sigma_k)^2,
+// as panel_spread estimates it (about twice the true value), is at most 2
+// (RandomizedSvdOptions::amx_limit). Measured by benchmarks/precision_study.py
+// (results in benchmarks/results/amx-precision-*.md) on 2000 x 1000 float32
+// matrices, k = 10 to 300, l = k + 10, 3 seeds, spectra 1/sqrt(i), 1/i, 1/i^1.5,
+// 1/i^2, exp(-i/10) and exp(-i/5), the limit lifted, against the float32 products:
+// up to a true value of 1.4 the spectral error moved by at most 5.8e-5 of itself
+// (1/i at k = 300, where the error is 1.061 of the optimum), 1e-6 on 1/i up to
+// k = 45; by 1.8e-4 at 122 and 1.6e-4 at 1.5e3; by 7e-3 at 7.7e3. (The float32
+// iterations' limit, 3e-2, comes from a separate study, in which every iteration,
+// the first included, ran in float32: float_iterations_suffice.)
 constexpr double kBf16x3Unit = 1.0 / 65536;
 
 // The power iterations after the first, on row-major float32 M, from the first
 // product z = M^T M Omega (cols x l, not yet orthonormalised) and its panel_spread:
 // W <- orth(M^T M W) `iters` times from W = orth(z). On AMX in bfloat16 pieces
-// (amx_normal_product) when that unit passes float_iterations_suffice and the
-// product is large enough (2 m n l >= 1e7): 1.2-1.3x faster than the float32
-// kernels at 3000 x 2000, l = 30 (measured on 2 cores); else the float32 products.
-// Deciding after a float32 product costs no pass when AMX is refused.
+// (amx_normal_product) when 2^-16 spread <= amx_limit and the product is large
+// enough (2 m n l >= 1e7); else the float32 products. Measured on 2 cores against
+// the float32 products (AVX-512 kernels, or OpenBLAS past 2 MiB panels): 1.1-1.4x
+// faster at 3000 x 2000, l = 30; 1.3x at 5000 x 2000, l = 60; 1.6x at 10000 x 3000,
+// l = 110; 1.8x at 20000 x 5000, l = 210. Deciding after a float32 product costs no
+// pass when AMX is refused.
 Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<float>& m,
-                               Matrix<float> z, double spread, index iters,
+                               Matrix<float> z, double spread, index iters, double amx_limit,
                                const Schedule& schedule) {
     const double flops = 2.0 * double(m.rows) * double(m.cols) * double(z.cols);
     const bool amx = iters > 0 && m.row_major && flops >= 1e7 && amx_enabled() &&
-                     float_iterations_suffice(spread, kBf16x3Unit);
+                     kBf16x3Unit * spread <= amx_limit;
     orthonormalize(z, Orthonormal::basis);
     if (!amx) {
         normal_iterations(blocks, z, iters);
@@ -697,13 +702,14 @@ Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<f
 // before) when AMX cannot run or fewer than two iterations are asked for.
 std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
                                                     const Matrix<float>& omega, index k,
-                                                    index iters, const Schedule& schedule) {
+                                                    index iters, double amx_limit,
+                                                    const Schedule& schedule) {
     if (iters < 2 || !a.row_major || !amx_enabled()) return std::nullopt;
     const RowBlocks<float> blocks(a, omega.cols, schedule);
     Matrix<float> z(a.cols, omega.cols);
     blocks.normal_product(omega, z);
     const double spread = panel_spread(z, k, 2);
-    return later_iterations(blocks, a, std::move(z), spread, iters - 1, schedule);
+    return later_iterations(blocks, a, std::move(z), spread, iters - 1, amx_limit, schedule);
 }
 
 // The power iterations of float64 A on a float32 copy of A, whose products run
@@ -733,7 +739,8 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
             blocks.normal_product(panel, z);
             const double spread = panel_spread(z, k, 2);
             if (!float_iterations_suffice(spread)) return std::nullopt;
-            panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1, schedule);
+            panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1,
+                                     options.amx_limit, schedule);
         } else {  // Q = orth(A Omega), Q <- orth(A A^T Q)
             Matrix<float> q(m32.cols, l);
             blocks.multiply_transposed(panel, q);
@@ -891,7 +898,8 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     std::optional<Matrix<T>> reached;
     if constexpr (std::is_same_v<T, float>) {
         if (options.mixed_precision) {
-            reached = float_power_iterations(a, omega, k, options.power_iters, schedule);
+            reached = float_power_iterations(a, omega, k, options.power_iters,
+                                             options.amx_limit, schedule);
         }
     } else {
         reached = float32_iterations(a, omega, options, copy, schedule);

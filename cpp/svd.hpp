@@ -38,14 +38,20 @@ struct RandomizedSvdOptions {
     index sketch_columns = 11;  // l = k + oversamples, clamped to min(m, n) by the caller
     index power_iters = 4;
     std::uint64_t seed = 0;
-    // Float64 input: run the power iterations on a float32 copy of A where that
-    // cannot cost accuracy (see randomized_svd in svd.cpp). No effect on float32.
+    // Run the power iterations below the working precision where that cannot cost
+    // accuracy (see randomized_svd in svd.cpp): float64 input on a float32 copy of
+    // A, and after the first iteration, on AMX in bfloat16 pieces.
     bool mixed_precision = true;
     // Where BLAS runs the products (no AVX2/AVX-512 kernel: normal_product.hpp), A is
     // read in row blocks of about this many bytes (at least one row), one BLAS call
     // per block, and Ctrl-C is polled between blocks. (The kernels use blocks that
     // fit in L2 and poll between them.)
     index block_bytes = index(64) << 20;
+    // The iterations after the first run on AMX when 2^-16 (sigma_1 / sigma_k)^2, as
+    // estimated, is at most this (svd.cpp, kBf16x3Unit and later_iterations). For
+    // studies of the limit (benchmarks/precision_study.py): infinity puts them on
+    // AMX whatever the spectrum.
+    double amx_limit = 2.0;
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.
