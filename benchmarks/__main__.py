@@ -178,6 +178,14 @@ def markdown(rows, meta) -> str:
     return "\n".join(lines)
 
 
+def write_results(out: Path, stem: str, meta: dict, rows: list, text: str) -> None:
+    """Writes ``stem``.json (meta and rows) and ``stem``.md (text) to ``out``; prints text."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,11 +244,8 @@ def main(argv=None) -> int:
         "python": platform.python_version(), "versions": versions,
         "rounds": args.rounds, "repeats": args.repeats, "kernels": core_kernels(),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = args.name or f"{args.suite}-{dt.date.today().isoformat()}"
-    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    (args.out / f"{stem}.md").write_text(markdown(rows, meta))
-    print(markdown(rows, meta))
+    write_results(args.out, stem, meta, rows, markdown(rows, meta))
     return 0
 
 

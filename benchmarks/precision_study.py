@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
     if not _core._amx()[0]:
         print("this CPU or OS gives no AMX-BF16: nothing to measure", file=sys.stderr)
         return 0
-    from benchmarks.__main__ import cpu_model
+    from benchmarks.__main__ import cpu_model, write_results
 
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "cpu": cpu_model(),
@@ -111,10 +110,7 @@ def main(argv=None) -> int:
                 argv if argv is not None else sys.argv[1:])}
     rows = run()
     stem = args.name or f"amx-precision-{dt.date.today().isoformat()}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    (args.out / f"{stem}.md").write_text(markdown(rows, meta))
-    print(markdown(rows, meta))
+    write_results(args.out, stem, meta, rows, markdown(rows, meta))
     return 0
 
 

@@ -30,3 +30,18 @@ def test_benchmark_smoke_run(tmp_path):
     core = [r for r in rows if r["library"] == "lowrank_core"]
     assert all(r["ratio"] == 1.0 for r in core)
     assert "| lowrank_core |" in (tmp_path / "smoke.md").read_text()
+
+
+def test_precision_study_table_keeps_the_worst_seed():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import precision_study
+
+    rows = [{"spectrum": "1/i", "k": 20, "seed": seed, "x": 6.1e-3, "error_amx": 1.0,
+             "error_float32": error, "change": change}
+            for seed, error, change in [(1, 1.0, 2e-7), (2, 1.2, -5e-6), (3, 1.1, 1e-8)]]
+    rows.append({"spectrum": "1/i^2", "k": 10, "seed": 1, "x": 0.15, "error_amx": 1.0,
+                 "error_float32": 1.0, "change": 0.0})
+    text = precision_study.markdown(rows, {"date": "today", "cpu": "cpu", "command": "c"})
+    table = [line for line in text.splitlines() if line.startswith("| ") and "spectrum" not in line]
+    assert table == ["| 6.10e-03 | 1/i | 20 | 1.10000 | 5.0e-06 |",
+                     "| 1.50e-01 | 1/i^2 | 10 | 1.00000 | 0.0e+00 |"]
