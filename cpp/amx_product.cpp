@@ -108,7 +108,8 @@ AlignedVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
             const index count = std::min<index>(16, sh.cols - j0);
             std::fill(column, column + 16, 0.0f);
             std::copy(from + j0, from + j0 + count, column);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(rounded), to_bf16(_mm512_load_ps(column)));
+            const __m256i bits = to_bf16(_mm512_load_ps(column));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(rounded), bits);
             for (index q = 0; q < count; ++q) {
                 const index j = j0 + q, s = j / 32, p = (j % 32) / 2, e = j % 2;
                 out[static_cast<std::size_t>(((s * sh.nt + t) * 16 + p) * 32 + 2 * cc + e)] =
@@ -255,7 +256,8 @@ inline Pieces split32(__m512 a, __m512 b) {
             const __m512 v = _mm512_load_ps(w.y.data() + i * sh.lp + 16 * t);
             const __m256i h = to_bf16(v);
             _mm256_store_si256(reinterpret_cast<__m256i*>(hi), h);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(lo), to_bf16(_mm512_sub_ps(v, from_bf16(h))));
+            const __m256i rest = to_bf16(_mm512_sub_ps(v, from_bf16(h)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(lo), rest);
             std::uint16_t* th = w.yt_hi.data() + t * kTile + i;
             std::uint16_t* tl = w.yt_lo.data() + t * kTile + i;
             for (index cc = 0; cc < 16; ++cc) {

@@ -717,9 +717,9 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
 // returning W; for column-major A, Q = orth(A Omega) and all but the last, returning
 // Q. range_finder continues from there in float64 (Q = orth(A W), or the last
 // iteration, then Bt = A^T Q). For row-major A the iterations after the first go
-// further down, to AMX's bfloat16 pieces, where later_iterations accepts. Nothing, and float64 all
-// through, when there is no copy (wants_float32_copy, largest_entry) or the spectrum
-// makes it unsafe (float_iterations_suffice).
+// further down, to AMX's bfloat16 pieces, where later_iterations accepts. Nothing,
+// and float64 all through, when there is no copy (wants_float32_copy,
+// largest_entry) or the spectrum makes it unsafe (float_iterations_suffice).
 template <class T>
 std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<T>& omega,
                                             const RandomizedSvdOptions& options,
@@ -892,8 +892,8 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // Bt = (Q^T A)^T = A^T Q (n x l) for step 4. The power iterations run below the
     // working precision when that is safe: float64 input on a float32 copy of A
     // (float32_iterations), and from the second on, for row-major A, on AMX in
-    // bfloat16 pieces (later_iterations; float_power_iterations for float32 A). The products in T that follow
-    // make the result accurate in T.
+    // bfloat16 pieces (later_iterations; float_power_iterations for float32 A). The
+    // products in T that follow make the result accurate in T.
     Matrix<T> q(m, l), bt(n, l);
     std::optional<Matrix<T>> reached;
     if constexpr (std::is_same_v<T, float>) {
