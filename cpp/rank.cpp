@@ -19,20 +19,8 @@ template <class T>
 void absolute_eigenvalues(const ConstView<T>& a, T* out) {
     LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
     Matrix<T> work = to_matrix(a);
-    const index n = a.rows;
-    if (n == 0) return;
-    T query = 0;
-    blas_int iquery = 0;
-    check_lapack_info(Blas<T>::syevd('N', 'L', n, work.data(), work.ld(), out, &query, -1,
-                                     &iquery, -1),
-                      "syevd (workspace query)");
-    std::vector<T> buffer(static_cast<std::size_t>(std::max<T>(1, std::ceil(query))));
-    std::vector<blas_int> ibuffer(static_cast<std::size_t>(std::max<blas_int>(1, iquery)));
-    check_lapack_info(Blas<T>::syevd('N', 'L', n, work.data(), work.ld(), out, buffer.data(),
-                                     static_cast<index>(buffer.size()), ibuffer.data(),
-                                     static_cast<index>(ibuffer.size())),
-                      "syevd");
-    for (index i = 0; i < n; ++i) out[i] = std::abs(out[i]);
+    symmetric_eigenvalues(work, out);
+    for (index i = 0; i < a.rows; ++i) out[i] = std::abs(out[i]);
 }
 
 template <class T>

@@ -629,17 +629,7 @@ double panel_spread(const Matrix<float>& panel, index k, int power) {
     Matrix<double> gram(l, l);
     Blas<double>::syrk('L', 'T', l, p.rows, 1.0, p.data(), p.ld(), 0.0, gram.data(), gram.ld());
     std::vector<double> eigenvalues(static_cast<std::size_t>(l));
-    std::vector<blas_int> iwork(1);
-    double query = 0;
-    check_lapack_info(Blas<double>::syevd('N', 'L', l, gram.data(), gram.ld(), eigenvalues.data(),
-                                          &query, -1, iwork.data(), -1),
-                      "syevd (workspace query)");
-    std::vector<double> work(static_cast<std::size_t>(workspace_size(query)));
-    iwork.resize(static_cast<std::size_t>(std::max<blas_int>(1, iwork[0])));
-    check_lapack_info(Blas<double>::syevd('N', 'L', l, gram.data(), gram.ld(), eigenvalues.data(),
-                                          work.data(), static_cast<index>(work.size()),
-                                          iwork.data(), static_cast<index>(iwork.size())),
-                      "syevd");
+    symmetric_eigenvalues(gram, eigenvalues.data());
     const double largest = eigenvalues.back();
     const double kth = eigenvalues[static_cast<std::size_t>(l - k)];
     if (!(kth > 0) || !std::isfinite(largest)) return std::numeric_limits<double>::infinity();
@@ -665,6 +655,8 @@ bool float_iterations_suffice(double spread) {
 // iterations' limit, 3e-2, comes from a separate study, in which every iteration,
 // the first included, ran in float32: float_iterations_suffice.)
 constexpr double kBf16x3Unit = 1.0 / 65536;
+// Products smaller than this (2 m n l) stay on the float32 kernels.
+constexpr double kAmxMinFlops = 1e7;
 
 // The power iterations after the first, on row-major float32 M, from the first
 // product z = M^T M Omega (cols x l, not yet orthonormalised) and its panel_spread:
@@ -679,7 +671,7 @@ Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<f
                                Matrix<float> z, double spread, index iters, double amx_limit,
                                const Schedule& schedule) {
     const double flops = 2.0 * double(m.rows) * double(m.cols) * double(z.cols);
-    const bool amx = iters > 0 && m.row_major && flops >= 1e7 && amx_enabled() &&
+    const bool amx = iters > 0 && m.row_major && flops >= kAmxMinFlops && amx_enabled() &&
                      kBf16x3Unit * spread <= amx_limit;
     orthonormalize(z, Orthonormal::basis);
     if (!amx) {
@@ -704,7 +696,8 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
                                                     const Matrix<float>& omega, index k,
                                                     index iters, double amx_limit,
                                                     const Schedule& schedule) {
-    if (iters < 2 || !a.row_major || !amx_enabled()) return std::nullopt;
+    const double flops = 2.0 * double(a.rows) * double(a.cols) * double(omega.cols);
+    if (iters < 2 || !a.row_major || flops < kAmxMinFlops || !amx_enabled()) return std::nullopt;
     const RowBlocks<float> blocks(a, omega.cols, schedule);
     Matrix<float> z(a.cols, omega.cols);
     blocks.normal_product(omega, z);
@@ -796,6 +789,23 @@ SvdResult<T> exact_svd(const ConstView<T>& a, index k) {
     }
     apply_sign_convention(out.U, out.Vh);
     return out;
+}
+
+template <class T>
+void symmetric_eigenvalues(Matrix<T>& work, T* out) {
+    const index n = work.rows;
+    if (n == 0) return;
+    T query = 0;
+    blas_int iquery = 0;
+    check_lapack_info(Blas<T>::syevd('N', 'L', n, work.data(), work.ld(), out, &query, -1,
+                                     &iquery, -1),
+                      "syevd (workspace query)");
+    std::vector<T> buffer(static_cast<std::size_t>(workspace_size(query)));
+    std::vector<blas_int> ibuffer(static_cast<std::size_t>(std::max<blas_int>(1, iquery)));
+    check_lapack_info(Blas<T>::syevd('N', 'L', n, work.data(), work.ld(), out, buffer.data(),
+                                     static_cast<index>(buffer.size()), ibuffer.data(),
+                                     static_cast<index>(ibuffer.size())),
+                      "syevd");
 }
 
 template <class T>
@@ -931,6 +941,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     template SvdResult<T> exact_svd<T>(const ConstView<T>&, index);                          \
     template void singular_values<T>(const ConstView<T>&, T*);                               \
     template void singular_values_batched<T>(const T*, index, index, index, T*);             \
+    template void symmetric_eigenvalues<T>(Matrix<T>&, T*);                                  \
     template SvdResult<T> randomized_svd<T>(const ConstView<T>&, const RandomizedSvdOptions&, \
                                             const ConstView<T>*, StopPoll*);                 \
     template Matrix<T> gaussian_sketch<T>(index, index, std::uint64_t);                      \

@@ -33,6 +33,12 @@ void singular_values(const ConstView<T>& a, T* out);
 template <class T>
 void singular_values_batched(const T* a, index batch, index m, index n, T* out);
 
+// The eigenvalues of the symmetric matrix in the lower triangle of `work` (n x n,
+// overwritten), ascending, written to `out` (LAPACK syevd, no vectors, as
+// numpy.linalg.eigvalsh computes them).
+template <class T>
+void symmetric_eigenvalues(Matrix<T>& work, T* out);
+
 struct RandomizedSvdOptions {
     index rank = 1;             // k
     index sketch_columns = 11;  // l = k + oversamples, clamped to min(m, n) by the caller
