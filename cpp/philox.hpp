@@ -92,19 +92,26 @@ LOWRANK_HOST_DEVICE inline void gaussian4(std::uint64_t seed, std::uint64_t c, d
     }
 }
 
+// The 32 deviates of counters c0 .. c0 + 7 (c0 a multiple of 8), entry 4 (c0 + i) +
+// lane at out[4 i + lane]: gaussian4's rule, 8 counters at a time on AVX-512
+// (gaussian.cpp), else gaussian4 itself. CPU only.
+void gaussian32(std::uint64_t seed, std::uint64_t c0, std::uint32_t stream,
+                std::uint32_t substream, double out[32]);
+
 // Fills entries [first, first + count) of the column-major sketch (linear indices),
-// or of another stream's sequence.
+// or of another stream's sequence. CPU only. Each entry comes from the call of
+// gaussian32 for its aligned group of 32, whatever the range, so that any split of
+// a sequence into ranges gives the same bits as one pass.
 template <class T>
 inline void fill_gaussian(std::uint64_t seed, std::uint64_t first, std::uint64_t count, T* out,
                           std::uint32_t stream = 0, std::uint32_t substream = 0) {
-    double z[4];
+    double z[32];
     std::uint64_t e = first;
     const std::uint64_t end = first + count;
     while (e < end) {
-        const std::uint64_t c = e / 4;
-        gaussian4(seed, c, z, stream, substream);
-        for (std::uint64_t lane = e % 4; lane < 4 && e < end; ++lane, ++e) {
-            out[e - first] = static_cast<T>(z[lane]);
+        gaussian32(seed, e / 32 * 8, stream, substream, z);
+        for (std::uint64_t i = e % 32; i < 32 && e < end; ++i, ++e) {
+            out[e - first] = static_cast<T>(z[i]);
         }
     }
 }

@@ -39,6 +39,52 @@ def test_core_sketch_is_the_reference_sketch(shape, seed):
                                    atol=1e-14)
 
 
+def _box_muller_with_libm(seed, count):
+    """The sketch rule (cpp/philox.hpp) computed with Python's math module (the C
+    library's log, cos and sin) from the reference's uniforms."""
+    import math
+
+    u = reference.uniform_stream(seed, 0, count, 0)
+    out = np.empty(count)
+    for p in range(count // 2):
+        radius = math.sqrt(-2.0 * math.log(u[2 * p]))
+        angle = 6.283185307179586 * u[2 * p + 1]
+        out[2 * p], out[2 * p + 1] = radius * math.cos(angle), radius * math.sin(angle)
+    return out
+
+
+@pytest.mark.parametrize("seed", [3, 2**40 + 7])
+def test_core_sketch_is_within_a_few_ulps_of_libm(seed):
+    # The core computes Box-Muller on 8 counters at once (cpp/gaussian.cpp, its own
+    # log, sin and cos on AVX-512): each deviate must stay within a few units in the
+    # last place of the C library's, not merely within the test above's 1e-14.
+    count = 20000
+    got = _core.gaussian_sketch(count, 1, seed, "float64")[:, 0]
+    want = _box_muller_with_libm(seed, count)
+    ulps = np.abs(got - want) / np.spacing(np.abs(want))
+    assert ulps.max() <= 4, ulps.max()
+    assert np.mean(ulps) < 1
+
+
+def test_core_sketch_does_not_depend_on_how_it_is_split():
+    # Entry e of the stream is the same bits whichever range computes it: one
+    # column, a wider sketch's first column, the flattened sketch, and a sketch
+    # large enough to be split over threads.
+    seed = 11
+    wide = _core.gaussian_sketch(1001, 7, seed, "float64")
+    np.testing.assert_array_equal(_core.gaussian_sketch(1001, 1, seed, "float64")[:, 0],
+                                  wide[:, 0])
+    np.testing.assert_array_equal(_core.gaussian_sketch(7007, 1, seed, "float64")[:, 0],
+                                  wide.ravel(order="F"))
+    # 120008 entries: on 2 threads the second part starts at entry 60004, inside a
+    # group of 32.
+    big = _core.gaussian_sketch(30002, 4, seed, "float64")
+    import threadpoolctl
+
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        np.testing.assert_array_equal(_core.gaussian_sketch(30002, 4, seed, "float64"), big)
+
+
 def test_sketch_is_standard_gaussian():
     z = reference.gaussian_sketch(1000, 200, seed=7)
     assert abs(z.mean()) < 0.01 and abs(z.std() - 1.0) < 0.01
@@ -61,6 +107,26 @@ def test_explicit_sketch_matches_reference_to_rounding(shape, layout, float_dtyp
         scale = float(want.S[0])
         assert_close(got.S, want.S, float_dtype, scale=scale, factor=10)
         assert_close(got.to_dense(), want.to_dense(), float_dtype, scale=scale, factor=100)
+
+
+@pytest.mark.parametrize("decay", [0.9, 0.8, 0.7, 0.5, 0.3])
+def test_small_svd_on_either_side_of_its_cholesky_limit(decay, float_dtype):
+    # Step 4's SVD of the tall B^T (n x l) goes through Cholesky-QR2 while B's
+    # condition number is at most 1e5 and through gesdd beyond (cpp/svd.cpp,
+    # small_svd). With l = 30 and sigma_i = decay^i, cond(B) comes out (computed in
+    # float64 with NumPy) at 23, 690, 4e5 to 1e6, 6e8 to 1e10, and 8e8 (float32)
+    # or 2e16 (float64). Both paths must give the reference's triplets to rounding.
+    n, k, oversamples = 400, 20, 10
+    A = decaying_spectrum(600, n, decay ** np.arange(n), seed=8, dtype=float_dtype)
+    sketch = random_matrix((n, k + oversamples), float_dtype, seed=4)
+    got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=2, sketch=sketch)
+    want = reference.randomized_svd(A, k, oversamples=oversamples, power_iters=2,
+                                    sketch=sketch)
+    scale = float(want.S[0])
+    assert_close(got.S, want.S, float_dtype, scale=scale, factor=10)
+    assert_close(got.to_dense(), want.to_dense(), float_dtype, scale=scale, factor=100)
+    U = got.U.astype(np.float64)
+    assert_close(U.T @ U, np.eye(k), float_dtype, scale=1.0, factor=100)
 
 
 def test_seed_gives_one_result_and_matches_reference(float_dtype):
