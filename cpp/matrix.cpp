@@ -1,5 +1,13 @@
 #include "matrix.hpp"
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 // Function multi-versioning (GCC, Clang): one copy of each kernel per target, the
 // best the CPU supports chosen when the library loads.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
@@ -35,8 +43,64 @@ std::uint64_t max_masked(const void* p, index count, std::uint64_t mask) {
     return max_masked_impl(p, count, mask);
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LOWRANK_STREAMING_COPY 1
+// float_copy_max on AVX-512 with non-temporal stores: the float32 copy of a large A
+// goes to memory without first being read into cache (a normal store reads each
+// line it writes), so the pass moves 1.5x A's bytes instead of 2x.
+#if !defined(__clang__)
+// GCC 12 warns inside its own AVX-512 headers (intrinsics that start from an
+// undefined vector), a known false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+__attribute__((target("avx512f"))) std::uint64_t float_copy_max_streaming(const double* p,
+                                                                           index count,
+                                                                           float* out) {
+    constexpr std::uint64_t magnitude = ~std::uint64_t(0) >> 1;
+    std::uint64_t largest = 0;
+    index i = 0;
+    const auto scalar_to = [&](index end) {
+        for (; i < end; ++i) {
+            std::uint64_t bits;
+            std::memcpy(&bits, p + i, sizeof(bits));
+            bits &= magnitude;
+            largest = bits > largest ? bits : largest;
+            out[i] = static_cast<float>(p[i]);
+        }
+    };
+    // Up to out's first 64-byte boundary (out is 4-byte aligned), then 16 at a time.
+    const index head = index((64 - reinterpret_cast<std::uintptr_t>(out) % 64) % 64 / 4);
+    scalar_to(std::min(count, head));
+    const __m512i mask = _mm512_set1_epi64(static_cast<long long>(magnitude));
+    __m512i most = _mm512_setzero_si512();
+    for (; i + 16 <= count; i += 16) {
+        const __m512d a = _mm512_loadu_pd(p + i), b = _mm512_loadu_pd(p + i + 8);
+        most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(a), mask));
+        most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(b), mask));
+        const __m256 low = _mm512_cvtpd_ps(a), high = _mm512_cvtpd_ps(b);
+        _mm512_stream_ps(out + i, _mm512_castpd_ps(_mm512_insertf64x4(
+                                      _mm512_castps_pd(_mm512_castps256_ps512(low)),
+                                      _mm256_castps_pd(high), 1)));
+    }
+    alignas(64) std::uint64_t lanes[8];
+    _mm512_store_si512(lanes, most);
+    for (std::uint64_t lane : lanes) largest = lane > largest ? lane : largest;
+    scalar_to(count);
+    _mm_sfence();  // the streamed stores are ordered before whatever reads them
+    return largest;
+}
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
 LOWRANK_TARGET_CLONES
 std::uint64_t float_copy_max(const double* p, index count, float* out) {
+#ifdef LOWRANK_STREAMING_COPY
+    static const bool streaming = __builtin_cpu_supports("avx512f");
+    if (streaming && count >= 64) return float_copy_max_streaming(p, count, out);
+#endif
     constexpr std::uint64_t magnitude = ~std::uint64_t(0) >> 1;
     std::uint64_t largest = 0;
     for (index i = 0; i < count; ++i) {

@@ -333,6 +333,33 @@ def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])
+def test_the_float32_copy_pass_sees_every_entry(layout):
+    # The pass that rounds float64 A to float32 also finds A's largest entry
+    # (cpp/matrix.cpp, float_copy_max): scalar up to the copy's first 64-byte
+    # boundary, 16 at a time with streaming stores, scalar for the tail. 517 columns
+    # put row 3 of the C-ordered copy 60 bytes past a boundary (a one-entry head);
+    # the F-ordered copy's rows of 1000 end in an 8-entry tail. A NaN or Inf
+    # anywhere, head, body or tail, must be found, and so must a huge entry that
+    # sets the copy's scaling.
+    s = 1.0 / np.arange(1, 518)
+    base = decaying_spectrum(1000, 517, s, seed=3)
+    positions = [(3, 0), (3, 100), (3, 516), (0, 0), (999, 516), (995, 7)]
+    for row, col in positions:
+        for bad in (np.nan, np.inf, -np.inf):
+            A = base.copy()
+            A[row, col] = bad
+            A = np.asfortranarray(A) if layout == "F" else A
+            with pytest.raises(ValueError, match="A contains NaN or Inf"):
+                lc.randomized_svd(A, 40, oversamples=10, power_iters=2)
+    for row, col in positions:
+        A = base * 1e-30
+        A[row, col] = 1e200  # far outside float32's range: the copy is scaled
+        A = np.asfortranarray(A) if layout == "F" else A
+        got = lc.randomized_svd(A, 40, oversamples=10, power_iters=2)
+        assert got.S[0] == pytest.approx(1e200, rel=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
 def test_mixed_precision_near_its_limit_keeps_the_error(layout):
     # 1/i at k = 150: eps32 (sigma_1 / sigma_k)^2 = 2.7e-3 (the core's estimate is
     # about twice that), inside the 3e-2 limit: float32 iterations run, and the
