@@ -5,8 +5,10 @@
 // randomized SVD and 13 ms for a 5000 x 210 one. On AVX-512 the same rule runs on 8
 // counters at once: Philox on 64-bit lanes, and log, sin and cos from the classic
 // fdlibm reductions and polynomials (Sun Microsystems' freely distributable libm,
-// as in glibc, musl and Go), within about 1 ulp of libm's values, as libm and CUDA
-// differ from each other.
+// as in glibc, musl and Go). Each deviate is within a few ulps of libm's, as libm's
+// and CUDA's differ from each other: measured against mpmath on 40000 of them, at
+// most 2.34 ulp from the exact value (libm: 2.01). Where AVX-512 is missing the
+// scalar rule runs, so the low bits depend on the CPU, as the products' do.
 #include "philox.hpp"
 
 #include <cstdint>

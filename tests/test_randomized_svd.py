@@ -34,7 +34,8 @@ def test_core_sketch_is_the_reference_sketch(shape, seed):
         got = _core.gaussian_sketch(*shape, seed, dtype)
         want = reference.gaussian_sketch(*shape, seed, dtype)
         assert got.dtype == want.dtype
-        # Box-Muller's log/sin/cos may differ in the last bit between libm and NumPy.
+        # Box-Muller's log/sin/cos differ in the last bits between the core's own
+        # (cpp/gaussian.cpp, or libm's) and NumPy's.
         np.testing.assert_allclose(got, want, rtol=1e-14 if dtype == "float64" else 1e-6,
                                    atol=1e-14)
 
