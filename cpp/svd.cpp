@@ -97,6 +97,16 @@ bool cholesky_qr_step(Matrix<T>& y, Matrix<T>& gram, Matrix<T>* factor = nullptr
     return true;
 }
 
+// Whether one Cholesky-QR step in float64 already leaves a panel of condition number
+// `cond` orthonormal to T's rounding. The step loses about eps64 cond^2 of
+// orthogonality (the Gram matrix squares cond): for a float32 result that stays
+// below 2e-9, a sixtieth of float32's epsilon, up to cond = 3e3, and the second step
+// (CholQR2) would change nothing float32 can hold. A float64 result always takes it.
+template <class T>
+bool one_cholesky_step_suffices(double cond) {
+    return std::is_same_v<T, float> && cond <= 3e3;
+}
+
 template <class To, class From>
 Matrix<To> cast(const Matrix<From>& x) {
     Matrix<To> out(x.rows, x.cols);
@@ -147,29 +157,39 @@ void orthonormalize(Matrix<T>& y, Orthonormal goal = Orthonormal::final) {
 // carry the same O(eps sigma_1) error as gesdd's. So it is taken only when a
 // Cholesky step does not refuse and R's own singular values show cond(Bt) <= 1e5
 // (1/i spectra give l, for instance); gesdd of Bt otherwise (rank-deficient or
-// steeply decaying panels).
+// steeply decaying panels). A float32 Bt with cond <= 3e3 takes one step
+// (one_cholesky_step_suffices).
 template <class T>
 void small_svd(Matrix<T>& bt, T* s, Matrix<T>& v, Matrix<T>& ub_t) {
     const index n = bt.rows, l = bt.cols;
     if (l > 0 && n >= 4 * l) {
         Matrix<double> qb = cast<double>(bt);
-        Matrix<double> gram(l, l), r1(l, l), r2(l, l);
-        if (cholesky_qr_step(qb, gram, &r1) && cholesky_qr_step(qb, gram, &r2)) {
-            // R = R2 R1 (both upper triangular, lower triangles zero).
-            Blas<double>::trmm('L', 'U', 'N', 'N', l, l, 1.0, r2.data(), r2.ld(), r1.data(),
-                               r1.ld());
-            Matrix<double> ur(l, l), vr_t(l, l);
-            std::vector<double> sd(static_cast<std::size_t>(l));
-            gesdd<double>('S', r1, sd.data(), &ur, &vr_t);
-            if (sd.back() > 0 && sd.front() <= 1e5 * sd.back()) {
-                Matrix<double> vd(n, l);
-                Blas<double>::gemm('N', 'N', n, l, l, 1.0, qb.data(), qb.ld(), ur.data(),
-                                   ur.ld(), 0.0, vd.data(), vd.ld());
-                v = cast<T>(vd);
-                ub_t = cast<T>(vr_t);
-                std::transform(sd.begin(), sd.end(), s, [](double x) { return T(x); });
-                return;
+        Matrix<double> gram(l, l), r(l, l), r2(l, l), ur(l, l), vr_t(l, l);
+        std::vector<double> sd(static_cast<std::size_t>(l));
+        const auto svd_of_r = [&] {  // R = Ur diag(sd) Vr^T; whether R is usable
+            Matrix<double> work = r;
+            gesdd<double>('S', work, sd.data(), &ur, &vr_t);
+            return sd.back() > 0 ? sd.front() / sd.back() : std::numeric_limits<double>::infinity();
+        };
+        bool done = false;
+        if (cholesky_qr_step(qb, gram, &r)) {
+            // float32: one step where it suffices (one_cholesky_step_suffices).
+            if (std::is_same_v<T, float>) done = one_cholesky_step_suffices<T>(svd_of_r());
+            if (!done && cholesky_qr_step(qb, gram, &r2)) {
+                // R = R2 R1 (both upper triangular, lower triangles zero).
+                Blas<double>::trmm('L', 'U', 'N', 'N', l, l, 1.0, r2.data(), r2.ld(), r.data(),
+                                   r.ld());
+                done = svd_of_r() <= 1e5;
             }
+        }
+        if (done) {
+            Matrix<double> vd(n, l);
+            Blas<double>::gemm('N', 'N', n, l, l, 1.0, qb.data(), qb.ld(), ur.data(), ur.ld(),
+                               0.0, vd.data(), vd.ld());
+            v = cast<T>(vd);
+            ub_t = cast<T>(vr_t);
+            std::transform(sd.begin(), sd.end(), s, [](double x) { return T(x); });
+            return;
         }
     }
     gesdd('S', bt, s, &v, &ub_t);
@@ -393,9 +413,12 @@ bool orthonormalize_with_product(Matrix<T>& y, Matrix<T>& z, index k) {
     const double estimate =
         double(std::numeric_limits<T>::epsilon()) * (first / last) * (first / next);
     if (!(estimate <= 1.0)) return false;
-    if (!cholesky_qr_step(q, r2)) return false;
-    // Bt = Z R1^-1 R2^-1, with the two small factors multiplied first.
-    Blas<double>::trmm('R', 'U', 'N', 'N', l, l, 1.0, r2.data(), r2.ld(), r1.data(), r1.ld());
+    if (!one_cholesky_step_suffices<T>(first / last)) {
+        if (!cholesky_qr_step(q, r2)) return false;
+        // Bt = Z R1^-1 R2^-1, with the two small factors multiplied first.
+        Blas<double>::trmm('R', 'U', 'N', 'N', l, l, 1.0, r2.data(), r2.ld(), r1.data(),
+                           r1.ld());
+    }
     Blas<double>::trmm('R', 'U', 'N', 'N', bt.rows, l, 1.0, r1.data(), r1.ld(), bt.data(),
                        bt.ld());
     if constexpr (std::is_same_v<T, double>) {

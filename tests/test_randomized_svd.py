@@ -110,13 +110,14 @@ def test_explicit_sketch_matches_reference_to_rounding(shape, layout, float_dtyp
         assert_close(got.to_dense(), want.to_dense(), float_dtype, scale=scale, factor=100)
 
 
-@pytest.mark.parametrize("decay", [0.9, 0.8, 0.7, 0.5, 0.3])
+@pytest.mark.parametrize("decay", [0.9, 0.8, 0.77, 0.7, 0.5, 0.3])
 def test_small_svd_on_either_side_of_its_cholesky_limit(decay, float_dtype):
     # Step 4's SVD of the tall B^T (n x l) goes through Cholesky-QR2 while B's
-    # condition number is at most 1e5 and through gesdd beyond (cpp/svd.cpp,
-    # small_svd). With l = 30 and sigma_i = decay^i, cond(B) comes out (computed in
-    # float64 with NumPy) at 23, 690, 4e5 to 1e6, 6e8 to 1e10, and 8e8 (float32)
-    # or 2e16 (float64). Both paths must give the reference's triplets to rounding.
+    # condition number is at most 1e5 (one Cholesky-QR step for float32 up to 3e3)
+    # and through gesdd beyond (cpp/svd.cpp, small_svd). With l = 30 and
+    # sigma_i = decay^i, cond(B) comes out (computed in float64 with NumPy) at 23,
+    # 690, 3e4, 4e5 to 1e6, 6e8 to 1e10, and 8e8 (float32) or 2e16 (float64). Every
+    # path must give the reference's triplets to rounding.
     n, k, oversamples = 400, 20, 10
     A = decaying_spectrum(600, n, decay ** np.arange(n), seed=8, dtype=float_dtype)
     sketch = random_matrix((n, k + oversamples), float_dtype, seed=4)
