@@ -17,6 +17,8 @@
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "target_region.hpp"
 #endif
 
 namespace lowrank {
@@ -59,18 +61,7 @@ bool cpu_and_os_allow() {
     return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
 }
 
-#if defined(__clang__)
-#pragma clang attribute push(                                                         \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16"))), \
-    apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")
-// GCC 12 warns inside its own AVX-512 headers (intrinsics that start from an
-// undefined vector), a known false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+LOWRANK_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")
 
 // float32 -> bfloat16, rounded to nearest even, and back (exact).
 inline __m256i to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
@@ -313,12 +304,7 @@ void run_range(const ConstView<float>& m, index first, index last, const std::ui
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+LOWRANK_TARGET_END
 
 std::atomic<bool>& wanted() {
     static std::atomic<bool> value{true};

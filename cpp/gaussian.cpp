@@ -16,6 +16,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LOWRANK_GAUSSIAN_AVX512 1
 #include <immintrin.h>
+
+#include "target_region.hpp"
 #endif
 
 namespace lowrank::philox {
@@ -27,17 +29,7 @@ void gaussian32_scalar(std::uint64_t seed, std::uint64_t c0, std::uint32_t strea
 }
 
 #ifdef LOWRANK_GAUSSIAN_AVX512
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,fma")
-// GCC 12 warns inside its own AVX-512 headers (intrinsics that start from an
-// undefined vector), a known false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+LOWRANK_TARGET_BEGIN("avx512f,fma")
 
 using V = __m512d;
 using I = __m512i;
@@ -172,12 +164,7 @@ void gaussian32_avx512(std::uint64_t seed, std::uint64_t c0, std::uint32_t strea
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+LOWRANK_TARGET_END
 #endif  // LOWRANK_GAUSSIAN_AVX512
 
 using Gaussian32 = void (*)(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t,

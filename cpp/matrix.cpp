@@ -6,6 +6,8 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+#include "target_region.hpp"
 #endif
 
 // Function multi-versioning (GCC, Clang): one copy of each kernel per target, the
@@ -48,15 +50,8 @@ std::uint64_t max_masked(const void* p, index count, std::uint64_t mask) {
 // float_copy_max on AVX-512 with non-temporal stores: the float32 copy of a large A
 // goes to memory without first being read into cache (a normal store reads each
 // line it writes), so the pass moves 1.5x A's bytes instead of 2x.
-#if !defined(__clang__)
-// GCC 12 warns inside its own AVX-512 headers (intrinsics that start from an
-// undefined vector), a known false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-__attribute__((target("avx512f"))) std::uint64_t float_copy_max_streaming(const double* p,
-                                                                           index count,
-                                                                           float* out) {
+LOWRANK_TARGET_BEGIN("avx512f")
+std::uint64_t float_copy_max_streaming(const double* p, index count, float* out) {
     constexpr std::uint64_t magnitude = ~std::uint64_t(0) >> 1;
     std::uint64_t largest = 0;
     index i = 0;
@@ -90,9 +85,7 @@ __attribute__((target("avx512f"))) std::uint64_t float_copy_max_streaming(const 
     _mm_sfence();  // the streamed stores are ordered before whatever reads them
     return largest;
 }
-#if !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+LOWRANK_TARGET_END
 #endif
 
 LOWRANK_TARGET_CLONES

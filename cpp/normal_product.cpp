@@ -13,18 +13,15 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LOWRANK_NORMAL_KERNELS 1
 #include <immintrin.h>
+
+#include "target_region.hpp"
 #endif
 
 namespace lowrank {
 
 #ifdef LOWRANK_NORMAL_KERNELS
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,fma")
-#endif
+LOWRANK_TARGET_BEGIN("avx512f,fma")
 namespace avx512 {
 template <class T>
 struct Ops;
@@ -51,18 +48,9 @@ struct Ops<double> {
 constexpr int kAccumulators = 24;  // of 32 registers; the rest hold X or Y and M
 #include "normal_product_kernel.inc"
 }  // namespace avx512
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+LOWRANK_TARGET_END
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+LOWRANK_TARGET_BEGIN("avx2,fma")
 namespace avx2 {
 template <class T>
 struct Ops;
@@ -81,11 +69,7 @@ struct Ops<float> {
 constexpr int kAccumulators = 12;  // of 16 registers
 #include "normal_product_kernel.inc"
 }  // namespace avx2
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+LOWRANK_TARGET_END
 
 #endif  // LOWRANK_NORMAL_KERNELS
 
