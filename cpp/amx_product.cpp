@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <new>
+#include <utility>
 #include <cstdint>
 #include <vector>
 
@@ -111,6 +113,30 @@ AlignedVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
     return out;
 }
 
+// A 64-byte aligned vector that leaves its values uninitialised unless given one:
+// the scratch below is written before it is read (about 0.5 MB a thread a call).
+template <class T>
+struct Uninitialized : CacheAligned<T> {
+    using value_type = T;
+    template <class U>
+    struct rebind {
+        using other = Uninitialized<U>;
+    };
+    Uninitialized() = default;
+    template <class U>
+    Uninitialized(const Uninitialized<U>&) {}  // NOLINT: rebinding must be implicit
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+template <class T>
+using ScratchVector = std::vector<T, Uninitialized<T>>;
+
 // One thread's buffers for a block of 32 rows of M (all 64-byte aligned).
 struct Scratch {
     explicit Scratch(const Shape& sh)
@@ -124,13 +150,13 @@ struct Scratch {
           zt(static_cast<std::size_t>(sh.jt * sh.nt * 256), 0.0f) {}
     // M's block in bfloat16 pieces, as M X's left-hand tiles: tile (h, s) holds rows
     // 16h..16h+15 and columns 32s..32s+31, row by row.
-    AlignedVector<std::uint16_t> rows_hi, rows_lo;
+    ScratchVector<std::uint16_t> rows_hi, rows_lo;
     // ... and as M^T Y's right-hand tiles: tile j holds columns 16j..16j+15, pairs
     // of rows interleaved: [p][2c + e] = M(2p + e, 16j + c).
-    AlignedVector<std::uint16_t> pairs_hi, pairs_lo;
-    AlignedVector<float> y;  // the block's rows of Y = M X (32 x lp)
+    ScratchVector<std::uint16_t> pairs_hi, pairs_lo;
+    ScratchVector<float> y;  // the block's rows of Y = M X (32 x lp)
     // Y^T's pieces as M^T Y's left-hand tiles: tile t holds [cc][i] = Y(i, 16t + cc).
-    AlignedVector<std::uint16_t> yt_hi, yt_lo;
+    ScratchVector<std::uint16_t> yt_hi, yt_lo;
     // This thread's Z^T in tiles: tile (j, t) holds [cc][jj] = Z(16j + jj, 16t + cc).
     AlignedVector<float> zt;
 };
