@@ -119,7 +119,7 @@ void sincos_pd(V x, V& sin_out, V& cos_out) {
 // (x + 0.5) / 2^32 for 32-bit x in 64-bit lanes, exact as in gaussian4.
 V uniform(I x) {
     return _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepu32_pd(_mm512_cvtepi64_epi32(x)), set(0.5)),
-                         set(1.0 / 4294967296.0));
+                         set(kInv2To32));
 }
 
 // Counters c0 .. c0 + 7 of gaussian4, on 64-bit lanes.
@@ -132,11 +132,11 @@ void gaussian32_avx512(std::uint64_t seed, std::uint64_t c0, std::uint32_t strea
     I x2 = _mm512_set1_epi64(stream), x3 = _mm512_set1_epi64(substream);
     std::uint32_t key0 = static_cast<std::uint32_t>(seed);
     std::uint32_t key1 = static_cast<std::uint32_t>(seed >> 32);
-    const I m0 = _mm512_set1_epi64(0xD2511F53LL), m1 = _mm512_set1_epi64(0xCD9E8D57LL);
-    for (int round = 0; round < 10; ++round) {
+    const I m0 = _mm512_set1_epi64(kMultiplier0), m1 = _mm512_set1_epi64(kMultiplier1);
+    for (int round = 0; round < 10; ++round) {  // philox4x32_10 on 8 counters
         if (round > 0) {
-            key0 += 0x9E3779B9u;
-            key1 += 0xBB67AE85u;
+            key0 += kKeyStep0;
+            key1 += kKeyStep1;
         }
         const I p0 = _mm512_mul_epu32(x0, m0), p1 = _mm512_mul_epu32(x2, m1);
         const I y0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), x1),
@@ -152,8 +152,7 @@ void gaussian32_avx512(std::uint64_t seed, std::uint64_t c0, std::uint32_t strea
     const I words[4] = {x0, x1, x2, x3};
     for (int pair = 0; pair < 2; ++pair) {
         const V radius = _mm512_sqrt_pd(_mm512_mul_pd(set(-2.0), log_pd(uniform(words[2 * pair]))));
-        const V angle = _mm512_mul_pd(set(6.283185307179586476925286766559),
-                                      uniform(words[2 * pair + 1]));
+        const V angle = _mm512_mul_pd(set(kTwoPi), uniform(words[2 * pair + 1]));
         V sin_angle, cos_angle;
         sincos_pd(angle, sin_angle, cos_angle);
         _mm512_store_pd(z[2 * pair], _mm512_mul_pd(radius, cos_angle));

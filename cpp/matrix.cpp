@@ -33,6 +33,20 @@ Bits max_masked_impl(const void* p, index count, Bits mask) {
     }
     return largest;
 }
+
+// A (count values) rounded to float32 into out; returns the largest |value|'s bits.
+std::uint64_t float_copy_max_impl(const double* p, index count, float* out) {
+    constexpr std::uint64_t magnitude = ~std::uint64_t(0) >> 1;
+    std::uint64_t largest = 0;
+    for (index i = 0; i < count; ++i) {
+        std::uint64_t bits;
+        std::memcpy(&bits, p + i, sizeof(bits));
+        bits &= magnitude;
+        largest = bits > largest ? bits : largest;
+        out[i] = static_cast<float>(p[i]);
+    }
+    return largest;
+}
 }  // namespace
 
 LOWRANK_TARGET_CLONES
@@ -52,22 +66,13 @@ std::uint64_t max_masked(const void* p, index count, std::uint64_t mask) {
 // line it writes), so the pass moves 1.5x A's bytes instead of 2x.
 LOWRANK_TARGET_BEGIN("avx512f")
 std::uint64_t float_copy_max_streaming(const double* p, index count, float* out) {
-    constexpr std::uint64_t magnitude = ~std::uint64_t(0) >> 1;
-    std::uint64_t largest = 0;
-    index i = 0;
-    const auto scalar_to = [&](index end) {
-        for (; i < end; ++i) {
-            std::uint64_t bits;
-            std::memcpy(&bits, p + i, sizeof(bits));
-            bits &= magnitude;
-            largest = bits > largest ? bits : largest;
-            out[i] = static_cast<float>(p[i]);
-        }
-    };
-    // Up to out's first 64-byte boundary (out is 4-byte aligned), then 16 at a time.
-    const index head = index((64 - reinterpret_cast<std::uintptr_t>(out) % 64) % 64 / 4);
-    scalar_to(std::min(count, head));
-    const __m512i mask = _mm512_set1_epi64(static_cast<long long>(magnitude));
+    // Up to out's first 64-byte boundary (out is 4-byte aligned), then 16 at a time,
+    // then the tail.
+    const index head = std::min(
+        count, index((64 - reinterpret_cast<std::uintptr_t>(out) % 64) % 64 / 4));
+    std::uint64_t largest = float_copy_max_impl(p, head, out);
+    index i = head;
+    const __m512i mask = _mm512_set1_epi64(static_cast<long long>(~std::uint64_t(0) >> 1));
     __m512i most = _mm512_setzero_si512();
     for (; i + 16 <= count; i += 16) {
         const __m512d a = _mm512_loadu_pd(p + i), b = _mm512_loadu_pd(p + i + 8);
@@ -80,8 +85,8 @@ std::uint64_t float_copy_max_streaming(const double* p, index count, float* out)
     }
     alignas(64) std::uint64_t lanes[8];
     _mm512_store_si512(lanes, most);
-    for (std::uint64_t lane : lanes) largest = lane > largest ? lane : largest;
-    scalar_to(count);
+    for (std::uint64_t lane : lanes) largest = std::max(largest, lane);
+    largest = std::max(largest, float_copy_max_impl(p + i, count - i, out + i));
     _mm_sfence();  // the streamed stores are ordered before whatever reads them
     return largest;
 }
@@ -94,15 +99,6 @@ std::uint64_t float_copy_max(const double* p, index count, float* out) {
     static const bool streaming = __builtin_cpu_supports("avx512f");
     if (streaming && count >= 64) return float_copy_max_streaming(p, count, out);
 #endif
-    constexpr std::uint64_t magnitude = ~std::uint64_t(0) >> 1;
-    std::uint64_t largest = 0;
-    for (index i = 0; i < count; ++i) {
-        std::uint64_t bits;
-        std::memcpy(&bits, p + i, sizeof(bits));
-        bits &= magnitude;
-        largest = bits > largest ? bits : largest;
-        out[i] = static_cast<float>(p[i]);
-    }
-    return largest;
+    return float_copy_max_impl(p, count, out);
 }
 }  // namespace lowrank::detail

@@ -41,18 +41,24 @@ LOWRANK_HOST_DEVICE inline void mulhilo(std::uint32_t a, std::uint32_t b, std::u
     lo = static_cast<std::uint32_t>(product);
 }
 
+// Philox4x32-10's round multipliers and key increments (gaussian.cpp's vector
+// version uses them too).
+constexpr std::uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
+constexpr std::uint32_t kKeyStep0 = 0x9E3779B9u, kKeyStep1 = 0xBB67AE85u;
+// The sketch rule's constants: uniforms are (x + 0.5) * 2^-32, angles 2 pi u.
+constexpr double kInv2To32 = 1.0 / 4294967296.0;
+constexpr double kTwoPi = 6.283185307179586476925286766559;
+
 LOWRANK_HOST_DEVICE inline Block philox4x32_10(Block counter, std::uint32_t key0,
                                                std::uint32_t key1) {
-    constexpr std::uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
-    constexpr std::uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
     for (int round = 0; round < 10; ++round) {
         if (round > 0) {
-            key0 += W0;
-            key1 += W1;
+            key0 += kKeyStep0;
+            key1 += kKeyStep1;
         }
         std::uint32_t hi0, lo0, hi1, lo1;
-        mulhilo(M0, counter.x[0], hi0, lo0);
-        mulhilo(M1, counter.x[2], hi1, lo1);
+        mulhilo(kMultiplier0, counter.x[0], hi0, lo0);
+        mulhilo(kMultiplier1, counter.x[2], hi1, lo1);
         counter = Block{{hi1 ^ counter.x[1] ^ key0, lo1, hi0 ^ counter.x[3] ^ key1, lo0}};
     }
     return counter;
@@ -81,14 +87,12 @@ LOWRANK_HOST_DEVICE inline void gaussian4(std::uint64_t seed, std::uint64_t c, d
                                           std::uint32_t stream = 0,
                                           std::uint32_t substream = 0) {
     const Block bits = random_bits(seed, c, stream, substream);
-    constexpr double two_pi = 6.283185307179586476925286766559;
-    constexpr double inv_2_32 = 1.0 / 4294967296.0;
     for (int pair = 0; pair < 2; ++pair) {
-        const double u_radius = (static_cast<double>(bits.x[2 * pair]) + 0.5) * inv_2_32;
-        const double u_angle = (static_cast<double>(bits.x[2 * pair + 1]) + 0.5) * inv_2_32;
+        const double u_radius = (static_cast<double>(bits.x[2 * pair]) + 0.5) * kInv2To32;
+        const double u_angle = (static_cast<double>(bits.x[2 * pair + 1]) + 0.5) * kInv2To32;
         const double radius = sqrt(-2.0 * log(u_radius));
-        out[2 * pair] = radius * cos(two_pi * u_angle);
-        out[2 * pair + 1] = radius * sin(two_pi * u_angle);
+        out[2 * pair] = radius * cos(kTwoPi * u_angle);
+        out[2 * pair + 1] = radius * sin(kTwoPi * u_angle);
     }
 }
 
@@ -120,13 +124,12 @@ inline void fill_gaussian(std::uint64_t seed, std::uint64_t first, std::uint64_t
 // (x + 0.5) / 2^32 for lane e % 4 of the block at counter e / 4, in double.
 inline void fill_uniform(std::uint64_t seed, std::uint64_t first, std::uint64_t count,
                          double* out, std::uint32_t stream, std::uint32_t substream = 0) {
-    constexpr double inv_2_32 = 1.0 / 4294967296.0;
     std::uint64_t e = first;
     const std::uint64_t end = first + count;
     while (e < end) {
         const Block bits = random_bits(seed, e / 4, stream, substream);
         for (std::uint64_t lane = e % 4; lane < 4 && e < end; ++lane, ++e) {
-            out[e - first] = (static_cast<double>(bits.x[lane]) + 0.5) * inv_2_32;
+            out[e - first] = (static_cast<double>(bits.x[lane]) + 0.5) * kInv2To32;
         }
     }
 }
