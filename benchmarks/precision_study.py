@@ -4,12 +4,12 @@
 
 On 2000 x 1000 float32 matrices with known spectra (1/sqrt(i), 1/i, 1/i^1.5,
 1/i^2, exp(-i/10), exp(-i/5)), k from 10 to 300, l = k + 10, 4 power iterations
-and 3 seeds, it runs lowrank_core.randomized_svd twice: with the iterations after
-the first on AMX in bfloat16 pieces whatever the spectrum (the limit lifted), and
-with AMX switched off (float32 products). It reports the spectral error of each
+and 3 seeds, it runs lowrank_core.randomized_svd twice: with the power iterations on
+AMX in bfloat16 pieces whatever the spectrum (the limit lifted), and with AMX
+switched off (float32 products). It reports the spectral error of each
 (divided by the optimum sigma_(k+1), computed in float64) and the relative change,
 against x = 2^-16 (sigma_1 / sigma_k)^2, the quantity the core's limit bounds
-(3e-2 by default; the core's estimate of x comes out about twice as large). This
+(2 by default, amx_limit; the core's estimate of x comes out about twice as large). This
 is the measurement behind that limit (cpp/svd.cpp, kBf16x3Unit). It needs a CPU
 with AMX-BF16; elsewhere it says so and exits.
 """
@@ -71,12 +71,13 @@ def run() -> list[dict]:
 def markdown(rows: list[dict], meta: dict) -> str:
     lines = [f"# Randomized SVD error with AMX iterations ({meta['date']})", "",
              f"- CPU: {meta['cpu']}; command: `{meta['command']}`",
-             f"- {M} x {N} float32, l = k + {OVERSAMPLES}, {ITERS} power iterations (the "
-             "first in float32, the others on AMX with the limit lifted), seeds "
+             f"- {M} x {N} float32, l = k + {OVERSAMPLES}, {ITERS} power iterations (all "
+             "on AMX, the limit lifted; the last pass, Q and B, in float32), seeds "
              f"{', '.join(map(str, SEEDS))}.",
              "- error: spectral error / sigma_(k+1); change: error with AMX / error "
              "without - 1, the largest magnitude over the seeds; x = 2^-16 "
-             "(sigma_1 / sigma_k)^2 (the core uses AMX up to an estimate of 3e-2).", "",
+             "(sigma_1 / sigma_k)^2 (the core uses AMX up to an estimate of 2, "
+             "amx_limit).", "",
              "| x | spectrum | k | error (float32) | max abs change |",
              "|---:|---|---:|---:|---:|"]
     groups: dict = {}

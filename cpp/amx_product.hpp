@@ -1,5 +1,6 @@
 // Z ~ M^T (M X) on Intel AMX in bfloat16 pieces: the power iterations' product when
-// the spectrum lets them run below float32 (svd.cpp, later_iterations).
+// the spectrum lets them run below float32 (svd.cpp, first_product and
+// later_iterations).
 //
 // AMX's tile multiply (TDPBF16PS) multiplies bfloat16 (8 significant bits) and adds
 // in float32, at 1-2 TF/s per core here (a register-only loop) against 165-180 GF/s

@@ -708,20 +708,54 @@ bool float_iterations_suffice(double spread) {
 
 // The error of the bfloat16 pieces' products (amx_product.hpp) in units of ||A||:
 // about that of rounding A to 16 significant bits, 2^-16 (float32's epsilon is
-// 2^-23). AMX runs the iterations after the first while 2^-16 (sigma_1 / sigma_k)^2,
-// as panel_spread estimates it (about twice the true value), is at most 2
-// (RandomizedSvdOptions::amx_limit). Measured by benchmarks/precision_study.py
-// (results in benchmarks/results/amx-precision-*.md) on 2000 x 1000 float32
-// matrices, k = 10 to 300, l = k + 10, 3 seeds, spectra 1/sqrt(i), 1/i, 1/i^1.5,
-// 1/i^2, exp(-i/10) and exp(-i/5), the limit lifted, against the float32 products:
-// up to a true value of 1.4 the spectral error moved by at most 5.8e-5 of itself
-// (1/i at k = 300, where the error is 1.061 of the optimum), 1e-6 on 1/i up to
-// k = 45; by 1.8e-4 at 122 and 1.6e-4 at 1.5e3; by 7e-3 at 7.7e3. (The float32
-// iterations' limit, 3e-2, comes from a separate study, in which every iteration,
-// the first included, ran in float32: float_iterations_suffice.)
+// 2^-23). AMX runs the power iterations while 2^-16 (sigma_1 / sigma_k)^2, as
+// panel_spread estimates it from the first product (about twice the true value), is
+// at most 2 (RandomizedSvdOptions::amx_limit); that first product runs on AMX too
+// and is redone in float32 when its estimate is past the limit (first_product).
+// Measured by benchmarks/precision_study.py on 2000 x 1000 float32 matrices, k = 10
+// to 300, l = k + 10, 3 seeds, spectra 1/sqrt(i), 1/i, 1/i^1.5, 1/i^2, exp(-i/10)
+// and exp(-i/5), the limit lifted, against the float32 products
+// (benchmarks/results/amx-precision-2026-11-30-first.md): up to a true value of 1.4
+// the spectral error moved by at most 3.4e-4 of itself (1/i at k = 150, where the
+// error is 1.038 of the optimum), as often down as up, and by at most a 22nd of what
+// it moved between the three seeds; 1e-6 on 1/i up to k = 30; by 2.6e-3 to 3.7e-3
+// at 50 to 400 and 2.4e-2 at 7.7e3. With the first product in float32 (the study's
+// earlier run, amx-precision-2026-11-30.md) the changes were 5.8e-5 up to 1.4: the
+// first iteration's rounding reaches the result more than the later ones', but
+// stays well inside the spread between sketches. (The float32 iterations' limit,
+// 3e-2, comes from a separate study, in which every iteration ran in float32:
+// float_iterations_suffice.)
 constexpr double kBf16x3Unit = 1.0 / 65536;
 // Products smaller than this (2 m n l) stay on the float32 kernels.
 constexpr double kAmxMinFlops = 1e7;
+
+// Whether the power iterations of row-major float32 M (rows x cols) with an l-column
+// panel may run on AMX, spectrum permitting: AMX is there and the products are
+// large enough.
+bool amx_may_run(const ConstView<float>& m, index l) {
+    const double flops = 2.0 * double(m.rows) * double(m.cols) * double(l);
+    return m.row_major && flops >= kAmxMinFlops && amx_enabled();
+}
+
+// The first power iteration's product z = M^T M Omega (cols x l) and its
+// panel_spread (k wanted): on AMX when `amx` and the spread it shows is within
+// amx_limit (it is an estimate from a product off by 2^-16 ||M||^2 ||Omega||, which
+// moves it only where the spectrum is far past the limit); else, or when AMX shows a
+// spread past the limit, with the float32 products. A refused AMX product costs one
+// extra pass over M, and the run then has the very bits of a run without AMX.
+// Measured against the float32 products (AVX-512 kernels or OpenBLAS) on 2 cores:
+// 1000 x 1000, l = 20: 0.91 against 1.11 ms; 5000 x 2000, l = 60: 13-16 against 18-23
+// ms; 10000 x 3000, l = 110: 66 against 112-122 ms.
+double first_product(const RowBlocks<float>& blocks, const ConstView<float>& m,
+                     const Matrix<float>& omega, index k, bool amx, double amx_limit,
+                     const Schedule& schedule, Matrix<float>& z) {
+    if (amx && amx_normal_product(m, omega, z, schedule.threads, schedule.stop)) {
+        const double spread = panel_spread(z, k, 2);
+        if (kBf16x3Unit * spread <= amx_limit) return spread;
+    }
+    blocks.normal_product(omega, z);
+    return panel_spread(z, k, 2);
+}
 
 // The power iterations after the first, on row-major float32 M, from the first
 // product z = M^T M Omega (cols x l, not yet orthonormalised) and its panel_spread:
@@ -730,14 +764,12 @@ constexpr double kAmxMinFlops = 1e7;
 // enough (2 m n l >= 1e7); else the float32 products. Measured on 2 cores against
 // the float32 products (AVX-512 kernels, or OpenBLAS past 2 MiB panels): 1.1-1.4x
 // faster at 3000 x 2000, l = 30; 1.3x at 5000 x 2000, l = 60; 1.6x at 10000 x 3000,
-// l = 110; 1.8x at 20000 x 5000, l = 210. Deciding after a float32 product costs no
-// pass when AMX is refused.
+// l = 110; 1.8x at 20000 x 5000, l = 210. (first_product puts the first product
+// there too.)
 Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<float>& m,
                                Matrix<float> z, double spread, index iters, double amx_limit,
                                const Schedule& schedule) {
-    const double flops = 2.0 * double(m.rows) * double(m.cols) * double(z.cols);
-    const bool amx = iters > 0 && m.row_major && flops >= kAmxMinFlops && amx_enabled() &&
-                     kBf16x3Unit * spread <= amx_limit;
+    const bool amx = iters > 0 && amx_may_run(m, z.cols) && kBf16x3Unit * spread <= amx_limit;
     orthonormalize(z, Orthonormal::basis);
     if (!amx) {
         normal_iterations(blocks, z, iters);
@@ -755,18 +787,17 @@ Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<f
 }
 
 // All q power iterations of row-major float32 A (W, for range_finder's last pass),
-// when later_iterations may put them on AMX; nothing (range_finder runs them as
+// when they may run on AMX (first_product, later_iterations); nothing (range_finder runs them as
 // before) when AMX cannot run or fewer than two iterations are asked for.
 std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
                                                     const Matrix<float>& omega, index k,
                                                     index iters, double amx_limit,
                                                     const Schedule& schedule) {
-    const double flops = 2.0 * double(a.rows) * double(a.cols) * double(omega.cols);
-    if (iters < 2 || !a.row_major || flops < kAmxMinFlops || !amx_enabled()) return std::nullopt;
+    if (iters < 2 || !amx_may_run(a, omega.cols)) return std::nullopt;
     const RowBlocks<float> blocks(a, omega.cols, schedule);
     Matrix<float> z(a.cols, omega.cols);
-    blocks.normal_product(omega, z);
-    const double spread = panel_spread(z, k, 2);
+    const double spread =
+        first_product(blocks, a, omega, k, true, amx_limit, schedule, z);
     return later_iterations(blocks, a, std::move(z), spread, iters - 1, amx_limit, schedule);
 }
 
@@ -774,8 +805,8 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
 // about twice as fast and read half the memory: all q of them for row-major A,
 // returning W; for column-major A, Q = orth(A Omega) and all but the last, returning
 // Q. range_finder continues from there in float64 (Q = orth(A W), or the last
-// iteration, then Bt = A^T Q). For row-major A the iterations after the first go
-// further down, to AMX's bfloat16 pieces, where later_iterations accepts. Nothing,
+// iteration, then Bt = A^T Q). For row-major A the iterations go further down, to
+// AMX's bfloat16 pieces, where first_product and later_iterations accept. Nothing,
 // and float64 all through, when there is no copy (wants_float32_copy,
 // largest_entry) or the spectrum makes it unsafe (float_iterations_suffice).
 template <class T>
@@ -794,8 +825,9 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
         // The first product also decides.
         if (a.row_major) {  // W <- orth(A^T A W)
             Matrix<float> z(m32.cols, l);
-            blocks.normal_product(panel, z);
-            const double spread = panel_spread(z, k, 2);
+            const double spread =
+                first_product(blocks, m32, panel, k, float_iters >= 2 && amx_may_run(m32, l),
+                              options.amx_limit, schedule, z);
             if (!float_iterations_suffice(spread)) return std::nullopt;
             panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1,
                                      options.amx_limit, schedule);

@@ -46,15 +46,16 @@ struct RandomizedSvdOptions {
     std::uint64_t seed = 0;
     // Run the power iterations below the working precision where that cannot cost
     // accuracy (see randomized_svd in svd.cpp): float64 input on a float32 copy of
-    // A, and after the first iteration, on AMX in bfloat16 pieces.
+    // A, and for row-major A on AMX in bfloat16 pieces.
     bool mixed_precision = true;
     // Where BLAS runs the products (no AVX2/AVX-512 kernel: normal_product.hpp), A is
     // read in row blocks of about this many bytes (at least one row), one BLAS call
     // per block, and Ctrl-C is polled between blocks. (The kernels use blocks that
     // fit in L2 and poll between them.)
     index block_bytes = index(64) << 20;
-    // The iterations after the first run on AMX when 2^-16 (sigma_1 / sigma_k)^2, as
-    // estimated, is at most this (svd.cpp, kBf16x3Unit and later_iterations). For
+    // The power iterations run on AMX when 2^-16 (sigma_1 / sigma_k)^2, as estimated
+    // from the first product, is at most this (svd.cpp, kBf16x3Unit, first_product
+    // and later_iterations). For
     // studies of the limit (benchmarks/precision_study.py): infinity puts them on
     // AMX whatever the spectrum.
     double amx_limit = 2.0;

@@ -144,12 +144,14 @@ def test_randomized_svd_on_amx_keeps_the_error_of_a_wide_sketch(amx_restored):
 
 
 @needs_amx
-def test_randomized_svd_leaves_amx_when_the_spectrum_needs_more(amx_restored):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_randomized_svd_leaves_amx_when_the_spectrum_needs_more(dtype, amx_restored):
     # 1/i^2 at k = 60: sigma_1 / sigma_k = 3600, 2^-16 (sigma_1 / sigma_k)^2 = 198,
-    # far past the limit. The core sees it after the first (float32) product and stays in
-    # float32: the very bits of a run without AMX.
+    # far past the limit. The core sees it in the first product (on AMX), redoes that
+    # product in float32 and stays there (float64 input: goes on in float64, past
+    # float32's limit too): the very bits of a run without AMX.
     s = np.arange(1, 601, dtype=np.float64) ** -2.0
-    A = decaying_spectrum(2000, 600, s, seed=13, dtype=np.float32)
+    A = decaying_spectrum(2000, 600, s, seed=13, dtype=dtype)
     on, off = _with_and_without_amx(A, 60)
     assert all(np.array_equal(x, y) for x, y in zip(on, off))
 
@@ -157,7 +159,7 @@ def test_randomized_svd_leaves_amx_when_the_spectrum_needs_more(amx_restored):
 @needs_amx
 def test_a_lifted_limit_puts_any_spectrum_on_amx(amx_restored):
     # The spectrum of the test above, with the limit lifted (as the precision study
-    # does): now the iterations after the first run on AMX, and the bits move.
+    # does): now the power iterations run on AMX, and the bits move.
     s = np.arange(1, 601, dtype=np.float64) ** -2.0
     A = decaying_spectrum(2000, 600, s, seed=13, dtype=np.float32)
     lifted = _core.randomized_svd(A, 60, 70, 4, 5, amx_limit=np.inf)
