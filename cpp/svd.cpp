@@ -18,6 +18,7 @@
 #include "blas_lapack.hpp"
 #include "errors.hpp"
 #include "normal_product.hpp"
+#include "panel.hpp"
 #include "parallel.hpp"
 #include "philox.hpp"
 
@@ -69,31 +70,35 @@ void householder_orthonormalize(Matrix<T>& y) {
                       "orgqr");
 }
 
-// One Cholesky-QR step, Y <- Y R^{-1} with R^T R = Y^T Y (syrk, potrf, then R
-// inverted by trtri and applied by trmm: on tall panels such as 3000 x 30 OpenBLAS's
-// trsm took four times as long as trmm, 0.59 ms against 0.14). `gram` (l x l, lower
-// triangle zero) ends holding R^{-1} in its upper triangle. Returns false, leaving Y
-// as it was, when R is too ill-conditioned for the step to be accurate: its diagonal
-// spread must stay below 0.1 / sqrt(eps). With `factor`, R itself is copied there
-// (upper triangle; the lower one as it was).
+// One Cholesky-QR step, Y <- Y R^{-1} with R^T R = Y^T Y, in float64 whether Y is
+// float32 or float64: the Gram matrix (panel.hpp), potrf, then R inverted by trtri
+// and applied (panel.hpp; on tall panels such as 3000 x 30 OpenBLAS's trsm had taken
+// four times as long as trmm, 0.59 ms against 0.14). `gram` (l x l, lower triangle
+// zero) ends holding R^{-1} in its upper triangle. Returns false, leaving Y as it
+// was, when R is too ill-conditioned for the step to be accurate in float64: its
+// diagonal spread must stay below 0.1 / sqrt(eps64). With `factor`, R itself is
+// copied there (upper triangle; the lower one as it was).
+// A float32 panel's Gram matrix in float32 would square its spread of singular
+// values in float32's precision, and the step would refuse any spread above about
+// 300, which a power iteration on a 1/i spectrum with l = 30 already reaches.
 template <class T>
-bool cholesky_qr_step(Matrix<T>& y, Matrix<T>& gram, Matrix<T>* factor = nullptr) {
-    const index m = y.rows, l = y.cols;
-    Blas<T>::syrk('U', 'T', l, m, T(1), y.data(), y.ld(), T(0), gram.data(), gram.ld());
-    if (Blas<T>::potrf('U', l, gram.data(), gram.ld()) != 0) return false;
-    T largest = 0, smallest = std::numeric_limits<T>::infinity();
+bool cholesky_qr_step(Matrix<T>& y, Matrix<double>& gram, Matrix<double>* factor = nullptr) {
+    const index l = y.cols;
+    gram_upper(y, gram);
+    if (Blas<double>::potrf('U', l, gram.data(), gram.ld()) != 0) return false;
+    double largest = 0, smallest = std::numeric_limits<double>::infinity();
     for (index i = 0; i < l; ++i) {
         largest = std::max(largest, std::abs(gram(i, i)));
         smallest = std::min(smallest, std::abs(gram(i, i)));
     }
-    const T limit = T(0.1) / std::sqrt(std::numeric_limits<T>::epsilon());
+    const double limit = 0.1 / std::sqrt(std::numeric_limits<double>::epsilon());
     // (An overflowed Gram matrix, Inf on the diagonal, must refuse too: Inf <= Inf.)
     if (!(smallest > 0) || !std::isfinite(largest) || !(largest <= limit * smallest)) {
         return false;
     }
     if (factor) *factor = gram;
-    if (Blas<T>::trtri('U', 'N', l, gram.data(), gram.ld()) != 0) return false;
-    Blas<T>::trmm('R', 'U', 'N', 'N', m, l, T(1), gram.data(), gram.ld(), y.data(), y.ld());
+    if (Blas<double>::trtri('U', 'N', l, gram.data(), gram.ld()) != 0) return false;
+    times_upper(y, gram);
     return true;
 }
 
@@ -122,27 +127,26 @@ enum class Orthonormal { basis, final };
 // Replaces the columns of the tall panel Y (m x l, m >= l) by an orthonormal
 // basis of their span. Cholesky-QR on tall, well-conditioned panels, a fraction of
 // Householder's cost: one step for a basis, two for the final Q (CholQR2: the
-// second restores orthogonality to rounding). Householder QR otherwise
-// (rank-deficient or ill-conditioned panels, or when a Cholesky step refuses).
-// A float32 panel is orthonormalised in float64 and rounded back: the Gram matrix
-// squares the panel's spread of singular values, and in float32 the Cholesky step
-// refuses any spread above about 300, which a power iteration on a 1/i spectrum
-// with l = 30 already reaches (30^2 = 900): the panel would take the Householder
-// path every time. In float64 the limit is about 7e6; the panel is small work.
+// second restores orthogonality to rounding). Each step works in float64 (a float32
+// panel is read and written as float32: cholesky_qr_step); a second step on a
+// float32 panel starts from the first's result rounded to float32, orthonormal to
+// that rounding, which the second step then removes. Householder QR otherwise
+// (rank-deficient or ill-conditioned panels, or when a Cholesky step refuses), in
+// float64 for a float32 panel too.
 template <class T>
 void orthonormalize(Matrix<T>& y, Orthonormal goal = Orthonormal::final) {
+    if (y.rows >= 4 * y.cols && y.cols > 0) {
+        Matrix<double> gram(y.cols, y.cols);
+        if (cholesky_qr_step(y, gram) &&
+            (goal == Orthonormal::basis || cholesky_qr_step(y, gram))) {
+            return;
+        }
+    }
     if constexpr (std::is_same_v<T, float>) {
         Matrix<double> wide = cast<double>(y);
-        orthonormalize(wide, goal);
+        householder_orthonormalize(wide);
         y = cast<float>(wide);
     } else {
-        if (y.rows >= 4 * y.cols && y.cols > 0) {
-            Matrix<T> gram(y.cols, y.cols);
-            if (cholesky_qr_step(y, gram) &&
-                (goal == Orthonormal::basis || cholesky_qr_step(y, gram))) {
-                return;
-            }
-        }
         householder_orthonormalize(y);
     }
 }
@@ -690,9 +694,11 @@ double panel_spread(const Matrix<float>& panel, index k, int power) {
     // formed in float64 (30 x 30 from 2000 x 30 in 0.05 ms, where gesdd of the
     // panel took 1.1 ms); ascending.
     const index l = panel.cols;
-    const Matrix<double> p = cast<double>(panel);
     Matrix<double> gram(l, l);
-    Blas<double>::syrk('L', 'T', l, p.rows, 1.0, p.data(), p.ld(), 0.0, gram.data(), gram.ld());
+    gram_upper(panel, gram);
+    for (index j = 0; j < l; ++j)
+        for (index i = j + 1; i < l; ++i) gram(i, j) = gram(j, i);  // syevd reads 'L'
+
     std::vector<double> eigenvalues(static_cast<std::size_t>(l));
     symmetric_eigenvalues(gram, eigenvalues.data());
     const double largest = eigenvalues.back();

@@ -11,6 +11,7 @@
 #include "amx_product.hpp"
 #include "blas_lapack.hpp"
 #include "normal_product.hpp"
+#include "panel.hpp"
 #include "parallel.hpp"
 #include "numpy_arrays.hpp"
 #include "register.hpp"
@@ -151,6 +152,33 @@ py::array_t<T> sketch(index rows, index cols, std::uint64_t seed) {
     return to_numpy(std::move(omega));
 }
 
+// The Cholesky-QR steps' products on a panel Y (m x l): Y^T Y (upper triangle,
+// float64), and Y R for upper-triangular R (float64), in Y's dtype.
+template <class T>
+py::array_t<double> panel_gram(const py::array_t<T>& y) {
+    const Matrix<T> ym = to_matrix(view_of(y, "Y"));
+    Matrix<double> g(ym.cols, ym.cols);
+    {
+        py::gil_scoped_release release;
+        gram_upper(ym, g);
+    }
+    return to_numpy(std::move(g));
+}
+
+template <class T>
+py::array_t<T> panel_times_upper(const py::array_t<T>& y, const py::array_t<double>& r) {
+    Matrix<T> ym = to_matrix(view_of(y, "Y"));
+    const Matrix<double> rm = to_matrix(view_of(r, "R"));
+    if (rm.rows != ym.cols || rm.cols != ym.cols) {
+        throw std::invalid_argument("R must be square with as many rows as Y has columns");
+    }
+    {
+        py::gil_scoped_release release;
+        times_upper(ym, rm);
+    }
+    return to_numpy(std::move(ym));
+}
+
 template <class T>
 void define(py::module_& m) {
     m.def("svd", &svd<T>, py::arg("A").noconvert(), py::arg("k"),
@@ -168,6 +196,13 @@ void define(py::module_& m) {
           py::arg("X").noconvert(), py::arg("which"),
           "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing);\n"
           "'normal_kept' returns (M^T (M X), M X) from the one pass.");
+    m.def("_panel_gram", &panel_gram<T>, py::arg("Y").noconvert(),
+          "Y^T Y's upper triangle in float64 (the lower triangle zero), as the Cholesky-QR\n"
+          "steps form it (tests, timing).");
+    m.def("_panel_times_upper", &panel_times_upper<T>, py::arg("Y").noconvert(),
+          py::arg("R").noconvert(),
+          "Y R for the upper triangle of float64 R, in Y's dtype, as the Cholesky-QR steps\n"
+          "apply R^-1 (tests, timing).");
 }
 
 }  // namespace
@@ -202,6 +237,16 @@ void register_svd(py::module_& m) {
         py::arg("kernel") = py::none(),
         "The fused kernel in use; with an argument, selects that one (process-wide, for\n"
         "tests and benchmarks) and returns the one it replaces.");
+    m.def(
+        "_panel_kernels",
+        [](std::optional<bool> enable) {
+            const bool before = panel_kernels_enabled();
+            if (enable) panel_kernels_enable(*enable);
+            return py::make_tuple(panel_kernels_available(), before);
+        },
+        py::arg("enable") = py::none(),
+        "(available, enabled) for the Cholesky-QR steps' AVX-512 panel kernels; with an\n"
+        "argument, switches them (process-wide; off: BLAS) and returns the old setting.");
     m.def("_amx_normal_product", &amx_product, py::arg("M").noconvert(), py::arg("X").noconvert(),
           "M^T (M X) on AMX in bfloat16 pieces (float32, C-contiguous M); None without AMX.");
     m.def(
