@@ -81,8 +81,11 @@ void householder_orthonormalize(Matrix<T>& y) {
 // A float32 panel's Gram matrix in float32 would square its spread of singular
 // values in float32's precision, and the step would refuse any spread above about
 // 300, which a power iteration on a 1/i spectrum with l = 30 already reaches.
+// cholesky_inverse_factor is the step without its last product: R^{-1} in `gram`,
+// Y untouched.
 template <class T>
-bool cholesky_qr_step(Matrix<T>& y, Matrix<double>& gram, Matrix<double>* factor = nullptr) {
+bool cholesky_inverse_factor(const Matrix<T>& y, Matrix<double>& gram,
+                             Matrix<double>* factor = nullptr) {
     const index l = y.cols;
     gram_upper(y, gram);
     if (Blas<double>::potrf('U', l, gram.data(), gram.ld()) != 0) return false;
@@ -97,7 +100,12 @@ bool cholesky_qr_step(Matrix<T>& y, Matrix<double>& gram, Matrix<double>* factor
         return false;
     }
     if (factor) *factor = gram;
-    if (Blas<double>::trtri('U', 'N', l, gram.data(), gram.ld()) != 0) return false;
+    return Blas<double>::trtri('U', 'N', l, gram.data(), gram.ld()) == 0;
+}
+
+template <class T>
+bool cholesky_qr_step(Matrix<T>& y, Matrix<double>& gram, Matrix<double>* factor = nullptr) {
+    if (!cholesky_inverse_factor(y, gram, factor)) return false;
     times_upper(y, gram);
     return true;
 }
@@ -407,9 +415,10 @@ template <class T>
 bool orthonormalize_with_product(Matrix<T>& y, Matrix<T>& z, index k) {
     const index m = y.rows, l = y.cols;
     if (m < 4 * l || l == 0) return false;
-    Matrix<double> q = cast<double>(y), bt = cast<double>(z);  // float32 in float64 too
+    // The steps work in float64 on panels of T (cholesky_qr_step); Y and Z change only
+    // once every check has passed.
     Matrix<double> r1(l, l), r2(l, l);  // end as R1^-1 and R2^-1
-    if (!cholesky_qr_step(q, r1)) return false;
+    if (!cholesky_inverse_factor(y, r1)) return false;
     // Y's singular values are R1's, the reciprocals of R1^-1's (descending: s).
     Matrix<double> work = r1;
     std::vector<double> s(static_cast<std::size_t>(l));
@@ -419,21 +428,18 @@ bool orthonormalize_with_product(Matrix<T>& y, Matrix<T>& z, index k) {
     const double estimate =
         double(std::numeric_limits<T>::epsilon()) * (first / last) * (first / next);
     if (!(estimate <= 1.0)) return false;
-    if (!one_cholesky_step_suffices<T>(first / last)) {
+    if (one_cholesky_step_suffices<T>(first / last)) {
+        times_upper(y, r1);
+    } else {
+        Matrix<T> q = y;
+        times_upper(q, r1);
         if (!cholesky_qr_step(q, r2)) return false;
+        y = std::move(q);
         // Bt = Z R1^-1 R2^-1, with the two small factors multiplied first.
         Blas<double>::trmm('R', 'U', 'N', 'N', l, l, 1.0, r2.data(), r2.ld(), r1.data(),
                            r1.ld());
     }
-    Blas<double>::trmm('R', 'U', 'N', 'N', bt.rows, l, 1.0, r1.data(), r1.ld(), bt.data(),
-                       bt.ld());
-    if constexpr (std::is_same_v<T, double>) {
-        y = std::move(q);
-        z = std::move(bt);
-    } else {
-        y = cast<T>(q);
-        z = cast<T>(bt);
-    }
+    times_upper(z, r1);
     return true;
 }
 
