@@ -5,6 +5,7 @@
 #include <new>
 #include <utility>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "parallel.hpp"
@@ -159,6 +160,9 @@ struct Scratch {
     ScratchVector<std::uint16_t> yt_hi, yt_lo;
     // This thread's Z^T in tiles: tile (j, t) holds [cc][jj] = Z(16j + jj, 16t + cc).
     AlignedVector<float> zt;
+    // The largest |entry| of the blocks split so far, as float32 bits: as unsigned
+    // integers they order as the magnitudes do, and any NaN above +Inf.
+    std::uint32_t most = 0;
 };
 
 // 32 float32 values (a: the first 16, b: the next 16) as bfloat16 pieces hi and lo.
@@ -174,7 +178,8 @@ inline Pieces split32(__m512 a, __m512 b) {
 
 // Splits rows [0, valid) of the block at `m` (leading dimension ld; valid <= 32) into
 // both layouts, 32 columns of two rows at a time; rows past `valid` and columns past
-// `cols` become zeros.
+// `cols` become zeros. kLargest: also keeps the largest |entry| seen in w.most.
+template <bool kLargest>
 [[gnu::noinline]] void split_block(const float* m, index ld, index valid, const Shape& sh,
                                    Scratch& w) {
     // Pair tiles interleave two rows' pieces: columns 0-15 of the 32, then 16-31.
@@ -191,11 +196,18 @@ inline Pieces split32(__m512 a, __m512 b) {
     std::uint16_t* const pairs_hi = w.pairs_hi.data();
     std::uint16_t* const pairs_lo = w.pairs_lo.data();
     const index cols = sh.cols, ks = sh.ks;
-    const auto load16 = [cols](const float* row, index c) {
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+    __m512i most = _mm512_setzero_si512();
+    const auto load16 = [cols, magnitude, &most](const float* row, index c) {
         const index left = cols - c;
         if (!row || left <= 0) return _mm512_setzero_ps();
-        if (left >= 16) return _mm512_loadu_ps(row + c);
-        return _mm512_maskz_loadu_ps(__mmask16((1u << unsigned(left)) - 1u), row + c);
+        const __m512 v =
+            left >= 16 ? _mm512_loadu_ps(row + c)
+                       : _mm512_maskz_loadu_ps(__mmask16((1u << unsigned(left)) - 1u), row + c);
+        if (kLargest) {
+            most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(v), magnitude));
+        }
+        return v;
     };
     for (index p = 0; p < kBlock / 2; ++p) {
         const index i0 = 2 * p, i1 = 2 * p + 1;
@@ -223,6 +235,7 @@ inline Pieces split32(__m512 a, __m512 b) {
                                _mm512_permutex2var_epi16(a.lo, second, b.lo));
         }
     }
+    if (kLargest) w.most = std::max(w.most, std::uint32_t(_mm512_reduce_max_epu32(most)));
 }
 
 // The block's Y = M_hi X + M_lo X into w.y (32 x lp), two column tiles at a time.
@@ -317,13 +330,20 @@ inline Pieces split32(__m512 a, __m512 b) {
     }
 }
 
-// Rows [first, last) of M into w.zt, block by block.
+// Rows [first, last) of M into w.zt, block by block (and M's largest |entry| into
+// w.most when `largest`).
 void run_range(const ConstView<float>& m, index first, index last, const std::uint16_t* xt,
-               const Shape& sh, Scratch& w, StopPoll* stop) {
+               const Shape& sh, Scratch& w, StopPoll* stop, bool largest) {
     const TileScope tiles;
     for (index r0 = first; r0 < last; r0 += kBlock) {
         if (stop) stop->poll();
-        split_block(m.data + r0 * m.ld, m.ld, std::min(kBlock, last - r0), sh, w);
+        const float* block = m.data + r0 * m.ld;
+        const index valid = std::min(kBlock, last - r0);
+        if (largest) {
+            split_block<true>(block, m.ld, valid, sh, w);
+        } else {
+            split_block<false>(block, m.ld, valid, sh, w);
+        }
         block_product(xt, sh, w);
         split_y(sh, w);
         block_transposed_product(sh, w);
@@ -351,7 +371,7 @@ bool amx_enabled() { return amx_available() && wanted().load(std::memory_order_r
 void amx_enable(bool on) { wanted().store(on, std::memory_order_relaxed); }
 
 bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
-                        int threads, StopPoll* stop) {
+                        int threads, StopPoll* stop, float* largest) {
     if (!amx_enabled() || !m.row_major || x.rows != m.cols) return false;
     Shape sh{};
     sh.cols = m.cols;
@@ -371,9 +391,15 @@ bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matri
     run_parts(parts, [&](int part, int count) {
         const auto [first, last] = part_range(m.rows, kBlock, part, count);
         if (first < last)
-            run_range(m, first, last, xt.data(), sh, scratch[static_cast<std::size_t>(part)], stop);
+            run_range(m, first, last, xt.data(), sh, scratch[static_cast<std::size_t>(part)], stop,
+                      largest != nullptr);
     });
 
+    if (largest) {
+        std::uint32_t most = 0;
+        for (const Scratch& w : scratch) most = std::max(most, w.most);
+        std::memcpy(largest, &most, sizeof(most));
+    }
     // Z = the parts' Z^T tiles summed, back to column-major.
     AlignedVector<float>& sum = scratch[0].zt;
     for (std::size_t p = 1; p < scratch.size(); ++p) {
@@ -399,7 +425,7 @@ bool amx_enabled() { return false; }
 void amx_enable(bool) {}
 
 bool amx_normal_product(const ConstView<float>&, const Matrix<float>&, Matrix<float>&, int,
-                        StopPoll*) {
+                        StopPoll*, float*) {
     return false;
 }
 

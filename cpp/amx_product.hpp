@@ -47,8 +47,10 @@ void amx_enable(bool on);
 
 // Z = M^T (M X) as above for M (rows x cols, row-major), X and Z (cols x l,
 // column-major; Z is resized when its shape is wrong), polling `stop` between blocks
-// of M's rows. Returns false, touching nothing, when !amx_enabled().
+// of M's rows. With `largest`, also M's largest |entry| (NaN when M holds one), seen
+// on the way: the randomized SVD then needs no pass of its own to check A. Returns
+// false, touching nothing, when !amx_enabled().
 bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
-                        int threads, StopPoll* stop);
+                        int threads, StopPoll* stop, float* largest = nullptr);
 
 }  // namespace lowrank

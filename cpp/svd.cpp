@@ -718,6 +718,21 @@ bool float_iterations_suffice(double spread) {
     return double(std::numeric_limits<float>::epsilon()) * spread <= 3e-2;
 }
 
+// Whether A's largest |entry| puts a power iteration's A^T A W outside LAPACK's safe
+// range in T (gesdd scales at the same bounds): then randomized_svd runs on a copy
+// of A scaled by a power of two. Zero is safe (nothing to scale); NaN is not outside.
+template <class T>
+bool outside_safe_range(T largest) {
+    const T safe_small = std::sqrt(std::numeric_limits<T>::min()) /
+                         std::numeric_limits<T>::epsilon();
+    return largest > 0 && (largest < safe_small || largest > 1 / safe_small);
+}
+
+// Whether the power iterations can go on with A whose largest |entry| that is.
+bool iterations_can_use(float largest) {
+    return std::isfinite(largest) && !outside_safe_range(largest);
+}
+
 // The error of the bfloat16 pieces' products (amx_product.hpp) in units of ||A||:
 // about that of rounding A to 16 significant bits, 2^-16 (float32's epsilon is
 // 2^-23). AMX runs the power iterations while 2^-16 (sigma_1 / sigma_k)^2, as
@@ -758,10 +773,14 @@ bool amx_may_run(const ConstView<float>& m, index l) {
 // Measured against the float32 products (AVX-512 kernels or OpenBLAS) on 2 cores:
 // 1000 x 1000, l = 20: 0.91 against 1.11 ms; 5000 x 2000, l = 60: 13-16 against 18-23
 // ms; 10000 x 3000, l = 110: 66 against 112-122 ms.
+// With `largest`, the AMX product also finds M's largest |entry| (left negative
+// when it does not run); when the iterations cannot use it (NaN, Inf, outside the
+// safe range) it returns at once, with an infinite spread.
 double first_product(const RowBlocks<float>& blocks, const ConstView<float>& m,
                      const Matrix<float>& omega, index k, bool amx, double amx_limit,
-                     const Schedule& schedule, Matrix<float>& z) {
-    if (amx && amx_normal_product(m, omega, z, schedule.threads, schedule.stop)) {
+                     const Schedule& schedule, Matrix<float>& z, float* largest = nullptr) {
+    if (amx && amx_normal_product(m, omega, z, schedule.threads, schedule.stop, largest)) {
+        if (largest && !iterations_can_use(*largest)) return std::numeric_limits<double>::infinity();
         const double spread = panel_spread(z, k, 2);
         if (kBf16x3Unit * spread <= amx_limit) return spread;
     }
@@ -798,18 +817,30 @@ Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<f
     return z;
 }
 
+// Whether float32 iterations on AMX may run for A (amx_may_run), from q power
+// iterations: the first product then goes there and can find A's largest |entry| on
+// the way (float_power_iterations).
+bool float_power_iterations_run(const ConstView<float>& a, index l, index iters) {
+    return iters >= 2 && amx_may_run(a, l);
+}
+
 // All q power iterations of row-major float32 A (W, for range_finder's last pass),
 // when they may run on AMX (first_product, later_iterations); nothing (range_finder runs them as
-// before) when AMX cannot run or fewer than two iterations are asked for.
+// before) when AMX cannot run or fewer than two iterations are asked for. With
+// `largest`, A's largest |entry| comes from the first product's pass (negative when
+// that product could not run on AMX after all); nothing when the iterations cannot
+// use it (randomized_svd then refuses A or scales it).
 std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
                                                     const Matrix<float>& omega, index k,
                                                     index iters, double amx_limit,
-                                                    const Schedule& schedule) {
-    if (iters < 2 || !amx_may_run(a, omega.cols)) return std::nullopt;
+                                                    const Schedule& schedule,
+                                                    float* largest = nullptr) {
+    if (!float_power_iterations_run(a, omega.cols, iters)) return std::nullopt;
     const RowBlocks<float> blocks(a, omega.cols, schedule);
     Matrix<float> z(a.cols, omega.cols);
     const double spread =
-        first_product(blocks, a, omega, k, true, amx_limit, schedule, z);
+        first_product(blocks, a, omega, k, true, amx_limit, schedule, z, largest);
+    if (largest && !iterations_can_use(*largest)) return std::nullopt;
     return later_iterations(blocks, a, std::move(z), spread, iters - 1, amx_limit, schedule);
 }
 
@@ -967,8 +998,19 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // The core's threads for the passes over A; from the BLAS's thread count, read
     // before the BLAS is made single-threaded below.
     const int threads = core_threads();
+    // A's largest |entry|: NaN and Inf are refused, and outside the safe range the
+    // whole computation runs on a scaled copy (outside_safe_range). It takes a pass
+    // over A of its own, except for float32 A whose first power iteration runs on
+    // AMX: that pass finds it (checked right after, before any other).
+    bool deferred = false;
+    if constexpr (std::is_same_v<T, float>) {
+        deferred = options.mixed_precision &&
+                   float_power_iterations_run(a, l, options.power_iters);
+    }
     Float32Copy copy;
-    const T largest = largest_entry(a, threads, wants_float32_copy(a, options) ? &copy : nullptr);
+    const T largest =
+        deferred ? T(0)
+                 : largest_entry(a, threads, wants_float32_copy(a, options) ? &copy : nullptr);
     LOWRANK_EXPECTS(std::isfinite(largest), "A contains NaN or Inf");
     const T sketch_largest = sketch ? max_abs(*sketch) : T(1);
     if (sketch) {
@@ -979,16 +1021,17 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // long before A does. Outside LAPACK's safe range for that (gesdd scales at the
     // same bounds) the iterations run on a copy of A scaled by a power of two, exact
     // to the bit, and the singular values are scaled back.
-    const T safe_small = std::sqrt(std::numeric_limits<T>::min()) /
-                         std::numeric_limits<T>::epsilon();
-    if (largest > 0 && (largest < safe_small || largest > 1 / safe_small)) {
-        copy.storage.reset();
-        const int exponent = std::ilogb(largest);
+    const auto on_scaled_copy = [&](T most) {
+        const int exponent = std::ilogb(most);
         Matrix<T> scaled = to_matrix(a);
         for (T& value : scaled.values) value = std::scalbn(value, -exponent);
         SvdResult<T> out = randomized_svd(scaled.view(), options, sketch, stop);
         for (T& value : out.S) value = std::scalbn(value, exponent);
         return out;
+    };
+    if (outside_safe_range(largest)) {
+        copy.storage.reset();
+        return on_scaled_copy(largest);
     }
 
     // From here on the BLAS runs single-threaded and the products run on the core's
@@ -1017,8 +1060,15 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     std::optional<Matrix<T>> reached;
     if constexpr (std::is_same_v<T, float>) {
         if (options.mixed_precision) {
+            float seen = -1;
             reached = float_power_iterations(a, omega, k, options.power_iters,
-                                             options.amx_limit, schedule);
+                                             options.amx_limit, schedule,
+                                             deferred ? &seen : nullptr);
+            if (deferred) {
+                if (seen < 0) seen = largest_entry(a, threads, nullptr);  // (not seen)
+                LOWRANK_EXPECTS(std::isfinite(seen), "A contains NaN or Inf");
+                if (outside_safe_range(seen)) return on_scaled_copy(seen);
+            }
         }
     } else {
         reached = float32_iterations(a, omega, options, copy, schedule);

@@ -187,3 +187,28 @@ def test_mixed_precision_false_keeps_float32_products(amx_restored):
     _core._amx(False)
     without = lc.randomized_svd(A, 20, seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(plain, without))
+
+
+@needs_amx
+def test_the_first_amx_pass_checks_every_entry(amx_restored):
+    # For C-ordered float32 A whose power iterations go to AMX, A's largest entry (NaN
+    # and Inf refused, a huge or tiny A scaled) is found by the first product's pass
+    # (amx_product.cpp, split_block), not by a pass of its own. 517 columns end each
+    # row in a 5-entry tail of a 16-wide load; 1001 rows end in a short block of 32.
+    s = 1.0 / np.arange(1, 518)
+    base = decaying_spectrum(1001, 517, s, seed=3, dtype=np.float32)
+    positions = [(0, 0), (3, 100), (3, 516), (500, 512), (999, 7), (1000, 516)]
+    for row, col in positions:
+        for bad in (np.nan, np.inf, -np.inf):
+            A = base.copy()
+            A[row, col] = bad
+            with pytest.raises(ValueError, match="A contains NaN or Inf"):
+                lc.randomized_svd(A, 40, oversamples=10, power_iters=2)
+    reference = lc.randomized_svd(base, 40, oversamples=10, power_iters=2, seed=4)
+    for scale in (2.0**100, 2.0**-100):  # outside the safe range: a scaled copy runs
+        for row, col in positions[:3]:
+            A = base * np.float32(scale)
+            A[row, col] *= 2  # the largest entry, wherever it is, sets the scaling
+            got = lc.randomized_svd(A, 40, oversamples=10, power_iters=2, seed=4)
+            assert np.all(np.isfinite(got.S))
+            np.testing.assert_allclose(got.S / scale, reference.S, rtol=1e-2)
