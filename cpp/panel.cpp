@@ -37,15 +37,23 @@ void gram_upper_blas(const Matrix<T>& y, Matrix<double>& g) {
                        g.ld());
 }
 
+// Y <- Y R (trmm) for upper-triangular R, or Y W (gemm) for any W.
 template <class T>
-void times_upper_blas(Matrix<T>& y, const Matrix<double>& r) {
+void times_blas(Matrix<T>& y, const Matrix<double>& r, bool upper) {
     if constexpr (std::is_same_v<T, double>) {
-        Blas<double>::trmm('R', 'U', 'N', 'N', y.rows, y.cols, 1.0, r.data(), r.ld(), y.data(),
-                           y.ld());
+        if (upper) {
+            Blas<double>::trmm('R', 'U', 'N', 'N', y.rows, y.cols, 1.0, r.data(), r.ld(),
+                               y.data(), y.ld());
+        } else {
+            Matrix<double> out(y.rows, y.cols);
+            Blas<double>::gemm('N', 'N', y.rows, y.cols, y.cols, 1.0, y.data(), y.ld(), r.data(),
+                               r.ld(), 0.0, out.data(), out.ld());
+            y = std::move(out);
+        }
     } else {
         Matrix<double> wide(y.rows, y.cols);
         std::copy(y.values.begin(), y.values.end(), wide.values.begin());
-        times_upper_blas(wide, r);
+        times_blas(wide, r, upper);
         std::transform(wide.values.begin(), wide.values.end(), y.values.begin(),
                        [](double v) { return static_cast<float>(v); });
     }
@@ -157,18 +165,20 @@ void gram_upper_avx512(const Matrix<T>& y, Matrix<double>& g) {
         for (index i = 0; i <= j; ++i) g(i, j) = full[static_cast<std::size_t>(i * lp + j)];
 }
 
-// Y <- Y R in place, 32 rows at a time: the rows are first copied out (as float64,
-// column after column: one page of each column touched once, not once for every
-// group of results), then the result is formed 4 columns at a time, 32 x 4 sums in
-// registers, and written back over Y's rows.
+// Y <- Y R in place (R upper triangular when `upper`, else any square W), 32 rows at
+// a time: the rows are first copied out (as float64, column after column: one page
+// of each column touched once, not once for every group of results), then the
+// result is formed from that copy 4 columns at a time, 32 x 4 sums in registers, and
+// written back over Y's rows.
 template <class T>
-void times_upper_avx512(Matrix<T>& y, const Matrix<double>& r) {
+void times_avx512(Matrix<T>& y, const Matrix<double>& r, bool upper) {
     const index m = y.rows, l = y.cols;
-    // R's upper triangle, zeros below and past l (4 columns more).
+    // R (its upper triangle, zeros below, when `upper`), zeros past l (4 columns more).
     const index groups = (l + 3) / 4;
-    AlignedVector<double> upper(static_cast<std::size_t>(l * 4 * groups), 0.0);
+    AlignedVector<double> factor(static_cast<std::size_t>(l * 4 * groups), 0.0);
     for (index j = 0; j < l; ++j)
-        for (index i = 0; i <= j; ++i) upper[static_cast<std::size_t>(i + j * l)] = r(i, j);
+        for (index i = 0; i <= (upper ? j : l - 1); ++i)
+            factor[static_cast<std::size_t>(i + j * l)] = r(i, j);
     AlignedVector<double> rows(static_cast<std::size_t>(32 * l));  // [i][0..31]
     for (index r0 = 0; r0 < m; r0 += 32) {
         __mmask8 mask[4];
@@ -181,13 +191,13 @@ void times_upper_avx512(Matrix<T>& y, const Matrix<double>& r) {
             __m512d acc[4][4];
             for (int v = 0; v < 4; ++v)
                 for (int c = 0; c < 4; ++c) acc[v][c] = _mm512_setzero_pd();
-            const index last = std::min(l, j0 + 4);
+            const index last = upper ? std::min(l, j0 + 4) : l;
             for (index i = 0; i < last; ++i) {
                 __m512d x[4];
                 for (int v = 0; v < 4; ++v) x[v] = _mm512_load_pd(rows.data() + 32 * i + 8 * v);
                 for (int c = 0; c < 4; ++c) {
                     const __m512d e =
-                        _mm512_set1_pd(upper[static_cast<std::size_t>(i + (j0 + c) * l)]);
+                        _mm512_set1_pd(factor[static_cast<std::size_t>(i + (j0 + c) * l)]);
                     for (int v = 0; v < 4; ++v) acc[v][c] = _mm512_fmadd_pd(x[v], e, acc[v][c]);
                 }
             }
@@ -253,21 +263,35 @@ void gram_upper(const Matrix<T>& y, Matrix<double>& g) {
     gram_upper_blas(y, g);
 }
 
+namespace {
 template <class T>
-void times_upper(Matrix<T>& y, const Matrix<double>& r) {
+void times(Matrix<T>& y, const Matrix<double>& r, bool upper) {
     if (y.rows == 0 || y.cols == 0) return;
 #ifdef LOWRANK_PANEL_KERNELS
     if (use_kernels<T>(y.cols)) {
-        times_upper_avx512(y, r);
+        times_avx512(y, r, upper);
         return;
     }
 #endif
-    times_upper_blas(y, r);
+    times_blas(y, r, upper);
+}
+}  // namespace
+
+template <class T>
+void times_upper(Matrix<T>& y, const Matrix<double>& r) {
+    times(y, r, true);
+}
+
+template <class T>
+void times_square(Matrix<T>& y, const Matrix<double>& w) {
+    times(y, w, false);
 }
 
 template void gram_upper<float>(const Matrix<float>&, Matrix<double>&);
 template void gram_upper<double>(const Matrix<double>&, Matrix<double>&);
 template void times_upper<float>(Matrix<float>&, const Matrix<double>&);
 template void times_upper<double>(Matrix<double>&, const Matrix<double>&);
+template void times_square<float>(Matrix<float>&, const Matrix<double>&);
+template void times_square<double>(Matrix<double>&, const Matrix<double>&);
 
 }  // namespace lowrank

@@ -2,7 +2,8 @@
 // (m x l, m >> l, column-major, float32 or float64), always computed in float64:
 //
 //   gram_upper(Y, G):     G = Y^T Y (l x l, upper triangle);
-//   times_upper(Y, R):    Y <- Y R for upper-triangular R (l x l), rounded to Y's type.
+//   times_upper(Y, R):    Y <- Y R for upper-triangular R (l x l), rounded to Y's type;
+//   times_square(Y, W):   Y <- Y W for any W (l x l), likewise.
 //
 // OpenBLAS is slow on these shapes (a 30 x 30 result from 2000 x 30: dsyrk ran at
 // about 15 GF/s single-threaded, dgemm slower still), and a float32 panel first had
@@ -24,6 +25,10 @@ void gram_upper(const Matrix<T>& y, Matrix<double>& g);
 // float64 and rounded to T.
 template <class T>
 void times_upper(Matrix<T>& y, const Matrix<double>& r);
+
+// Y <- Y W, W square (l x l), in float64 and rounded to T.
+template <class T>
+void times_square(Matrix<T>& y, const Matrix<double>& w);
 
 // Whether this CPU has the AVX-512 kernels, and whether they are switched on
 // (process-wide; off runs the BLAS path, for tests and benchmarks that compare).

@@ -1,6 +1,6 @@
 """The Cholesky-QR steps' panel products (cpp/panel.*).
 
-Y^T Y and Y R (R upper triangular) for tall panels, always in float64: the AVX-512
+Y^T Y, Y R (R upper triangular) and Y W (W square) for tall panels, always in float64: the AVX-512
 kernels (where this CPU has them) and the BLAS path (syrk, trmm) both match float64
 NumPy to float64's rounding for the Gram matrix and to the panel dtype's rounding
 for the product, on shapes that exercise every tail: rows not a multiple of 8 or
@@ -66,6 +66,21 @@ def test_times_upper_matches_numpy(shape, dtype, path):
     scale = np.abs(Y64) @ np.abs(np.triu(R))
     eps = np.finfo(dtype).eps
     assert np.all(np.abs(P - expected) <= (eps + shape[1] * 2.0**-52) * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_times_square_matches_numpy(shape, dtype, path):
+    Y = random_matrix(shape, dtype, seed=sum(shape) + 2)
+    before = Y.copy()
+    W = np.random.default_rng(shape[1] + 1).standard_normal((shape[1], shape[1]))
+    P = _core._panel_times_square(Y, W)
+    assert P.dtype == dtype and P.shape == shape
+    assert np.array_equal(Y, before)
+    Y64 = Y.astype(np.float64)
+    scale = np.abs(Y64) @ np.abs(W)
+    eps = np.finfo(dtype).eps
+    assert np.all(np.abs(P - Y64 @ W) <= (eps + shape[1] * 2.0**-52) * scale)
 
 
 def test_both_paths_agree_to_rounding():

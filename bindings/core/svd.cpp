@@ -165,8 +165,8 @@ py::array_t<double> panel_gram(const py::array_t<T>& y) {
     return to_numpy(std::move(g));
 }
 
-template <class T>
-py::array_t<T> panel_times_upper(const py::array_t<T>& y, const py::array_t<double>& r) {
+template <class T, bool kUpper>
+py::array_t<T> panel_times(const py::array_t<T>& y, const py::array_t<double>& r) {
     Matrix<T> ym = to_matrix(view_of(y, "Y"));
     const Matrix<double> rm = to_matrix(view_of(r, "R"));
     if (rm.rows != ym.cols || rm.cols != ym.cols) {
@@ -174,7 +174,11 @@ py::array_t<T> panel_times_upper(const py::array_t<T>& y, const py::array_t<doub
     }
     {
         py::gil_scoped_release release;
-        times_upper(ym, rm);
+        if (kUpper) {
+            times_upper(ym, rm);
+        } else {
+            times_square(ym, rm);
+        }
     }
     return to_numpy(std::move(ym));
 }
@@ -199,10 +203,13 @@ void define(py::module_& m) {
     m.def("_panel_gram", &panel_gram<T>, py::arg("Y").noconvert(),
           "Y^T Y's upper triangle in float64 (the lower triangle zero), as the Cholesky-QR\n"
           "steps form it (tests, timing).");
-    m.def("_panel_times_upper", &panel_times_upper<T>, py::arg("Y").noconvert(),
+    m.def("_panel_times_upper", &panel_times<T, true>, py::arg("Y").noconvert(),
           py::arg("R").noconvert(),
           "Y R for the upper triangle of float64 R, in Y's dtype, as the Cholesky-QR steps\n"
           "apply R^-1 (tests, timing).");
+    m.def("_panel_times_square", &panel_times<T, false>, py::arg("Y").noconvert(),
+          py::arg("R").noconvert(),
+          "Y R for square float64 R, in Y's dtype, computed in float64 (tests, timing).");
 }
 
 }  // namespace
