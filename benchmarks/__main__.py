@@ -164,9 +164,9 @@ def markdown(rows, meta) -> str:
     if arithmetic:
         lines += ["## lowrank_core's randomized SVD against the machine", "",
                   "The GEMM rate is the case dtype's. Where the spectrum allows, float64 runs "
-                  "its power iterations in float32, and (with AMX) the iterations after the "
-                  "first run in bfloat16 pieces, so these rows can pass 100%. A read counts "
-                  "the case dtype's bytes for every pass.", "",
+                  "its power iterations in float32, and (with AMX) the power iterations run "
+                  "in bfloat16 pieces, so these rows can pass 100%. A read counts the case "
+                  "dtype's bytes for every pass.", "",
                   "| case | GFLOP | GF/s | of GEMM rate | passes over A | A read (GB/s) | "
                   "of bandwidth |", "|---|---:|---:|---:|---:|---:|---:|"]
         for r in arithmetic:
