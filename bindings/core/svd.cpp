@@ -165,6 +165,20 @@ py::array_t<double> panel_gram(const py::array_t<T>& y) {
     return to_numpy(std::move(g));
 }
 
+// A process-wide switch for tests and benchmarks: name(enable=None) returns
+// (available, enabled before the call) and, given a bool, sets it.
+void define_switch(py::module_& m, const char* name, bool (*available)(), bool (*enabled)(),
+                   void (*enable)(bool), const char* doc) {
+    m.def(
+        name,
+        [available, enabled, enable](std::optional<bool> on) {
+            const bool before = enabled();
+            if (on) enable(*on);
+            return py::make_tuple(available(), before);
+        },
+        py::arg("enable") = py::none(), doc);
+}
+
 template <class T, bool kUpper>
 py::array_t<T> panel_times(const py::array_t<T>& y, const py::array_t<double>& r) {
     Matrix<T> ym = to_matrix(view_of(y, "Y"));
@@ -244,29 +258,17 @@ void register_svd(py::module_& m) {
         py::arg("kernel") = py::none(),
         "The fused kernel in use; with an argument, selects that one (process-wide, for\n"
         "tests and benchmarks) and returns the one it replaces.");
-    m.def(
-        "_panel_kernels",
-        [](std::optional<bool> enable) {
-            const bool before = panel_kernels_enabled();
-            if (enable) panel_kernels_enable(*enable);
-            return py::make_tuple(panel_kernels_available(), before);
-        },
-        py::arg("enable") = py::none(),
-        "(available, enabled) for the Cholesky-QR steps' AVX-512 panel kernels; with an\n"
-        "argument, switches them (process-wide; off: BLAS) and returns the old setting.");
+    define_switch(m, "_panel_kernels", &panel_kernels_available, &panel_kernels_enabled,
+                  &panel_kernels_enable,
+                  "(available, enabled) for the Cholesky-QR steps' AVX-512 panel kernels; with\n"
+                  "an argument, switches them (process-wide; off: BLAS), returning the old\n"
+                  "setting as `enabled`.");
     m.def("_amx_normal_product", &amx_product, py::arg("M").noconvert(), py::arg("X").noconvert(),
           "M^T (M X) on AMX in bfloat16 pieces (float32, C-contiguous M); None without AMX.");
-    m.def(
-        "_amx",
-        [](std::optional<bool> enable) {
-            const bool before = amx_enabled();
-            if (enable) amx_enable(*enable);
-            return py::make_tuple(amx_available(), before);
-        },
-        py::arg("enable") = py::none(),
-        "(available, enabled): whether this CPU and OS give AMX, and whether the power\n"
-        "iterations use it; with an argument, switches that (process-wide, for tests and\n"
-        "benchmarks).");
+    define_switch(m, "_amx", &amx_available, &amx_enabled, &amx_enable,
+                  "(available, enabled): whether this CPU and OS give AMX, and whether the power\n"
+                  "iterations use it; with an argument, switches that (process-wide, for tests\n"
+                  "and benchmarks).");
 }
 
 }  // namespace lowrank::bindings
