@@ -635,13 +635,17 @@ struct Float32Copy {
 
 // Whether the power iterations of this call would run on a float32 copy of A (if
 // the spectrum allows: float_iterations_suffice): float64 A, mixed precision asked
-// for, at least one iteration to run so, and enough work to pay for the copy.
+// for, at least one iteration to run so, and enough work to pay for the copy:
+// 2 m n l >= 1e7, where the iterations' products may go to AMX too. (It was 5e7
+// before the first product moved to AMX; alternating in separate processes,
+// 1000 x 1000, k = 10, went 6.8-7.3 -> 5.6-6.4 ms with the copy, 2000 x 500
+// 5.2-8.5 -> 5.3-6.4, 700 x 700 2.9-4.2 -> 2.6-3.9, 500 x 500 the same.)
 template <class T>
 bool wants_float32_copy(const ConstView<T>& a, const RandomizedSvdOptions& options) {
     if (!std::is_same_v<T, double> || !options.mixed_precision) return false;
     const index float_iters = a.row_major ? options.power_iters : options.power_iters - 1;
     const double flops = 2.0 * double(a.rows) * double(a.cols) * double(options.sketch_columns);
-    return float_iters >= 1 && flops >= 5e7;
+    return float_iters >= 1 && flops >= 1e7;
 }
 
 // A's largest |entry| (+inf when one is NaN or Inf), on up to `threads` threads.

@@ -117,11 +117,14 @@ def test_small_svd_on_either_side_of_its_cholesky_limit(decay, float_dtype):
     # and through gesdd beyond (cpp/svd.cpp, small_svd). With l = 30 and
     # sigma_i = decay^i, cond(B) comes out (computed in float64 with NumPy) at 23,
     # 690, 3e4, 4e5 to 1e6, 6e8 to 1e10, and 8e8 (float32) or 2e16 (float64). Every
-    # path must give the reference's triplets to rounding.
+    # path must give the reference's triplets to rounding. (Without mixed precision,
+    # whose float32 iterations would leave float32's rounding in the subspace found:
+    # its own tests are below.)
     n, k, oversamples = 400, 20, 10
     A = decaying_spectrum(600, n, decay ** np.arange(n), seed=8, dtype=float_dtype)
     sketch = random_matrix((n, k + oversamples), float_dtype, seed=4)
-    got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=2, sketch=sketch)
+    got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=2, sketch=sketch,
+                            mixed_precision=False)
     want = reference.randomized_svd(A, k, oversamples=oversamples, power_iters=2,
                                     sketch=sketch)
     scale = float(want.S[0])
@@ -176,11 +179,13 @@ def test_exact_on_low_rank_input(float_dtype):
 
 @pytest.mark.parametrize("layout", ["C", "F"])
 def test_threaded_sizes_match_reference(layout, float_dtype):
-    # Large enough for the BLAS to run threaded.
+    # Large enough for the BLAS to run threaded. In A's own dtype all through (without
+    # mixed precision), to compare with the reference to that dtype's rounding.
     A = decaying_spectrum(900, 500, 1.0 / np.arange(1, 501), seed=11, dtype=float_dtype)
     A = np.asfortranarray(A) if layout == "F" else A
     sketch = random_matrix((500, 40), float_dtype, seed=12)
-    got = lc.randomized_svd(A, 30, oversamples=10, power_iters=3, sketch=sketch)
+    got = lc.randomized_svd(A, 30, oversamples=10, power_iters=3, sketch=sketch,
+                            mixed_precision=False)
     want = reference.randomized_svd(A, 30, oversamples=10, power_iters=3, sketch=sketch)
     assert_close(got.S, want.S, float_dtype, factor=10)
     assert_close(got.to_dense(), want.to_dense(), float_dtype, scale=float(want.S[0]), factor=100)
@@ -188,13 +193,15 @@ def test_threaded_sizes_match_reference(layout, float_dtype):
 
 def test_thread_count_changes_only_rounding():
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    # float64 all through (mixed precision's float32 iterations would change in
+    # float32's rounding: docs/reliability.md).
     A = decaying_spectrum(900, 500, 1.0 / np.arange(1, 501), seed=13)
-    default = lc.randomized_svd(A, 20, seed=5)
+    default = lc.randomized_svd(A, 20, seed=5, mixed_precision=False)
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        single = lc.randomized_svd(A, 20, seed=5)
+        single = lc.randomized_svd(A, 20, seed=5, mixed_precision=False)
     assert_close(single.S, default.S, np.float64, factor=10)
     assert_close(single.to_dense(), default.to_dense(), np.float64, scale=1.0, factor=100)
-    again = lc.randomized_svd(A, 20, seed=5)  # same threads, same seed: same bits
+    again = lc.randomized_svd(A, 20, seed=5, mixed_precision=False)  # same bits
     assert all(np.array_equal(x, y) for x, y in zip(again, default))
 
 
