@@ -51,8 +51,8 @@ void times_blas(Matrix<T>& y, const Matrix<double>& r, bool upper) {
             y = std::move(out);
         }
     } else {
-        Matrix<double> wide(y.rows, y.cols);
-        std::copy(y.values.begin(), y.values.end(), wide.values.begin());
+        Matrix<double> wide;
+        as_double(y, wide);
         times_blas(wide, r, upper);
         std::transform(wide.values.begin(), wide.values.end(), y.values.begin(),
                        [](double v) { return static_cast<float>(v); });

@@ -890,9 +890,9 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
         // The first product also decides.
         if (a.row_major) {  // W <- orth(A^T A W)
             Matrix<float> z(m32.cols, l);
+            const bool amx = float_power_iterations_run(m32, l, float_iters);
             const double spread =
-                first_product(blocks, m32, panel, k, float_iters >= 2 && amx_may_run(m32, l),
-                              options.amx_limit, schedule, z);
+                first_product(blocks, m32, panel, k, amx, options.amx_limit, schedule, z);
             if (!float_iterations_suffice(spread)) return std::nullopt;
             panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1,
                                      options.amx_limit, schedule);
