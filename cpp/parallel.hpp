@@ -18,6 +18,7 @@
 
 #include "blas_lapack.hpp"
 #include "matrix.hpp"
+#include "thread_pool.hpp"
 
 namespace lowrank {
 
@@ -66,9 +67,10 @@ class SingleThreadedBlas {
     bool active_ = false;
 };
 
-// Calls body(part, parts) on `parts` threads (the caller's thread is part 0), the
-// BLAS single-threaded meanwhile when parts > 1; rethrows the first exception
-// after all have finished.
+// Calls body(part, parts) on `parts` threads (the caller's thread is part 0; the
+// others from the core's pool, thread_pool.hpp, or started for this call when the
+// pool is busy), the BLAS single-threaded meanwhile when parts > 1; rethrows the
+// first exception after all have finished.
 template <class Body>
 void run_parts(int parts, Body&& body) {
     if (parts <= 1) {
@@ -84,11 +86,16 @@ void run_parts(int parts, Body&& body) {
             errors[static_cast<std::size_t>(part)] = std::current_exception();
         }
     };
-    std::vector<std::thread> workers;
-    workers.reserve(static_cast<std::size_t>(parts - 1));
-    for (int part = 1; part < parts; ++part) workers.emplace_back(run, part);
-    run(0);
-    for (auto& worker : workers) worker.join();
+    using Run = decltype(run);
+    const PartTask task{[](void* context, int part) { (*static_cast<Run*>(context))(part); },
+                        &run};
+    if (!pool_run(parts, task)) {  // the pool is busy: threads of this call's own
+        std::vector<std::thread> workers;
+        workers.reserve(static_cast<std::size_t>(parts - 1));
+        for (int part = 1; part < parts; ++part) workers.emplace_back(run, part);
+        run(0);
+        for (auto& worker : workers) worker.join();
+    }
     for (const auto& error : errors) {
         if (error) std::rethrow_exception(error);
     }

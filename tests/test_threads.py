@@ -243,3 +243,76 @@ RELEASING_CALLS = {
 def test_another_thread_runs_while_the_core_computes(name):
     steps = progress_during(RELEASING_CALLS[name])
     assert steps >= 20, f"the other thread advanced only {steps} times during {name}"
+
+
+# --- the core's worker threads after fork() ---------------------------------------
+
+
+def forked(function, timeout=120):
+    """``function()``'s bytes (it returns an array) computed in a forked child, or
+    an assertion error when the child fails or does not finish in ``timeout`` s."""
+    import os
+    import select
+    import signal
+    import warnings
+
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns on fork() in a process with threads (the core's
+        # workers are such threads: this test is about them).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: only this thread exists here
+        code = 1
+        try:
+            os.close(read)
+            data = np.ascontiguousarray(function()).tobytes()
+            with os.fdopen(write, "wb") as out:
+                out.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks, done = [], False
+    try:
+        while not done:
+            ready, _, _ = select.select([read], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                break
+            chunk = os.read(read, 1 << 20)
+            chunks.append(chunk)
+            done = not chunk
+    finally:
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    assert done, f"the forked child did not finish in {timeout} s (hung?)"
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child status {status}"
+    return b"".join(chunks)
+
+
+def test_a_forked_child_computes_with_threads_of_its_own():
+    # The parent's call leaves the core's worker threads waiting for work; a forked
+    # child has none of them, so its calls must start their own (a child that
+    # handed work to the parent's workers would wait forever). Same thread count,
+    # same input, same seed: the child's result has the parent's bits.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        pytest.skip("needs threadpoolctl to run the core on two threads")
+    A = random_matrix((1200, 800), np.float32, seed=3)
+
+    def call():
+        r = lc.randomized_svd(A, 20, seed=5)
+        return np.concatenate([r.U.ravel(), r.S, r.Vh.ravel()])
+
+    with threadpool_limits(2, user_api="blas"):
+        from threadpoolctl import threadpool_info
+        counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        if max(counts, default=1) < 2:
+            pytest.skip("the BLAS runs one thread here: the core runs no workers")
+        want = call()
+        got = forked(call)
+        again = call()  # and the parent's own workers still work after the fork
+    assert got == want.tobytes()
+    assert np.array_equal(again, want)
