@@ -88,32 +88,6 @@ struct Shape {
     index l, lp, nt;         // nt = lp / 16 column tiles of Y and Z^T
 };
 
-// X (cols x l, column-major) rounded to bfloat16 as M X's right-hand tiles:
-// tile (s, t) holds X's rows 32s..32s+31 and columns 16t..16t+15, pairs of rows
-// interleaved: [p][2c + e] = X(32s + 2p + e, 16t + c).
-AlignedVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
-    AlignedVector<std::uint16_t> out(static_cast<std::size_t>(sh.ks * sh.nt * kTile), 0);
-    alignas(64) float column[16];
-    alignas(64) std::uint16_t rounded[16];
-    for (index c = 0; c < sh.l; ++c) {
-        const float* from = x.column(c);
-        const index t = c / 16, cc = c % 16;
-        for (index j0 = 0; j0 < sh.cols; j0 += 16) {
-            const index count = std::min<index>(16, sh.cols - j0);
-            std::fill(column, column + 16, 0.0f);
-            std::copy(from + j0, from + j0 + count, column);
-            const __m256i bits = to_bf16(_mm512_load_ps(column));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(rounded), bits);
-            for (index q = 0; q < count; ++q) {
-                const index j = j0 + q, s = j / 32, p = (j % 32) / 2, e = j % 2;
-                out[static_cast<std::size_t>(((s * sh.nt + t) * 16 + p) * 32 + 2 * cc + e)] =
-                    rounded[q];
-            }
-        }
-    }
-    return out;
-}
-
 // A 64-byte aligned vector that leaves its values uninitialised unless given one:
 // the scratch below is written before it is read (about 0.5 MB a thread a call).
 template <class T>
@@ -138,6 +112,38 @@ struct Uninitialized : CacheAligned<T> {
 template <class T>
 using ScratchVector = std::vector<T, Uninitialized<T>>;
 
+// X (cols x l, column-major) rounded to bfloat16 as M X's right-hand tiles:
+// tile (s, t) holds X's rows 32s..32s+31 and columns 16t..16t+15, pairs of rows
+// interleaved: [p][2c + e] = X(32s + 2p + e, 16t + c). A column's 32 rows rounded
+// are 16 pairs (p = 0..15) of 32 bits each, so a tile is a 16 x 16 transpose of
+// pairs; missing rows and columns are zeros.
+ScratchVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
+    ScratchVector<std::uint16_t> out(static_cast<std::size_t>(sh.ks * sh.nt * kTile));
+    alignas(64) std::uint32_t pairs[16][16];  // [c][p]
+    for (index s = 0; s < sh.ks; ++s) {
+        const index j0 = 32 * s, rows = std::min<index>(32, sh.cols - j0);
+        const __mmask16 low = __mmask16(rows >= 16 ? 0xFFFFu : (1u << unsigned(rows)) - 1u);
+        const __mmask16 high =
+            __mmask16(rows >= 32 ? 0xFFFFu : rows <= 16 ? 0u : (1u << unsigned(rows - 16)) - 1u);
+        for (index t = 0; t < sh.nt; ++t) {
+            for (index c = 0; c < 16; ++c) {
+                const index column = 16 * t + c;
+                __m512i rounded = _mm512_setzero_si512();
+                if (column < sh.l) {
+                    const float* from = x.column(column) + j0;
+                    rounded = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, from + 16),
+                                                           _mm512_maskz_loadu_ps(low, from));
+                }
+                _mm512_store_si512(pairs[c], rounded);
+            }
+            auto* tile = reinterpret_cast<std::uint32_t*>(out.data() + (s * sh.nt + t) * kTile);
+            for (index p = 0; p < 16; ++p)
+                for (index c = 0; c < 16; ++c) tile[p * 16 + c] = pairs[c][p];
+        }
+    }
+    return out;
+}
+
 // One thread's buffers for a block of 32 rows of M (all 64-byte aligned).
 struct Scratch {
     explicit Scratch(const Shape& sh)
@@ -148,7 +154,7 @@ struct Scratch {
           y(static_cast<std::size_t>(kBlock * sh.lp)),
           yt_hi(static_cast<std::size_t>(sh.nt * kTile)),
           yt_lo(yt_hi.size()),
-          zt(static_cast<std::size_t>(sh.jt * sh.nt * 256), 0.0f) {}
+          zt(static_cast<std::size_t>(sh.jt * sh.nt * 256)) {}
     // M's block in bfloat16 pieces, as M X's left-hand tiles: tile (h, s) holds rows
     // 16h..16h+15 and columns 32s..32s+31, row by row.
     ScratchVector<std::uint16_t> rows_hi, rows_lo;
@@ -159,7 +165,8 @@ struct Scratch {
     // Y^T's pieces as M^T Y's left-hand tiles: tile t holds [cc][i] = Y(i, 16t + cc).
     ScratchVector<std::uint16_t> yt_hi, yt_lo;
     // This thread's Z^T in tiles: tile (j, t) holds [cc][jj] = Z(16j + jj, 16t + cc).
-    AlignedVector<float> zt;
+    // Written first by the thread's first block (block_transposed_product, fresh).
+    ScratchVector<float> zt;
     // The largest |entry| of the blocks split so far, as float32 bits: as unsigned
     // integers they order as the magnitudes do, and any NaN above +Inf.
     std::uint32_t most = 0;
@@ -298,8 +305,9 @@ template <bool kLargest>
     }
 }
 
-// Z^T += Y_hi^T M_hi + Y_lo^T M_hi + Y_hi^T M_lo for the block, into w.zt.
-[[gnu::noinline]] void block_transposed_product(const Shape& sh, Scratch& w) {
+// Z^T += Y_hi^T M_hi + Y_lo^T M_hi + Y_hi^T M_lo for the block, into w.zt (=, when
+// `fresh`: the thread's first block).
+[[gnu::noinline]] void block_transposed_product(const Shape& sh, Scratch& w, bool fresh) {
     const std::uint16_t* yh = w.yt_hi.data();
     const std::uint16_t* yl = w.yt_lo.data();
     for (index t = 0; t < sh.nt; t += 2) {
@@ -314,13 +322,21 @@ template <bool kLargest>
             float* z = w.zt.data() + (j * sh.nt + t) * 256;
             _tile_loadd(6, w.pairs_hi.data() + j * kTile, 64);
             _tile_loadd(7, w.pairs_lo.data() + j * kTile, 64);
-            _tile_loadd(0, z, 64);
+            if (fresh) {
+                _tile_zero(0);
+            } else {
+                _tile_loadd(0, z, 64);
+            }
             _tile_dpbf16ps(0, 2, 6);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(0, 2, 7);
             _tile_stored(0, z, 64);
             if (two) {
-                _tile_loadd(1, z + 256, 64);
+                if (fresh) {
+                    _tile_zero(1);
+                } else {
+                    _tile_loadd(1, z + 256, 64);
+                }
                 _tile_dpbf16ps(1, 3, 6);
                 _tile_dpbf16ps(1, 5, 6);
                 _tile_dpbf16ps(1, 3, 7);
@@ -346,7 +362,28 @@ void run_range(const ConstView<float>& m, index first, index last, const std::ui
         }
         block_product(xt, sh, w);
         split_y(sh, w);
-        block_transposed_product(sh, w);
+        block_transposed_product(sh, w, r0 == first);
+    }
+}
+
+// Z (cols x l, column-major) = the threads' Z^T tiles summed in order: column
+// 16t + cc's rows 16j..16j+15 are row cc of tile (j, t).
+void gather_z(const std::vector<Scratch>& scratch, const Shape& sh, Matrix<float>& z) {
+    for (index c = 0; c < sh.l; ++c) {
+        float* column = z.column(c);
+        const index t = c / 16, cc = c % 16;
+        for (index j = 0; 16 * j < sh.cols; ++j) {
+            const std::size_t at = static_cast<std::size_t>((j * sh.nt + t) * 256 + cc * 16);
+            __m512 sum = _mm512_load_ps(scratch[0].zt.data() + at);
+            for (std::size_t p = 1; p < scratch.size(); ++p)
+                sum = _mm512_add_ps(sum, _mm512_load_ps(scratch[p].zt.data() + at));
+            const index left = sh.cols - 16 * j;
+            if (left >= 16) {
+                _mm512_storeu_ps(column + 16 * j, sum);
+            } else {
+                _mm512_mask_storeu_ps(column + 16 * j, __mmask16((1u << unsigned(left)) - 1u), sum);
+            }
+        }
     }
 }
 
@@ -381,7 +418,7 @@ bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matri
     sh.l = x.cols;
     sh.lp = std::max<index>(1, (x.cols + 15) / 16) * 16;
     sh.nt = sh.lp / 16;
-    const AlignedVector<std::uint16_t> xt = x_tiles(x, sh);
+    const auto xt = x_tiles(x, sh);
 
     const int parts =
         static_cast<int>(std::clamp<index>(m.rows / (4 * kBlock), 1, std::max(1, threads)));
@@ -390,9 +427,12 @@ bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matri
     for (int p = 0; p < parts; ++p) scratch.emplace_back(sh);
     run_parts(parts, [&](int part, int count) {
         const auto [first, last] = part_range(m.rows, kBlock, part, count);
-        if (first < last)
-            run_range(m, first, last, xt.data(), sh, scratch[static_cast<std::size_t>(part)], stop,
-                      largest != nullptr);
+        Scratch& w = scratch[static_cast<std::size_t>(part)];
+        if (first < last) {
+            run_range(m, first, last, xt.data(), sh, w, stop, largest != nullptr);
+        } else {
+            std::fill(w.zt.begin(), w.zt.end(), 0.0f);
+        }
     });
 
     if (largest) {
@@ -400,21 +440,8 @@ bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matri
         for (const Scratch& w : scratch) most = std::max(most, w.most);
         std::memcpy(largest, &most, sizeof(most));
     }
-    // Z = the parts' Z^T tiles summed, back to column-major.
-    AlignedVector<float>& sum = scratch[0].zt;
-    for (std::size_t p = 1; p < scratch.size(); ++p) {
-        const AlignedVector<float>& share = scratch[p].zt;
-        for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += share[i];
-    }
     if (z.rows != m.cols || z.cols != x.cols) z = Matrix<float>(m.cols, x.cols);
-    for (index c = 0; c < sh.l; ++c) {
-        float* column = z.column(c);
-        const index t = c / 16, cc = c % 16;
-        for (index j = 0; j < sh.cols; ++j) {
-            column[j] =
-                sum[static_cast<std::size_t>(((j / 16) * sh.nt + t) * 256 + cc * 16 + j % 16)];
-        }
-    }
+    gather_z(scratch, sh, z);
     return true;
 }
 
