@@ -46,7 +46,8 @@ struct RandomizedSvdOptions {
     std::uint64_t seed = 0;
     // Run the power iterations below the working precision where that cannot cost
     // accuracy (see randomized_svd in svd.cpp): float64 input on a float32 copy of
-    // A, and for row-major A on AMX in bfloat16 pieces.
+    // A (for row-major A also the product Y = A W after them, whose span is the
+    // basis: range_from_float32_copy), and for row-major A on AMX in bfloat16 pieces.
     bool mixed_precision = true;
     // Where BLAS runs the products (no AVX2/AVX-512 kernel: normal_product.hpp), A is
     // read in row blocks of about this many bytes (at least one row), one BLAS call

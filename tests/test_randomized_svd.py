@@ -384,6 +384,23 @@ def test_mixed_precision_near_its_limit_keeps_the_error(layout):
         np.testing.assert_allclose(factor.T @ factor, np.eye(150), atol=1e-13)
 
 
+@pytest.mark.parametrize("floor", [1e-2, 1e-6])
+def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligible(floor):
+    # C-ordered float64 after float32 iterations: Y = A W comes from the float32 copy
+    # while eps32 sigma_1 / sigma_(k+1) <= 1e-4, as with a floor of 1e-2 under
+    # sigma_1 = 1 (1.2e-5). Under a floor of 1e-6 (1.2e-1) rounding A to float32
+    # would move the basis by a good part of sigma_(k+1): the float64 pass runs
+    # instead. Either way the error is the optimum's, to far below float32's
+    # rounding.
+    k = 10
+    s = np.concatenate([np.linspace(1.0, 0.5, k), np.full(590, floor)])
+    A = decaying_spectrum(2000, 600, s, seed=13)
+    mixed, full = _mixed_and_full(A, k, oversamples=10, power_iters=3)
+    assert _spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
+    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-6)
+    np.testing.assert_allclose(mixed.S, full.S, rtol=1e-9)
+
+
 def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():
     # exp(-i/3): sigma_1 / sigma_40 ~ 5e5, far below what float32 iterations resolve.
     # The core sees it after one float32 iteration and recomputes in float64: the

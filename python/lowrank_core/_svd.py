@@ -78,7 +78,15 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         float64 ``A`` on the CPU: run the power iterations on a float32 copy of
         ``A`` (scaled by a power of two), about twice as fast, and everything after
         them in float64, so that U, S and Vh are float64-accurate for the subspace
-        found. It is used only where float32 cannot cost accuracy: when
+        found. For C-ordered ``A`` the product after the iterations, Y = A W,
+        whose span becomes the basis Q, also comes from the copy while
+        ``eps32 * sigma_1 / sigma_{k+1} <= 1e-4`` as Y's own singular values
+        estimate it; B = Q^T A is then formed from ``A`` in float64, the exact
+        projection onto that basis (on 2000 x 1000 matrices the spectral error
+        moved by at most 2.4e-8 of itself and the singular values by 3.7e-10
+        sigma_1; 10000 x 3000, k = 100: that step 229 -> 174 ms). ``A`` of rank k,
+        or with a noise floor far below sigma_1, gets the float64 product.
+        The copy is used only where float32 cannot cost accuracy: when
         ``eps32 * (sigma_1 / sigma_k)**2 <= 3e-2``, as estimated after the first
         iteration (an upper bound on how much the k-th wanted direction moves;
         the spectral error moved by at most 1e-4 of itself in measurements up
@@ -103,8 +111,8 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         ``benchmarks/precision_study.py``): up to a true value of 1.4 the spectral
         error moved by at most 3.4e-4 of itself, as often down as up, and at most
         a 22nd of how much it moved between the three seeds; past the limit by up
-        to 3.7e-3 at 50 to 400 and 2.4e-2 at 1500 to 7700. The product after the
-        iterations runs in ``A``'s dtype as before.
+        to 3.7e-3 at 50 to 400 and 2.4e-2 at 1500 to 7700. For float32 ``A`` the
+        products after the iterations run in float32.
         No effect on the GPU.
 
     Returns
