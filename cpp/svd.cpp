@@ -916,26 +916,26 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
 // orthonormalised in float64 and B = Q^T A formed from A itself, so the result is
 // the exact projection of A onto a basis that rounding A to float32 moved by about
 // eps32 ||A||. That moves the error ||A - Q Q^T A|| by at most about eps32 sigma_1,
-// against the optimum sigma_(k+1): taken while eps32 sigma_1 / sigma_(k+1) <= 1e-4,
-// as estimated from Y's singular values (at most A's, so the estimate errs towards
-// float64). Else (A of rank k, or a floor of noise far below sigma_1, where the
+// against the optimum sigma_(k+1): taken while eps32 sigma_1 / sigma_(k+1) <= `limit`
+// (RandomizedSvdOptions::copy_range_limit, 1e-4), as estimated from Y's singular
+// values (at most A's, so the estimate errs towards float64). Else (A of rank k, or a floor of noise far below sigma_1, where the
 // float64 pass finds the optimum to float64 rounding) it returns false, leaving q
 // and bt alone. Measured on 2000 x 1000 matrices (spectra 1/sqrt(i) to 1/i^2,
-// exp(-i/10), exp(-i/5), k = 10 to 300, 3 seeds) against the float64 pass: the
+// exp(-i/10), exp(-i/5), k = 10 to 300, 3 seeds; benchmarks/copy_range_study.py,
+// results/copy-range-2026-11-30.md) against the float64 pass: the
 // spectral error moved by at most 2.4e-8 of itself (at eps32 sigma_1 / sigma_(k+1)
 // = 3.6e-5), the singular values by at most 3.7e-10 sigma_1, and U stayed
 // orthonormal to 4e-15.
-constexpr double kCopyRangeLimit = 1e-4;
 bool range_from_float32_copy(const ConstView<double>& a, const Float32Copy& copy,
-                             const Matrix<double>& w, index k, const Schedule& schedule,
-                             Matrix<double>& q, Matrix<double>& bt) {
+                             const Matrix<double>& w, index k, double limit,
+                             const Schedule& schedule, Matrix<double>& q, Matrix<double>& bt) {
     const index l = w.cols;
-    if (k >= l) return false;  // no sigma_(k+1) to compare with
+    if (k >= l || !(limit > 0)) return false;  // no sigma_(k+1) to compare with
     Matrix<float> y(copy.m.rows, l);
     RowBlocks<float>(copy.m, l, schedule).multiply(cast<float>(w), y);
     const double spread = panel_spread(y, k + 1, 1);  // (sigma_1 / sigma_(k+1))^2
     const double moved = double(std::numeric_limits<float>::epsilon()) * std::sqrt(spread);
-    if (!(moved <= kCopyRangeLimit)) return false;
+    if (!(moved <= limit)) return false;
     q = cast<double>(y);
     orthonormalize(q);
     RowBlocks<double>(a, l, schedule).multiply_transposed(q, bt);
@@ -1133,7 +1133,8 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     bool ranged = false;
     if constexpr (std::is_same_v<T, double>) {
         ranged = reached && a.row_major &&
-                 range_from_float32_copy(a, copy, *reached, k, schedule, q, bt);
+                 range_from_float32_copy(a, copy, *reached, k, options.copy_range_limit,
+                                         schedule, q, bt);
     }
     copy.storage.reset();  // the float64 products need the memory more
     if (!ranged) {

@@ -60,6 +60,12 @@ struct RandomizedSvdOptions {
     // studies of the limit (benchmarks/precision_study.py): infinity puts them on
     // AMX whatever the spectrum.
     double amx_limit = 2.0;
+    // For row-major float64 A after float32 iterations, Y = A W (whose span becomes
+    // the basis) comes from the float32 copy while eps32 sigma_1 / sigma_(k+1), as
+    // Y's singular values estimate it, is at most this (svd.cpp,
+    // range_from_float32_copy); 0 keeps the float64 pass, for studies
+    // (benchmarks/copy_range_study.py).
+    double copy_range_limit = 1e-4;
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.

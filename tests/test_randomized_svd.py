@@ -392,6 +392,8 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     # would move the basis by a good part of sigma_(k+1): the float64 pass runs
     # instead. Either way the error is the optimum's, to far below float32's
     # rounding.
+    # copy_range_limit=0 (a private option, for benchmarks/copy_range_study.py)
+    # keeps the float64 product: the bits show which ran.
     k = 10
     s = np.concatenate([np.linspace(1.0, 0.5, k), np.full(590, floor)])
     A = decaying_spectrum(2000, 600, s, seed=13)
@@ -399,6 +401,21 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     assert _spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
     assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-6)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-9)
+    _, amx = _core._amx(False)
+    try:
+        default = _core.randomized_svd(A, k, k + 10, 3, 7)
+        float64_y = _core.randomized_svd(A, k, k + 10, 3, 7, copy_range_limit=0.0)
+    finally:
+        _core._amx(amx)
+    taken = not all(np.array_equal(x, y) for x, y in zip(default, float64_y))
+    assert taken == (floor == 1e-2)
+
+
+def test_copy_range_limit_is_checked():
+    A = random_matrix((60, 40), np.float64, seed=2)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="copy_range_limit"):
+            _core.randomized_svd(A, 3, 5, 2, 0, copy_range_limit=bad)
 
 
 def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():

@@ -41,14 +41,17 @@ py::tuple svd(const py::array_t<T>& a, index k) {
 template <class T>
 py::tuple randomized(const py::array_t<T>& a, index k, index sketch_columns, index power_iters,
                      std::uint64_t seed, const std::optional<py::array_t<T>>& sketch,
-                     bool mixed_precision, index block_bytes, double amx_limit) {
+                     bool mixed_precision, index block_bytes, double amx_limit,
+                     double copy_range_limit) {
     if (block_bytes < 1) throw std::invalid_argument("block_bytes must be >= 1");
     if (!(amx_limit >= 0)) throw std::invalid_argument("amx_limit must be >= 0");
+    if (!(copy_range_limit >= 0)) throw std::invalid_argument("copy_range_limit must be >= 0");
     const ConstView<T> view = view_of(a, "A");
     std::optional<ConstView<T>> sketch_view;
     if (sketch) sketch_view = view_of(*sketch, "sketch");
-    const RandomizedSvdOptions options{k,    sketch_columns,  power_iters,
-                                       seed, mixed_precision, block_bytes, amx_limit};
+    const RandomizedSvdOptions options{k,           sketch_columns,  power_iters,
+                                       seed,        mixed_precision, block_bytes,
+                                       amx_limit,   copy_range_limit};
     StopPoll stop = python_signal_poll();
     SvdResult<T> result;
     {
@@ -206,6 +209,7 @@ void define(py::module_& m) {
           py::arg("sketch").noconvert() = py::none(), py::arg("mixed_precision") = true,
           py::arg("block_bytes") = RandomizedSvdOptions{}.block_bytes,
           py::arg("amx_limit") = RandomizedSvdOptions{}.amx_limit,
+          py::arg("copy_range_limit") = RandomizedSvdOptions{}.copy_range_limit,
           "Randomized SVD (Halko-Martinsson-Tropp) with a Philox or given sketch; float64\n"
           "power iterations on a float32 copy of A where safe, unless mixed_precision=False.");
     m.def("singular_values", &stack_singular_values<T>, py::arg("A").noconvert(),

@@ -84,7 +84,8 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         estimate it; B = Q^T A is then formed from ``A`` in float64, the exact
         projection onto that basis (on 2000 x 1000 matrices the spectral error
         moved by at most 2.4e-8 of itself and the singular values by 3.7e-10
-        sigma_1; 10000 x 3000, k = 100: that step 229 -> 174 ms). ``A`` of rank k,
+        sigma_1, ``benchmarks/copy_range_study.py``; 10000 x 3000, k = 100: that
+        step 229 -> 174 ms). ``A`` of rank k,
         or with a noise floor far below sigma_1, gets the float64 product.
         The copy is used only where float32 cannot cost accuracy: when
         ``eps32 * (sigma_1 / sigma_k)**2 <= 3e-2``, as estimated after the first
