@@ -15,6 +15,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace lowrank {
 
 using index = std::int64_t;
@@ -41,17 +45,33 @@ struct ConstView {
 // on the bottleneck's small matrices never split cache lines. (It was tried against
 // the spread of n = 10 step times between processes, 5 to 10 us on this project's
 // 2-core VM, and did not remove it: benchmarks/results/bottleneck_speed.md.)
+//
+// Blocks of 4 MiB and more go on 2 MiB boundaries with Linux's advice to back them
+// with transparent huge pages (where it is in madvise mode): the C library maps such
+// blocks fresh from the kernel every time, and faulting in 4 KiB pages cost ~6 ms
+// for 8 MiB (a 10000 x 100 float64 U) against ~2 ms in huge pages, measured here.
 template <class T>
 struct CacheAligned {
     using value_type = T;
     static constexpr std::size_t alignment = 64;
+    static constexpr std::size_t kHuge = std::size_t(2) << 20, kHugeFrom = std::size_t(4) << 20;
     CacheAligned() = default;
     template <class U>
     CacheAligned(const CacheAligned<U>&) {}  // NOLINT: rebinding must be implicit
-    T* allocate(std::size_t count) {
-        return static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t(alignment)));
+    static std::size_t alignment_for(std::size_t bytes) {
+        return bytes >= kHugeFrom ? kHuge : alignment;
     }
-    void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(alignment)); }
+    T* allocate(std::size_t count) {
+        const std::size_t bytes = count * sizeof(T);
+        void* p = ::operator new(bytes, std::align_val_t(alignment_for(bytes)));
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (bytes >= kHugeFrom) madvise(p, bytes / kHuge * kHuge, MADV_HUGEPAGE);  // advice only
+#endif
+        return static_cast<T*>(p);
+    }
+    void deallocate(T* p, std::size_t count) {
+        ::operator delete(p, std::align_val_t(alignment_for(count * sizeof(T))));
+    }
     template <class U>
     bool operator==(const CacheAligned<U>&) const { return true; }
     template <class U>

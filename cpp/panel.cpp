@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "blas_lapack.hpp"
+#include "parallel.hpp"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LOWRANK_PANEL_KERNELS 1
@@ -16,46 +17,56 @@
 namespace lowrank {
 namespace {
 
-// The BLAS versions: the panel in float64 (a copy when it is float32), then syrk or
-// trmm.
+// The BLAS versions, on rows [first, last) of Y: those rows in float64 (a copy when
+// Y is float32), then syrk, trmm or gemm.
 template <class T>
-const Matrix<double>& as_double(const Matrix<T>& y, Matrix<double>& storage) {
+Matrix<double> rows_as_double(const Matrix<T>& y, index first, index last) {
+    Matrix<double> out(last - first, y.cols);
+    for (index j = 0; j < y.cols; ++j)
+        std::copy(y.column(j) + first, y.column(j) + last, out.column(j));
+    return out;
+}
+
+// G (l x l, upper triangle) = rows [first, last) of Y, transposed, times themselves.
+template <class T>
+void gram_rows_blas(const Matrix<T>& y, index first, index last, Matrix<double>& g) {
+    const index rows = last - first;
     if constexpr (std::is_same_v<T, double>) {
-        return y;
+        Blas<double>::syrk('U', 'T', y.cols, rows, 1.0, y.data() + first, y.ld(), 0.0, g.data(),
+                           g.ld());
     } else {
-        storage = Matrix<double>(y.rows, y.cols);
-        std::copy(y.values.begin(), y.values.end(), storage.values.begin());
-        return storage;
+        const Matrix<double> wide = rows_as_double(y, first, last);
+        Blas<double>::syrk('U', 'T', y.cols, rows, 1.0, wide.data(), wide.ld(), 0.0, g.data(),
+                           g.ld());
     }
 }
 
+// Rows [first, last) of Y <- those rows times R (trmm) for upper-triangular R, or
+// times W (gemm) for any W.
 template <class T>
-void gram_upper_blas(const Matrix<T>& y, Matrix<double>& g) {
-    Matrix<double> storage;
-    const Matrix<double>& wide = as_double(y, storage);
-    Blas<double>::syrk('U', 'T', y.cols, y.rows, 1.0, wide.data(), wide.ld(), 0.0, g.data(),
-                       g.ld());
-}
-
-// Y <- Y R (trmm) for upper-triangular R, or Y W (gemm) for any W.
-template <class T>
-void times_blas(Matrix<T>& y, const Matrix<double>& r, bool upper) {
+void times_rows_blas(Matrix<T>& y, const Matrix<double>& r, bool upper, index first,
+                     index last) {
+    const index rows = last - first, l = y.cols;
     if constexpr (std::is_same_v<T, double>) {
-        if (upper) {
-            Blas<double>::trmm('R', 'U', 'N', 'N', y.rows, y.cols, 1.0, r.data(), r.ld(),
-                               y.data(), y.ld());
-        } else {
-            Matrix<double> out(y.rows, y.cols);
-            Blas<double>::gemm('N', 'N', y.rows, y.cols, y.cols, 1.0, y.data(), y.ld(), r.data(),
-                               r.ld(), 0.0, out.data(), out.ld());
-            y = std::move(out);
+        if (upper) {  // in place
+            Blas<double>::trmm('R', 'U', 'N', 'N', rows, l, 1.0, r.data(), r.ld(),
+                               y.data() + first, y.ld());
+            return;
         }
+    }
+    Matrix<double> wide = rows_as_double(y, first, last);
+    if (upper) {
+        Blas<double>::trmm('R', 'U', 'N', 'N', rows, l, 1.0, r.data(), r.ld(), wide.data(),
+                           wide.ld());
     } else {
-        Matrix<double> wide;
-        as_double(y, wide);
-        times_blas(wide, r, upper);
-        std::transform(wide.values.begin(), wide.values.end(), y.values.begin(),
-                       [](double v) { return static_cast<float>(v); });
+        Matrix<double> out(rows, l);
+        Blas<double>::gemm('N', 'N', rows, l, l, 1.0, wide.data(), wide.ld(), r.data(), r.ld(),
+                           0.0, out.data(), out.ld());
+        wide = std::move(out);
+    }
+    for (index j = 0; j < l; ++j) {
+        std::transform(wide.column(j), wide.column(j) + rows, y.column(j) + first,
+                       [](double v) { return static_cast<T>(v); });
     }
 }
 
@@ -134,35 +145,52 @@ void gram_stripe(const double* rows, index count, index lp, index i0, index v0, 
         for (int b = 0; b < NV; ++b) _mm512_storeu_pd(g + (i0 + a) * lp + 8 * (v0 + b), acc[a][b]);
 }
 
-// G = Y^T Y: the panel goes through a row-major float64 chunk of rows (in L1), whose
-// outer products accumulate into a row-major G six rows at a time, only the vectors
-// of 8 columns that reach the diagonal or beyond.
+// Rows [first, last) of Y's Gram matrix Y^T Y added into `full` (row-major, rows up
+// to a stripe past l, leading dimension lp = l rounded up to 8): the rows go through
+// a row-major float64 chunk (in L1), whose outer products accumulate into `full`
+// six rows at a time, only the vectors of 8 columns that reach the diagonal or
+// beyond.
 template <class T>
-void gram_upper_avx512(const Matrix<T>& y, Matrix<double>& g) {
-    const index m = y.rows, l = y.cols;
-    const index lp = (l + 7) / 8 * 8;
+void gram_rows_avx512(const Matrix<T>& y, index first, index last, index lp, double* full) {
+    const index l = y.cols;
     const index chunk = std::clamp<index>((index(16) << 10) / (lp * 8) / 8 * 8, 8, 64);
     // Rows of the chunk, with 8 more values so that a stripe's broadcasts past l
-    // (of rows whose sums are not kept) stay inside; G with rows up to a stripe past l.
+    // (of rows whose sums are not kept) stay inside.
     AlignedVector<double> rows(static_cast<std::size_t>(chunk * lp + 8), 0.0);
-    const index stripes = (l + 5) / 6;
-    AlignedVector<double> full(static_cast<std::size_t>(6 * stripes * lp), 0.0);
-    for (index r0 = 0; r0 < m; r0 += chunk) {
-        const index count = std::min(chunk, m - r0);
+    for (index r0 = first; r0 < last; r0 += chunk) {
+        const index count = std::min(chunk, last - r0);
         transpose_chunk(y, r0, count, lp, rows.data());
         for (index i0 = 0; i0 < l; i0 += 6) {
             for (index v0 = i0 / 8; v0 < lp / 8; v0 += 4) {
                 switch (std::min<index>(4, lp / 8 - v0)) {
-                    case 1: gram_stripe<1>(rows.data(), count, lp, i0, v0, full.data()); break;
-                    case 2: gram_stripe<2>(rows.data(), count, lp, i0, v0, full.data()); break;
-                    case 3: gram_stripe<3>(rows.data(), count, lp, i0, v0, full.data()); break;
-                    default: gram_stripe<4>(rows.data(), count, lp, i0, v0, full.data()); break;
+                    case 1: gram_stripe<1>(rows.data(), count, lp, i0, v0, full); break;
+                    case 2: gram_stripe<2>(rows.data(), count, lp, i0, v0, full); break;
+                    case 3: gram_stripe<3>(rows.data(), count, lp, i0, v0, full); break;
+                    default: gram_stripe<4>(rows.data(), count, lp, i0, v0, full); break;
                 }
             }
         }
     }
+}
+
+// G = Y^T Y (upper triangle), rows split over `parts` threads whose sums add up in
+// order.
+template <class T>
+void gram_upper_avx512(const Matrix<T>& y, Matrix<double>& g, int parts) {
+    const index l = y.cols;
+    const index lp = (l + 7) / 8 * 8;
+    const std::size_t size = static_cast<std::size_t>(6 * ((l + 5) / 6) * lp);
+    std::vector<AlignedVector<double>> full(static_cast<std::size_t>(parts));
+    run_parts(parts, [&](int part, int count) {
+        const auto [first, last] = part_range(y.rows, 8, part, count);
+        AlignedVector<double>& mine = full[static_cast<std::size_t>(part)];
+        mine.assign(size, 0.0);
+        gram_rows_avx512(y, first, last, lp, mine.data());
+    });
+    for (std::size_t p = 1; p < full.size(); ++p)
+        for (std::size_t i = 0; i < size; ++i) full[0][i] += full[p][i];
     for (index j = 0; j < l; ++j)
-        for (index i = 0; i <= j; ++i) g(i, j) = full[static_cast<std::size_t>(i * lp + j)];
+        for (index i = 0; i <= j; ++i) g(i, j) = full[0][static_cast<std::size_t>(i * lp + j)];
 }
 
 // Y <- Y R in place (R upper triangular when `upper`, else any square W), 32 rows at
@@ -170,17 +198,16 @@ void gram_upper_avx512(const Matrix<T>& y, Matrix<double>& g) {
 // of each column touched once, not once for every group of results), then the
 // result is formed from that copy 4 columns at a time, 32 x 4 sums in registers, and
 // written back over Y's rows.
+// Rows [first, end) here (first a multiple of 32, end = first + a multiple of 32
+// or Y's last row + 1), with `factor` = R (l x 4 groups, column-major, zeros past l and,
+// when `upper`, below the diagonal); rows are independent, so any split over
+// threads gives the same bits.
 template <class T>
-void times_avx512(Matrix<T>& y, const Matrix<double>& r, bool upper) {
-    const index m = y.rows, l = y.cols;
-    // R (its upper triangle, zeros below, when `upper`), zeros past l (4 columns more).
-    const index groups = (l + 3) / 4;
-    AlignedVector<double> factor(static_cast<std::size_t>(l * 4 * groups), 0.0);
-    for (index j = 0; j < l; ++j)
-        for (index i = 0; i <= (upper ? j : l - 1); ++i)
-            factor[static_cast<std::size_t>(i + j * l)] = r(i, j);
+void times_rows_avx512(Matrix<T>& y, const double* factor, bool upper, index first,
+                       index end) {
+    const index m = end, l = y.cols;
     AlignedVector<double> rows(static_cast<std::size_t>(32 * l));  // [i][0..31]
-    for (index r0 = 0; r0 < m; r0 += 32) {
+    for (index r0 = first; r0 < m; r0 += 32) {
         __mmask8 mask[4];
         for (int v = 0; v < 4; ++v) mask[v] = rows_mask(m - r0 - 8 * v);
         for (index i = 0; i < l; ++i)
@@ -208,6 +235,21 @@ void times_avx512(Matrix<T>& y, const Matrix<double>& r, bool upper) {
             }
         }
     }
+}
+
+template <class T>
+void times_avx512(Matrix<T>& y, const Matrix<double>& r, bool upper, int parts) {
+    const index l = y.cols;
+    // R (its upper triangle, zeros below, when `upper`), zeros past l (4 columns more).
+    const index groups = (l + 3) / 4;
+    AlignedVector<double> factor(static_cast<std::size_t>(l * 4 * groups), 0.0);
+    for (index j = 0; j < l; ++j)
+        for (index i = 0; i <= (upper ? j : l - 1); ++i)
+            factor[static_cast<std::size_t>(i + j * l)] = r(i, j);
+    run_parts(parts, [&](int part, int count) {
+        const auto [first, last] = part_range(y.rows, 32, part, count);
+        times_rows_avx512(y, factor.data(), upper, first, last);
+    });
 }
 
 LOWRANK_TARGET_END
@@ -241,7 +283,24 @@ bool use_kernels(index l) {
            l <= (std::is_same_v<T, float> ? 128 : 64);
 }
 
+thread_local int t_threads = 1;  // PanelThreads
+
+// How many threads the kernels split a panel of rows x l over: at most
+// PanelThreads', with at least 2^19 multiply-adds (rows l^2) each, ~80 us of work.
+// (Measured through the bindings, one thread against two: 1000 x 20 float32, Gram
+// matrix 43 against 40 us, Y R 34 against 33, so small panels stay on one;
+// 3000 x 30, 194 against 157 and 175 against 164; 10000 x 110, 6.3 against 3.9 ms
+// and 4.1 against 3.2.)
+int parts_for(index rows, index l) {
+    const double work = double(rows) * double(l) * double(l);
+    return static_cast<int>(std::clamp(work / 524288.0, 1.0, double(t_threads)));
+}
+
 }  // namespace
+
+PanelThreads::PanelThreads(int threads) : saved_(t_threads) { t_threads = std::max(1, threads); }
+
+PanelThreads::~PanelThreads() { t_threads = saved_; }
 
 bool panel_kernels_available() { return cpu_has_kernels(); }
 
@@ -256,11 +315,21 @@ void gram_upper(const Matrix<T>& y, Matrix<double>& g) {
     if (l == 0) return;
 #ifdef LOWRANK_PANEL_KERNELS
     if (use_kernels<T>(l)) {
-        gram_upper_avx512(y, g);
+        gram_upper_avx512(y, g, parts_for(y.rows, l));
         return;
     }
 #endif
-    gram_upper_blas(y, g);
+    const int parts = parts_for(y.rows, l);
+    std::vector<Matrix<double>> shares(static_cast<std::size_t>(parts - 1));
+    run_parts(parts, [&](int part, int count) {
+        const auto [first, last] = part_range(y.rows, 8, part, count);
+        Matrix<double>& target = part == 0 ? g : shares[static_cast<std::size_t>(part - 1)];
+        if (part > 0) target = Matrix<double>(l, l);
+        gram_rows_blas(y, first, last, target);
+    });
+    for (const Matrix<double>& share : shares)
+        for (index j = 0; j < l; ++j)
+            for (index i = 0; i <= j; ++i) g(i, j) += share(i, j);
 }
 
 namespace {
@@ -269,11 +338,14 @@ void times(Matrix<T>& y, const Matrix<double>& r, bool upper) {
     if (y.rows == 0 || y.cols == 0) return;
 #ifdef LOWRANK_PANEL_KERNELS
     if (use_kernels<T>(y.cols)) {
-        times_avx512(y, r, upper);
+        times_avx512(y, r, upper, parts_for(y.rows, y.cols));
         return;
     }
 #endif
-    times_blas(y, r, upper);
+    run_parts(parts_for(y.rows, y.cols), [&](int part, int count) {
+        const auto [first, last] = part_range(y.rows, 32, part, count);
+        times_rows_blas(y, r, upper, first, last);
+    });
 }
 }  // namespace
 

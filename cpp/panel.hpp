@@ -30,6 +30,23 @@ void times_upper(Matrix<T>& y, const Matrix<double>& r);
 template <class T>
 void times_square(Matrix<T>& y, const Matrix<double>& w);
 
+// While alive, the kernels called on this thread split tall panels over up to
+// `threads` of the core's threads (parallel.hpp), ranges of rows each: the kernels'
+// Y R has the same bits either way (OpenBLAS rounds rows near a range's edge
+// differently); Y^T Y adds the parts' sums, so its bits depend on the split, as the
+// products' do on the thread count. Without one: 1 thread.
+// randomized_svd sets its own thread count for the whole call.
+class PanelThreads {
+  public:
+    explicit PanelThreads(int threads);
+    ~PanelThreads();
+    PanelThreads(const PanelThreads&) = delete;
+    PanelThreads& operator=(const PanelThreads&) = delete;
+
+  private:
+    int saved_;
+};
+
 // Whether this CPU has the AVX-512 kernels, and whether they are switched on
 // (process-wide; off runs the BLAS path, for tests and benchmarks that compare).
 bool panel_kernels_available();

@@ -948,15 +948,13 @@ template <class T>
 void apply_sign_convention(Matrix<T>& U, Matrix<T>& Vh) {
     for (index j = 0; j < U.cols; ++j) {
         const T* col = U.column(j);
-        index best = 0;
-        T best_magnitude = -1;
-        for (index i = 0; i < U.rows; ++i) {
-            const T magnitude = std::abs(col[i]);
-            if (magnitude > best_magnitude) {
-                best_magnitude = magnitude;
-                best = i;
-            }
-        }
+        // The first entry of largest magnitude: that magnitude in one vectorised pass
+        // (max_abs), then where it first occurs (a scalar loop that kept the running
+        // best took 2.7 ms of a 10000 x 3000, k = 100 call).
+        const T largest = max_abs(ConstView<T>{col, U.rows, 1, U.ld(), false});
+        const T* at = std::find_if(col, col + U.rows,
+                                   [largest](T value) { return std::abs(value) == largest; });
+        const index best = at == col + U.rows ? 0 : at - col;
         if (U.rows > 0 && col[best] < 0) {
             T* u = U.column(j);
             for (index i = 0; i < U.rows; ++i) u[i] = -u[i];
@@ -1096,6 +1094,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // idle workers spin and would compete with them.
     const Schedule schedule{options.block_bytes, threads, stop};
     const SingleThreadedBlas single_threaded_blas;
+    const PanelThreads panel_threads(threads);
     if constexpr (std::is_same_v<T, double>) scale_float32_copy(a, largest, copy);
 
     // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given. Only the
@@ -1150,8 +1149,15 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // Step 5: lift back, U = Q Ub, keeping the top k triplets; Vh = V^T.
     SvdResult<T> out;
     out.U = Matrix<T>(m, k);
-    Blas<T>::gemm('N', 'T', m, k, l, T(1), q.data(), q.ld(), ub_t.data(), ub_t.ld(), T(0),
-                  out.U.data(), out.U.ld());
+    // On the core's threads, a range of rows each (at least 2^20 multiply-adds).
+    const int lift_parts = static_cast<int>(
+        std::clamp<double>(double(m) * double(k) * double(l) / 1048576.0, 1.0, threads));
+    run_parts(lift_parts, [&](int part, int count) {
+        const auto [first, last] = part_range(m, 64, part, count);
+        if (first == last) return;
+        Blas<T>::gemm('N', 'T', last - first, k, l, T(1), q.data() + first, q.ld(), ub_t.data(),
+                      ub_t.ld(), T(0), out.U.data() + first, out.U.ld());
+    });
     out.S.assign(s.begin(), s.begin() + k);
     out.Vh = Matrix<T>(k, n);
     for (index j = 0; j < n; ++j) {

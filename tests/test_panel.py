@@ -99,6 +99,42 @@ def test_both_paths_agree_to_rounding():
     np.testing.assert_allclose(P_kernel, P_blas, rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "blas"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [33, 3001, 10007])
+def test_panels_split_over_threads(dtype, rows, kernels):
+    # Inside randomized_svd the panel products split tall panels over the core's
+    # threads (PanelThreads), both the AVX-512 kernels and the BLAS path: Y R row by
+    # row, the same bits with the kernels (OpenBLAS rounds rows near a range's
+    # edge differently: the same to rounding there); Y^T Y as a sum of the parts'
+    # sums, the same to rounding. (3001 and 10007 rows split, 33 do not.)
+    Y = random_matrix((rows, 20), dtype, seed=rows)
+    R = np.triu(random_matrix((20, 20), np.float64, seed=5))
+    W = random_matrix((20, 20), np.float64, seed=6)
+    _, before = _core._panel_kernels(kernels)
+    try:
+        G1 = _core._panel_gram(Y)
+        for threads in (2, 3):
+            for times, F in ((_core._panel_times_upper, R), (_core._panel_times_square, W)):
+                got, want = times(Y, F, threads), times(Y, F)
+                if kernels:
+                    np.testing.assert_array_equal(got, want)
+                else:
+                    bound = 2 * np.finfo(dtype).eps * (np.abs(Y.astype(np.float64)) @ np.abs(F))
+                    assert np.all(np.abs(got.astype(np.float64) - want) <= bound)
+            Y64 = Y.astype(np.float64)
+            scale = np.abs(Y64).T @ np.abs(Y64)
+            G = _core._panel_gram(Y, threads)
+            assert np.all(np.abs(G - G1) <= rows * 2.0**-52 * np.triu(scale))
+            assert np.array_equal(np.tril(G, -1), np.zeros_like(G))
+            if rows > 1000 and kernels:
+                assert not np.array_equal(G, G1)  # it did split
+    finally:
+        _core._panel_kernels(before)
+    with pytest.raises(ValueError, match="threads"):
+        _core._panel_gram(Y, 0)
+
+
 def test_panel_products_refuse_bad_shapes():
     Y = random_matrix((10, 4), np.float64)
     with pytest.raises(ValueError, match="R must be square"):

@@ -158,11 +158,13 @@ py::array_t<T> sketch(index rows, index cols, std::uint64_t seed) {
 // The Cholesky-QR steps' products on a panel Y (m x l): Y^T Y (upper triangle,
 // float64), and Y R for upper-triangular R (float64), in Y's dtype.
 template <class T>
-py::array_t<double> panel_gram(const py::array_t<T>& y) {
+py::array_t<double> panel_gram(const py::array_t<T>& y, int threads) {
+    if (threads < 1) throw std::invalid_argument("threads must be >= 1");
     const Matrix<T> ym = to_matrix(view_of(y, "Y"));
     Matrix<double> g(ym.cols, ym.cols);
     {
         py::gil_scoped_release release;
+        const PanelThreads scope(threads);
         gram_upper(ym, g);
     }
     return to_numpy(std::move(g));
@@ -183,7 +185,9 @@ void define_switch(py::module_& m, const char* name, bool (*available)(), bool (
 }
 
 template <class T, bool kUpper>
-py::array_t<T> panel_times(const py::array_t<T>& y, const py::array_t<double>& r) {
+py::array_t<T> panel_times(const py::array_t<T>& y, const py::array_t<double>& r,
+                           int threads) {
+    if (threads < 1) throw std::invalid_argument("threads must be >= 1");
     Matrix<T> ym = to_matrix(view_of(y, "Y"));
     const Matrix<double> rm = to_matrix(view_of(r, "R"));
     if (rm.rows != ym.cols || rm.cols != ym.cols) {
@@ -191,6 +195,7 @@ py::array_t<T> panel_times(const py::array_t<T>& y, const py::array_t<double>& r
     }
     {
         py::gil_scoped_release release;
+        const PanelThreads scope(threads);
         if (kUpper) {
             times_upper(ym, rm);
         } else {
@@ -218,15 +223,15 @@ void define(py::module_& m) {
           py::arg("X").noconvert(), py::arg("which"),
           "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing);\n"
           "'normal_kept' returns (M^T (M X), M X) from the one pass.");
-    m.def("_panel_gram", &panel_gram<T>, py::arg("Y").noconvert(),
+    m.def("_panel_gram", &panel_gram<T>, py::arg("Y").noconvert(), py::arg("threads") = 1,
           "Y^T Y's upper triangle in float64 (the lower triangle zero), as the Cholesky-QR\n"
-          "steps form it (tests, timing).");
+          "steps form it, on up to `threads` threads (tests, timing).");
     m.def("_panel_times_upper", &panel_times<T, true>, py::arg("Y").noconvert(),
-          py::arg("R").noconvert(),
+          py::arg("R").noconvert(), py::arg("threads") = 1,
           "Y R for the upper triangle of float64 R, in Y's dtype, as the Cholesky-QR steps\n"
           "apply R^-1 (tests, timing).");
     m.def("_panel_times_square", &panel_times<T, false>, py::arg("Y").noconvert(),
-          py::arg("R").noconvert(),
+          py::arg("R").noconvert(), py::arg("threads") = 1,
           "Y R for square float64 R, in Y's dtype, computed in float64 (tests, timing).");
 }
 
