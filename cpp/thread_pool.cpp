@@ -88,7 +88,9 @@ class Pool {
     };
 
     // Starts workers until there are `workers`; false when a thread cannot start.
+    // (The room for the slots is made first: a worker must never outlive its slot.)
     bool grow(int workers) {
+        slots_.reserve(static_cast<std::size_t>(workers));
         while (static_cast<int>(slots_.size()) < workers) {
             auto slot = std::make_unique<Slot>();
             Slot* const mine = slot.get();
