@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <new>
+#include <type_traits>
 #include <utility>
 #include <cstdint>
 #include <cstring>
@@ -167,9 +168,10 @@ struct Scratch {
     // This thread's Z^T in tiles: tile (j, t) holds [cc][jj] = Z(16j + jj, 16t + cc).
     // Written first by the thread's first block (block_transposed_product, fresh).
     ScratchVector<float> zt;
-    // The largest |entry| of the blocks split so far, as float32 bits: as unsigned
-    // integers they order as the magnitudes do, and any NaN above +Inf.
-    std::uint32_t most = 0;
+    // The largest |entry| of the blocks split so far, as the bits of M's type
+    // (float32 or float64): as unsigned integers they order as the magnitudes do,
+    // and any NaN above +Inf.
+    std::uint64_t most = 0;
 };
 
 // 32 float32 values (a: the first 16, b: the next 16) as bfloat16 pieces hi and lo.
@@ -186,9 +188,11 @@ inline Pieces split32(__m512 a, __m512 b) {
 // Splits rows [0, valid) of the block at `m` (leading dimension ld; valid <= 32) into
 // both layouts, 32 columns of two rows at a time; rows past `valid` and columns past
 // `cols` become zeros. kLargest: also keeps the largest |entry| seen in w.most.
-template <bool kLargest>
-[[gnu::noinline]] void split_block(const float* m, index ld, index valid, const Shape& sh,
-                                   Scratch& w) {
+// Float64 M is rounded to float32 first (as static_cast does), and with `copy` those
+// float32 rows are written there too (row-major, leading dimension cols).
+template <bool kLargest, class Src>
+[[gnu::noinline]] void split_block(const Src* m, index ld, index valid, const Shape& sh,
+                                   Scratch& w, float* copy) {
     // Pair tiles interleave two rows' pieces: columns 0-15 of the 32, then 16-31.
     alignas(64) std::uint16_t first_half[32], second_half[32];
     for (std::uint16_t c = 0; c < 16; ++c) {
@@ -203,30 +207,48 @@ template <bool kLargest>
     std::uint16_t* const pairs_hi = w.pairs_hi.data();
     std::uint16_t* const pairs_lo = w.pairs_lo.data();
     const index cols = sh.cols, ks = sh.ks;
-    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+    constexpr bool kDouble = std::is_same_v<Src, double>;
+    const __m512i magnitude = kDouble ? _mm512_set1_epi64(0x7FFFFFFFFFFFFFFFll)
+                                      : _mm512_set1_epi32(0x7FFFFFFF);
     __m512i most = _mm512_setzero_si512();
-    const auto load16 = [cols, magnitude, &most](const float* row, index c) {
+    const auto load16 = [cols, magnitude, &most](const Src* row, float* copied, index c) {
         const index left = cols - c;
         if (!row || left <= 0) return _mm512_setzero_ps();
-        const __m512 v =
-            left >= 16 ? _mm512_loadu_ps(row + c)
-                       : _mm512_maskz_loadu_ps(__mmask16((1u << unsigned(left)) - 1u), row + c);
-        if (kLargest) {
-            most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(v), magnitude));
+        const __mmask16 mask =
+            left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << unsigned(left)) - 1u);
+        if constexpr (kDouble) {
+            const __m512d a = _mm512_maskz_loadu_pd(__mmask8(mask), row + c);
+            const __m512d b = _mm512_maskz_loadu_pd(__mmask8(mask >> 8), row + c + 8);
+            if (kLargest) {
+                most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(a), magnitude));
+                most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(b), magnitude));
+            }
+            const __m512 v = _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(a))),
+                _mm256_castps_pd(_mm512_cvtpd_ps(b)), 1));
+            if (copied) _mm512_mask_storeu_ps(copied + c, mask, v);
+            return v;
+        } else {
+            const __m512 v = _mm512_maskz_loadu_ps(mask, row + c);
+            if (kLargest) {
+                most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(v), magnitude));
+            }
+            return v;
         }
-        return v;
     };
     for (index p = 0; p < kBlock / 2; ++p) {
         const index i0 = 2 * p, i1 = 2 * p + 1;
-        const float* r0 = i0 < valid ? m + i0 * ld : nullptr;
-        const float* r1 = i1 < valid ? m + i1 * ld : nullptr;
+        const Src* r0 = i0 < valid ? m + i0 * ld : nullptr;
+        const Src* r1 = i1 < valid ? m + i1 * ld : nullptr;
+        float* c0 = copy && i0 < valid ? copy + i0 * cols : nullptr;
+        float* c1 = copy && i1 < valid ? copy + i1 * cols : nullptr;
         // Row i starts in tile (i / 16, 0) at row i % 16; tile s is 512 values on.
         const index row0 = ((i0 / 16) * ks * 16 + i0 % 16) * 32;
         const index row1 = ((i1 / 16) * ks * 16 + i1 % 16) * 32;
         for (index s = 0; s < ks; ++s) {
             const index c = 32 * s;
-            const Pieces a = split32(load16(r0, c), load16(r0, c + 16));
-            const Pieces b = split32(load16(r1, c), load16(r1, c + 16));
+            const Pieces a = split32(load16(r0, c0, c), load16(r0, c0, c + 16));
+            const Pieces b = split32(load16(r1, c1, c), load16(r1, c1, c + 16));
             const index tile = s * kTile;
             _mm512_store_si512(rows_hi + row0 + tile, a.hi);
             _mm512_store_si512(rows_hi + row1 + tile, b.hi);
@@ -242,7 +264,11 @@ template <bool kLargest>
                                _mm512_permutex2var_epi16(a.lo, second, b.lo));
         }
     }
-    if (kLargest) w.most = std::max(w.most, std::uint32_t(_mm512_reduce_max_epu32(most)));
+    if (kLargest) {
+        const std::uint64_t seen = kDouble ? std::uint64_t(_mm512_reduce_max_epu64(most))
+                                           : std::uint64_t(_mm512_reduce_max_epu32(most));
+        w.most = std::max(w.most, seen);
+    }
 }
 
 // The block's Y = M_hi X + M_lo X into w.y (32 x lp), two column tiles at a time.
@@ -347,18 +373,20 @@ template <bool kLargest>
 }
 
 // Rows [first, last) of M into w.zt, block by block (and M's largest |entry| into
-// w.most when `largest`).
-void run_range(const ConstView<float>& m, index first, index last, const std::uint16_t* xt,
-               const Shape& sh, Scratch& w, StopPoll* stop, bool largest) {
+// w.most when `largest`; float64 M's rows rounded into `copy`, when given).
+template <class Src>
+void run_range(const ConstView<Src>& m, index first, index last, const std::uint16_t* xt,
+               const Shape& sh, Scratch& w, StopPoll* stop, bool largest, float* copy) {
     const TileScope tiles;
     for (index r0 = first; r0 < last; r0 += kBlock) {
         if (stop) stop->poll();
-        const float* block = m.data + r0 * m.ld;
+        const Src* block = m.data + r0 * m.ld;
+        float* copied = copy ? copy + r0 * m.cols : nullptr;
         const index valid = std::min(kBlock, last - r0);
         if (largest) {
-            split_block<true>(block, m.ld, valid, sh, w);
+            split_block<true>(block, m.ld, valid, sh, w, copied);
         } else {
-            split_block<false>(block, m.ld, valid, sh, w);
+            split_block<false>(block, m.ld, valid, sh, w, copied);
         }
         block_product(xt, sh, w);
         split_y(sh, w);
@@ -407,8 +435,13 @@ bool amx_enabled() { return amx_available() && wanted().load(std::memory_order_r
 
 void amx_enable(bool on) { wanted().store(on, std::memory_order_relaxed); }
 
-bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
-                        int threads, StopPoll* stop, float* largest) {
+namespace {
+
+// amx_normal_product and amx_normal_product_rounding; the largest |entry|'s bits
+// (of Src) in *most when asked for.
+template <class Src>
+bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<float>& z,
+                    int threads, StopPoll* stop, std::uint64_t* most, float* copy) {
     if (!amx_enabled() || !m.row_major || x.rows != m.cols) return false;
     Shape sh{};
     sh.cols = m.cols;
@@ -429,19 +462,40 @@ bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matri
         const auto [first, last] = part_range(m.rows, kBlock, part, count);
         Scratch& w = scratch[static_cast<std::size_t>(part)];
         if (first < last) {
-            run_range(m, first, last, xt.data(), sh, w, stop, largest != nullptr);
+            run_range(m, first, last, xt.data(), sh, w, stop, most != nullptr, copy);
         } else {
             std::fill(w.zt.begin(), w.zt.end(), 0.0f);
         }
     });
 
-    if (largest) {
-        std::uint32_t most = 0;
-        for (const Scratch& w : scratch) most = std::max(most, w.most);
-        std::memcpy(largest, &most, sizeof(most));
+    if (most) {
+        *most = 0;
+        for (const Scratch& w : scratch) *most = std::max(*most, w.most);
     }
     if (z.rows != m.cols || z.cols != x.cols) z = Matrix<float>(m.cols, x.cols);
     gather_z(scratch, sh, z);
+    return true;
+}
+
+}  // namespace
+
+bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
+                        int threads, StopPoll* stop, float* largest) {
+    std::uint64_t most = 0;
+    if (!normal_product(m, x, z, threads, stop, largest ? &most : nullptr, nullptr)) return false;
+    if (largest) {
+        const std::uint32_t bits = static_cast<std::uint32_t>(most);
+        std::memcpy(largest, &bits, sizeof(bits));
+    }
+    return true;
+}
+
+bool amx_normal_product_rounding(const ConstView<double>& m, const Matrix<float>& x,
+                                 Matrix<float>& z, int threads, StopPoll* stop, float* copy,
+                                 double* largest) {
+    std::uint64_t most = 0;
+    if (!normal_product(m, x, z, threads, stop, &most, copy)) return false;
+    std::memcpy(largest, &most, sizeof(most));
     return true;
 }
 
@@ -453,6 +507,11 @@ void amx_enable(bool) {}
 
 bool amx_normal_product(const ConstView<float>&, const Matrix<float>&, Matrix<float>&, int,
                         StopPoll*, float*) {
+    return false;
+}
+
+bool amx_normal_product_rounding(const ConstView<double>&, const Matrix<float>&,
+                                 Matrix<float>&, int, StopPoll*, float*, double*) {
     return false;
 }
 

@@ -16,7 +16,9 @@
 // the caller decides from the spectrum whether that is small enough (it is for
 // modest sigma_1 / sigma_k).
 //
-// M (row-major, rows x cols, float32) is read once, in blocks of 32 rows that are
+// M (row-major, rows x cols, float32; or float64, rounded to float32 on the way,
+// which also writes the float32 copy the later iterations read) is read once, in
+// blocks of 32 rows that are
 // split into bfloat16 pieces in two tile layouts on the way (rows for M X, pairs of
 // rows interleaved for M^T Y), as float32 M is read by the AVX-512 kernels. Each of
 // up to `threads` threads sums its own range of M's rows into its own Z, and the Zs
@@ -52,5 +54,14 @@ void amx_enable(bool on);
 // false, touching nothing, when !amx_enabled().
 bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
                         int threads, StopPoll* stop, float* largest = nullptr);
+
+// The same product for float64 M, rounded to float32 on the way (as static_cast
+// does): the rounded rows go to `copy` (row-major, rows x cols, leading dimension
+// cols), and M's largest |entry| (NaN or Inf when M holds one, as the bits order)
+// to *largest. One pass over M where a separate rounding pass and the product had
+// taken two. Returns false, touching nothing, when !amx_enabled().
+bool amx_normal_product_rounding(const ConstView<double>& m, const Matrix<float>& x,
+                                 Matrix<float>& z, int threads, StopPoll* stop, float* copy,
+                                 double* largest);
 
 }  // namespace lowrank

@@ -652,15 +652,26 @@ bool wants_float32_copy(const ConstView<T>& a, const RandomizedSvdOptions& optio
 // When `copy` asks for it (wants_float32_copy), the same pass also rounds A to
 // float32 into copy->storage (exponent 0): reading float64 A is the expensive part.
 // Without memory for the copy, `copy` is left empty and only the largest is found.
+// Room for float64 A's float32 copy (row-major M = A or A^T), not yet written;
+// false (no storage) without the memory.
+bool allocate_float32_copy(const ConstView<double>& a, Float32Copy& copy) {
+    const ConstView<double> m = a.row_major ? a : a.transposed();
+    copy.storage = std::make_unique<LargeBuffer<float>>(m.rows * m.cols);
+    if (!copy.storage->data()) {
+        copy.storage.reset();
+        return false;
+    }
+    copy.m = {copy.storage->data(), m.rows, m.cols, std::max<index>(m.cols, 1), true};
+    return true;
+}
+
 template <class T>
 T largest_entry(const ConstView<T>& a, int threads, Float32Copy* copy) {
     if constexpr (std::is_same_v<T, double>) {
         if (copy) {
             const ConstView<double> m = a.row_major ? a : a.transposed();
-            copy->storage = std::make_unique<LargeBuffer<float>>(m.rows * m.cols);
-            if (copy->storage->data()) {
+            if (allocate_float32_copy(a, *copy)) {
                 float* out = copy->storage->data();
-                copy->m = {out, m.rows, m.cols, std::max<index>(m.cols, 1), true};
                 const int parts = pass_parts(m.rows * m.cols, threads);
                 std::vector<std::uint64_t> bits(static_cast<std::size_t>(parts), 0);
                 run_parts(parts, [&](int part, int count) {
@@ -677,10 +688,15 @@ T largest_entry(const ConstView<T>& a, int threads, Float32Copy* copy) {
                 std::memcpy(&largest, &most, sizeof(largest));
                 return std::isfinite(largest) ? largest : std::numeric_limits<double>::infinity();
             }
-            copy->storage.reset();
         }
     }
     return parallel_max_abs(a, threads);
+}
+
+// Whether the float32 copy of A, rounded as it is (exponent 0), can be used:
+// A's largest |entry| finite and in [2^-40, 2^40] (scale_float32_copy).
+bool copy_usable_as_is(double largest) {
+    return largest >= std::ldexp(1.0, -40) && largest <= std::ldexp(1.0, 40);
 }
 
 // Makes the copy that largest_entry rounded (exponent 0) safe for the iterations:
@@ -693,7 +709,7 @@ void scale_float32_copy(const ConstView<double>& a, double largest, Float32Copy&
         copy.storage.reset();
         return;
     }
-    if (largest >= std::ldexp(1.0, -40) && largest <= std::ldexp(1.0, 40)) return;
+    if (copy_usable_as_is(largest)) return;
     copy.exponent = std::ilogb(largest);
     scaled_float_copy(a.row_major ? a : a.transposed(), copy.exponent, copy.storage->data());
 }
@@ -866,6 +882,22 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
     return later_iterations(blocks, a, std::move(z), spread, iters - 1, amx_limit, schedule);
 }
 
+// Whether float64 A's float32 copy is written by the first power iteration's AMX
+// pass (float32_iterations with `rounding`) instead of a pass of its own
+// (largest_entry): row-major A that wants the copy (wants_float32_copy) and whose
+// iterations may run on AMX. That pass then reads float64 A, rounds it, writes the
+// copy and finds A's largest entry, where the separate pass had read A and the
+// first product the copy; the copy holds the same bits (static_cast's rounding),
+// and so does the result. Alternating old and new builds process by process (8
+// rounds of 60 calls): 1000 x 1000, k = 10, 4.4-6.2 -> 3.2-5.2 ms (medians 4.8 ->
+// 4.3); 3000 x 2000, k = 20, about 31 -> 28 ms (6 rounds, noisy).
+template <class T>
+bool copy_in_first_pass(const ConstView<T>& a, const RandomizedSvdOptions& options) {
+    const ConstView<float> shape{nullptr, a.rows, a.cols, a.cols, a.row_major};
+    return wants_float32_copy(a, options) && a.row_major &&
+           float_power_iterations_run(shape, options.sketch_columns, options.power_iters);
+}
+
 // The power iterations of float64 A on a float32 copy of A, whose products run
 // about twice as fast and read half the memory: all q of them for row-major A,
 // returning W; for column-major A, Q = orth(A Omega) and all but the last, returning
@@ -874,10 +906,18 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
 // AMX's bfloat16 pieces, where first_product and later_iterations accept. Nothing,
 // and float64 all through, when there is no copy (wants_float32_copy,
 // largest_entry) or the spectrum makes it unsafe (float_iterations_suffice).
+//
+// With `rounding` (row-major A whose copy has room but is not yet written:
+// copy_in_first_pass), the first product runs on AMX from A itself and writes the
+// copy on the way (amx_normal_product_rounding), and *rounding is A's largest
+// |entry|: nothing is returned when that does not leave the copy usable as it is
+// (NaN, Inf, outside [2^-40, 2^40] or zero: the caller decides, as after
+// largest_entry), and *rounding is -1, nothing written, when AMX declined.
 template <class T>
 std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<T>& omega,
                                             const RandomizedSvdOptions& options,
-                                            const Float32Copy& copy, const Schedule& schedule) {
+                                            const Float32Copy& copy, const Schedule& schedule,
+                                            double* rounding = nullptr) {
     if constexpr (!std::is_same_v<T, double>) {
         return std::nullopt;
     } else {
@@ -890,9 +930,23 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
         // The first product also decides.
         if (a.row_major) {  // W <- orth(A^T A W)
             Matrix<float> z(m32.cols, l);
-            const bool amx = float_power_iterations_run(m32, l, float_iters);
-            const double spread =
-                first_product(blocks, m32, panel, k, amx, options.amx_limit, schedule, z);
+            double spread;
+            if (rounding) {
+                if (!amx_normal_product_rounding(a, panel, z, schedule.threads, schedule.stop,
+                                                 copy.storage->data(), rounding)) {
+                    *rounding = -1;
+                    return std::nullopt;
+                }
+                if (!copy_usable_as_is(*rounding)) return std::nullopt;
+                spread = panel_spread(z, k, 2);
+                if (kBf16x3Unit * spread > options.amx_limit) {  // as first_product
+                    blocks.normal_product(panel, z);
+                    spread = panel_spread(z, k, 2);
+                }
+            } else {
+                const bool amx = float_power_iterations_run(m32, l, float_iters);
+                spread = first_product(blocks, m32, panel, k, amx, options.amx_limit, schedule, z);
+            }
             if (!float_iterations_suffice(spread)) return std::nullopt;
             panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1,
                                      options.amx_limit, schedule);
@@ -1055,17 +1109,22 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     const int threads = core_threads();
     // A's largest |entry|: NaN and Inf are refused, and outside the safe range the
     // whole computation runs on a scaled copy (outside_safe_range). It takes a pass
-    // over A of its own, except for float32 A whose first power iteration runs on
-    // AMX: that pass finds it (checked right after, before any other).
-    bool deferred = false;
+    // over A of its own (for float64 A, the one that also writes the float32 copy),
+    // except where the first power iteration runs on AMX: that pass finds it
+    // (checked right after, before any other), and for float64 A writes the copy
+    // too (`rounding`: copy_in_first_pass).
+    bool deferred = false, rounding = false;
+    Float32Copy copy;
     if constexpr (std::is_same_v<T, float>) {
         deferred = options.mixed_precision &&
                    float_power_iterations_run(a, l, options.power_iters);
+    } else {
+        rounding = copy_in_first_pass(a, options) && allocate_float32_copy(a, copy);
     }
-    Float32Copy copy;
     const T largest =
-        deferred ? T(0)
-                 : largest_entry(a, threads, wants_float32_copy(a, options) ? &copy : nullptr);
+        deferred || rounding
+            ? T(0)
+            : largest_entry(a, threads, wants_float32_copy(a, options) ? &copy : nullptr);
     LOWRANK_EXPECTS(std::isfinite(largest), "A contains NaN or Inf");
     const T sketch_largest = sketch ? max_abs(*sketch) : T(1);
     if (sketch) {
@@ -1095,7 +1154,9 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     const Schedule schedule{options.block_bytes, threads, stop};
     const SingleThreadedBlas single_threaded_blas;
     const PanelThreads panel_threads(threads);
-    if constexpr (std::is_same_v<T, double>) scale_float32_copy(a, largest, copy);
+    if constexpr (std::is_same_v<T, double>) {
+        if (!rounding) scale_float32_copy(a, largest, copy);
+    }
 
     // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given. Only the
     // span of a given one matters, so it is scaled by a power of two (exact) to
@@ -1125,6 +1186,23 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
                 LOWRANK_EXPECTS(std::isfinite(seen), "A contains NaN or Inf");
                 if (outside_safe_range(seen)) return on_scaled_copy(seen);
             }
+        }
+    } else if (rounding) {
+        // The first pass wrote the copy and found A's largest entry; then the checks
+        // that follow largest_entry above. Where the copy needs scaling (or AMX
+        // declined after all), the iterations start again from the copy as usual.
+        double seen = -1;
+        reached = float32_iterations(a, omega, options, copy, schedule, &seen);
+        const bool declined = seen < 0;
+        if (declined) seen = largest_entry(a, threads, &copy);
+        LOWRANK_EXPECTS(std::isfinite(seen), "A contains NaN or Inf");
+        if (outside_safe_range(seen)) {
+            copy.storage.reset();
+            return on_scaled_copy(seen);
+        }
+        if (declined || !copy_usable_as_is(seen)) {
+            scale_float32_copy(a, seen, copy);  // (drops the copy when A is zero)
+            reached = float32_iterations(a, omega, options, copy, schedule);
         }
     } else {
         reached = float32_iterations(a, omega, options, copy, schedule);

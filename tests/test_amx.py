@@ -212,3 +212,34 @@ def test_the_first_amx_pass_checks_every_entry(amx_restored):
             got = lc.randomized_svd(A, 40, oversamples=10, power_iters=2, seed=4)
             assert np.all(np.isfinite(got.S))
             np.testing.assert_allclose(got.S / scale, reference.S, rtol=1e-2)
+
+
+@needs_amx
+@pytest.mark.parametrize("dtype", ["nan", "inf", "scaled", "zero"])
+def test_the_first_amx_pass_makes_float64_copy(dtype, amx_restored):
+    # C-ordered float64 A whose float32 iterations go to AMX: the first product's
+    # pass rounds A to float32 on the way, writes the copy the iterations use and
+    # finds A's largest entry (amx_normal_product_rounding), where a pass of its own
+    # did that before. The copy holds what static_cast rounds to, so the results are
+    # those of the separate pass: here, a power-of-two multiple of A (inside
+    # float64's safe range, outside the copy's [2^-40, 2^40], so the copy is scaled
+    # and the iterations start again) gives the same U and Vh and S scaled exactly.
+    # NaN or Inf in a tail (1001 rows, 517 columns) is refused; zero A gives zeros.
+    s = 1.0 / np.arange(1, 518)
+    base = decaying_spectrum(1001, 517, s, seed=3)
+    want = lc.randomized_svd(base, 40, oversamples=10, power_iters=2, seed=4)
+    if dtype in ("nan", "inf"):
+        for row, col in [(0, 0), (500, 512), (1000, 516)]:
+            A = base.copy()
+            A[row, col] = np.nan if dtype == "nan" else -np.inf
+            with pytest.raises(ValueError, match="A contains NaN or Inf"):
+                lc.randomized_svd(A, 40, oversamples=10, power_iters=2)
+    elif dtype == "scaled":
+        for scale in (2.0**-60, 2.0**60):
+            got = lc.randomized_svd(base * scale, 40, oversamples=10, power_iters=2, seed=4)
+            np.testing.assert_array_equal(got.S, want.S * scale)
+            np.testing.assert_array_equal(got.U, want.U)
+            np.testing.assert_array_equal(got.Vh, want.Vh)
+    else:
+        got = lc.randomized_svd(np.zeros_like(base), 40, oversamples=10, power_iters=2, seed=4)
+        assert np.array_equal(got.S, np.zeros(40))
