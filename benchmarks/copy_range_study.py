@@ -18,14 +18,11 @@ the optimum sigma_(k+1)) and the largest change of a singular value over sigma_1
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.precision_study import spectra, spectral_error
+from benchmarks.precision_study import spectra, spectral_error, study_main
 
 M, N, ITERS, OVERSAMPLES = 2000, 1000, 4, 10
 KS = (10, 30, 70, 150, 300)
@@ -100,23 +97,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.copy_range_study",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--name", default=None, help="file name stem")
-    args = parser.parse_args(argv)
-
-    from benchmarks.__main__ import cpu_model, write_results
-
-    meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpu": cpu_model(),
-            "command": "python -m benchmarks.copy_range_study " + " ".join(
-                argv if argv is not None else sys.argv[1:])}
-    rows = run()
-    stem = args.name or f"copy-range-{dt.date.today().isoformat()}"
-    write_results(args.out, stem, meta, rows, markdown(rows, meta))
-    return 0
+    return study_main("copy_range_study", __doc__, "copy-range", run, markdown, argv)
 
 
 if __name__ == "__main__":

@@ -90,29 +90,42 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.precision_study",
-                                     description=__doc__,
+def study_main(module: str, description: str, stem: str, run, markdown, argv=None,
+               ready=None) -> int:
+    """The command line of a precision study (this one, copy_range_study.py):
+    ``--out`` and ``--name``; runs ``run()`` unless ``ready()`` says why not, and
+    writes its rows as JSON and ``markdown(rows, meta)`` under ``--out``."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}",
+                                     description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--name", default=None, help="file name stem")
     args = parser.parse_args(argv)
-
-    from lowrank_core import _core
-
-    if not _core._amx()[0]:
-        print("this CPU or OS gives no AMX-BF16: nothing to measure", file=sys.stderr)
+    why_not = ready() if ready else None
+    if why_not:
+        print(why_not, file=sys.stderr)
         return 0
     from benchmarks.__main__ import cpu_model, write_results
 
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "cpu": cpu_model(),
-            "command": "python -m benchmarks.precision_study " + " ".join(
+            "command": f"python -m benchmarks.{module} " + " ".join(
                 argv if argv is not None else sys.argv[1:])}
     rows = run()
-    stem = args.name or f"amx-precision-{dt.date.today().isoformat()}"
-    write_results(args.out, stem, meta, rows, markdown(rows, meta))
+    name = args.name or f"{stem}-{dt.date.today().isoformat()}"
+    write_results(args.out, name, meta, rows, markdown(rows, meta))
     return 0
+
+
+def main(argv=None) -> int:
+    def ready():
+        from lowrank_core import _core
+
+        if not _core._amx()[0]:
+            return "this CPU or OS gives no AMX-BF16: nothing to measure"
+        return None
+
+    return study_main("precision_study", __doc__, "amx-precision", run, markdown, argv, ready)
 
 
 if __name__ == "__main__":
