@@ -970,16 +970,17 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
 // orthonormalised in float64 and B = Q^T A formed from A itself, so the result is
 // the exact projection of A onto a basis that rounding A to float32 moved by about
 // eps32 ||A||. That moves the error ||A - Q Q^T A|| by at most about eps32 sigma_1,
-// against the optimum sigma_(k+1): taken while eps32 sigma_1 / sigma_(k+1) <= `limit`
-// (RandomizedSvdOptions::copy_range_limit, 1e-4), as estimated from Y's singular
-// values (at most A's, so the estimate errs towards float64). Else (A of rank k, or a floor of noise far below sigma_1, where the
-// float64 pass finds the optimum to float64 rounding) it returns false, leaving q
-// and bt alone. Measured on 2000 x 1000 matrices (spectra 1/sqrt(i) to 1/i^2,
-// exp(-i/10), exp(-i/5), k = 10 to 300, 3 seeds; benchmarks/copy_range_study.py,
-// results/copy-range-2026-11-30.md) against the float64 pass: the
-// spectral error moved by at most 2.4e-8 of itself (at eps32 sigma_1 / sigma_(k+1)
-// = 3.6e-5), the singular values by at most 3.7e-10 sigma_1, and U stayed
-// orthonormal to 4e-15.
+// against the optimum sigma_(k+1): taken while eps32 sigma_1 / sigma_(k+1) <=
+// `limit` (RandomizedSvdOptions::copy_range_limit, 1e-4), as estimated from Y's
+// singular values (at most A's, so the estimate errs towards float64). Else (A of
+// rank k, or a floor of noise far below sigma_1, where the float64 pass finds the
+// optimum to float64 rounding) it returns false, leaving q and bt alone. Measured
+// on 2000 x 1000 matrices (spectra 1/sqrt(i) to 1/i^2, exp(-i/10), exp(-i/5), and
+// rank 10 over floors of 1e-2 to 1e-6; k = 10 to 300, 3 seeds;
+// benchmarks/copy_range_study.py, results/copy-range-2026-11-30.md) against the
+// float64 pass: the spectral error moved by at most 2.4e-8 of itself (at eps32
+// sigma_1 / sigma_(k+1) = 3.6e-5), the singular values by at most 3.7e-10 sigma_1,
+// and U stayed orthonormal to 6e-15.
 bool range_from_float32_copy(const ConstView<double>& a, const Float32Copy& copy,
                              const Matrix<double>& w, index k, double limit,
                              const Schedule& schedule, Matrix<double>& q, Matrix<double>& bt) {

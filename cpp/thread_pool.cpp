@@ -118,7 +118,8 @@ class Pool {
         }
     }
 
-    [[maybe_unused]] Pool* const previous_;  // the parent's pool, in a forked child (kept reachable)
+    // The parent's pool, in a forked child (kept reachable, never used).
+    [[maybe_unused]] Pool* const previous_;
     std::atomic<bool> busy_{false};
     std::vector<std::unique_ptr<Slot>> slots_;  // changed only by the caller holding busy_
     alignas(64) std::atomic<int> pending_{0};
