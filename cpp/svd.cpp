@@ -803,7 +803,7 @@ bool amx_may_run(const ConstView<float>& m, index l) {
 }
 
 // The first power iteration's product z = M^T M Omega (cols x l) and its
-// panel_spread (k wanted): on AMX when `amx` and the spread it shows is within
+// panel_spread (k wanted): on AMX when it runs there and the spread it shows is within
 // amx_limit (it is an estimate from a product off by 2^-16 ||M||^2 ||Omega||, which
 // moves it only where the spectrum is far past the limit); else, or when AMX shows a
 // spread past the limit, with the float32 products. A refused AMX product costs one
@@ -811,16 +811,24 @@ bool amx_may_run(const ConstView<float>& m, index l) {
 // Measured against the float32 products (AVX-512 kernels or OpenBLAS) on 2 cores:
 // 1000 x 1000, l = 20: 0.91 against 1.11 ms; 5000 x 2000, l = 60: 13-16 against 18-23
 // ms; 10000 x 3000, l = 110: 66 against 112-122 ms.
-// With `largest`, the AMX product also finds M's largest |entry| (left negative
-// when it does not run); when the iterations cannot use it (NaN, Inf, outside the
-// safe range) it returns at once, with an infinite spread.
-double first_product(const RowBlocks<float>& blocks, const ConstView<float>& m,
-                     const Matrix<float>& omega, index k, bool amx, double amx_limit,
-                     const Schedule& schedule, Matrix<float>& z, float* largest = nullptr) {
-    if (amx && amx_normal_product(m, omega, z, schedule.threads, schedule.stop, largest)) {
-        if (largest && !iterations_can_use(*largest)) return std::numeric_limits<double>::infinity();
-        const double spread = panel_spread(z, k, 2);
-        if (kBf16x3Unit * spread <= amx_limit) return spread;
+// amx_product(z) runs the AMX product into z and says how that went: `declined`
+// (the float32 products then run), `ran`, or `unusable`: the pass found what
+// forbids going on (A's largest |entry| NaN, Inf or outside the range the
+// iterations or the float32 copy allow); first_product then returns at once with an
+// infinite spread and the caller acts on what was found.
+enum class AmxFirst { declined, ran, unusable };
+
+template <class AmxProduct>
+double first_product(const RowBlocks<float>& blocks, const Matrix<float>& omega, index k,
+                     double amx_limit, Matrix<float>& z, AmxProduct&& amx_product) {
+    switch (amx_product(z)) {
+        case AmxFirst::unusable: return std::numeric_limits<double>::infinity();
+        case AmxFirst::ran: {
+            const double spread = panel_spread(z, k, 2);
+            if (kBf16x3Unit * spread <= amx_limit) return spread;
+            break;
+        }
+        case AmxFirst::declined: break;
     }
     blocks.normal_product(omega, z);
     return panel_spread(z, k, 2);
@@ -876,8 +884,13 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
     if (!float_power_iterations_run(a, omega.cols, iters)) return std::nullopt;
     const RowBlocks<float> blocks(a, omega.cols, schedule);
     Matrix<float> z(a.cols, omega.cols);
-    const double spread =
-        first_product(blocks, a, omega, k, true, amx_limit, schedule, z, largest);
+    // With `largest`, the AMX product also finds A's largest |entry| (left negative
+    // when it does not run).
+    const double spread = first_product(blocks, omega, k, amx_limit, z, [&](Matrix<float>& out) {
+        if (!amx_normal_product(a, omega, out, schedule.threads, schedule.stop, largest))
+            return AmxFirst::declined;
+        return largest && !iterations_can_use(*largest) ? AmxFirst::unusable : AmxFirst::ran;
+    });
     if (largest && !iterations_can_use(*largest)) return std::nullopt;
     return later_iterations(blocks, a, std::move(z), spread, iters - 1, amx_limit, schedule);
 }
@@ -930,23 +943,24 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
         // The first product also decides.
         if (a.row_major) {  // W <- orth(A^T A W)
             Matrix<float> z(m32.cols, l);
-            double spread;
-            if (rounding) {
-                if (!amx_normal_product_rounding(a, panel, z, schedule.threads, schedule.stop,
-                                                 copy.storage->data(), rounding)) {
-                    *rounding = -1;
-                    return std::nullopt;
+            const auto amx_product = [&](Matrix<float>& out) {
+                if (rounding) {  // the copy is not written yet: no float32 products
+                    if (!amx_normal_product_rounding(a, panel, out, schedule.threads,
+                                                     schedule.stop, copy.storage->data(),
+                                                     rounding)) {
+                        *rounding = -1;
+                        return AmxFirst::unusable;
+                    }
+                    return copy_usable_as_is(*rounding) ? AmxFirst::ran : AmxFirst::unusable;
                 }
-                if (!copy_usable_as_is(*rounding)) return std::nullopt;
-                spread = panel_spread(z, k, 2);
-                if (kBf16x3Unit * spread > options.amx_limit) {  // as first_product
-                    blocks.normal_product(panel, z);
-                    spread = panel_spread(z, k, 2);
-                }
-            } else {
-                const bool amx = float_power_iterations_run(m32, l, float_iters);
-                spread = first_product(blocks, m32, panel, k, amx, options.amx_limit, schedule, z);
-            }
+                return float_power_iterations_run(m32, l, float_iters) &&
+                               amx_normal_product(m32, panel, out, schedule.threads,
+                                                  schedule.stop)
+                           ? AmxFirst::ran
+                           : AmxFirst::declined;
+            };
+            const double spread =
+                first_product(blocks, panel, k, options.amx_limit, z, amx_product);
             if (!float_iterations_suffice(spread)) return std::nullopt;
             panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1,
                                      options.amx_limit, schedule);
