@@ -91,15 +91,18 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def study_main(module: str, description: str, stem: str, run, markdown, argv=None,
-               ready=None) -> int:
-    """The command line of a precision study (this one, copy_range_study.py):
-    ``--out`` and ``--name``; runs ``run()`` unless ``ready()`` says why not, and
-    writes its rows as JSON and ``markdown(rows, meta)`` under ``--out``."""
+               ready=None, add_arguments=None) -> int:
+    """The command line of a study (this one, copy_range_study.py, seed_study.py):
+    ``--out`` and ``--name``, and what ``add_arguments(parser)`` adds; runs ``run()``
+    (``run(args)`` with added arguments) unless ``ready()`` says why not, and writes
+    its rows as JSON and ``markdown(rows, meta)`` under ``--out``."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}",
                                      description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--name", default=None, help="file name stem")
+    if add_arguments:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     why_not = ready() if ready else None
     if why_not:
@@ -111,7 +114,7 @@ def study_main(module: str, description: str, stem: str, run, markdown, argv=Non
             "cpu": cpu_model(),
             "command": f"python -m benchmarks.{module} " + " ".join(
                 argv if argv is not None else sys.argv[1:])}
-    rows = run()
+    rows = run(args) if add_arguments else run()
     name = args.name or f"{stem}-{dt.date.today().isoformat()}"
     write_results(args.out, name, meta, rows, markdown(rows, meta))
     return 0

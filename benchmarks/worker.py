@@ -1,7 +1,9 @@
 """One library, one operation, one matrix, in a process of its own.
 
 ``python -m benchmarks.worker JOB_JSON`` prints one JSON line: the timings of
-``repeats`` calls after one untimed warm-up, and the accuracy of the result.
+``repeats`` calls after one untimed warm-up, and the accuracy of the result; or,
+for a randomized SVD job with ``seeds``, the error ratio of each seed's result
+(benchmarks/seed_study.py).
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ def main(job: dict) -> dict:
         call = lambda: function(A, k)  # noqa: E731
     else:
         call = lambda: function(A)  # noqa: E731
+    if job.get("seeds") is not None:  # errors over several sketches, nothing timed
+        sigma = np.asarray(job["singular_values"])
+        return {"error_ratios": [spectral_residual(A, *function(A, k, l, q, seed)) / sigma[k]
+                                 for seed in job["seeds"]]}
     before = A.copy() if job.get("check_unmodified") else None
     times = []
     result = None

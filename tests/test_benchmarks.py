@@ -45,3 +45,45 @@ def test_precision_study_table_keeps_the_worst_seed():
     table = [line for line in text.splitlines() if line.startswith("| ") and "spectrum" not in line]
     assert table == ["| 6.10e-03 | 1/i | 20 | 1.10000 | 5.0e-06 |",
                      "| 1.50e-01 | 1/i^2 | 10 | 1.00000 | 0.0e+00 |"]
+
+
+def test_worker_measures_every_seed(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    from benchmarks import cases, worker
+
+    case = cases.Case(60, 40, 5, "inverse", "float64")
+    rng = np.random.default_rng(0)
+    s = cases.spectrum(case.spectrum, 40, case.k)
+    U, _ = np.linalg.qr(rng.standard_normal((60, 40)))
+    V, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    np.save(tmp_path / "a.npy", (U * s) @ V.T)
+    job = {"op": "randomized_svd", "library": "lowrank_core", "matrix": str(tmp_path / "a.npy"),
+           "k": case.k, "sketch": case.sketch, "power_iters": 0,
+           "singular_values": s[: case.k + 1].tolist(), "seeds": [0, 1, 2]}
+    errors = worker.main(job)["error_ratios"]
+    assert len(errors) == 3
+    assert all(1.0 - 1e-9 < e < 2.0 for e in errors)  # no power iterations: not optimal
+    assert len(set(errors)) == 3  # three sketches, three errors
+
+
+def test_seed_study_compares_means_in_standard_errors():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import seed_study
+
+    ours = seed_study.summary([1.01, 1.03, 1.02])
+    theirs = seed_study.summary([1.00, 1.02, 1.01])
+    assert abs(ours["mean"] - 1.02) < 1e-12 and abs(ours["sem"] - 0.01 / 3**0.5) < 1e-12
+    ratio, z = seed_study.comparison(ours, theirs)
+    assert abs(ratio - 1.02 / 1.01) < 1e-12
+    assert abs(z - 0.01 / (0.01 * (2 / 3) ** 0.5)) < 1e-9
+    case = {"label": "10x10 k=1 inverse float64", "case": {}}
+    rows = [dict(case, library="lowrank_core", errors=[], **ours),
+            dict(case, library="torch", errors=[], **theirs),
+            dict(case, library="fbpca", failed="ImportError: no fbpca")]
+    text = seed_study.markdown(rows, {"date": "today", "cpu": "cpu", "command": "c"})
+    table = [line for line in text.splitlines() if line.startswith("| 10x10")]
+    assert table[1] == ("| 10x10 k=1 inverse float64 | torch | 3 | 1.01000 | 0.00577 | 1.00000 "
+                        "| 1.02000 | 1.00990 | +1.2 |")
+    assert "failed: ImportError" in table[2]
