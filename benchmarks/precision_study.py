@@ -1,6 +1,7 @@
 """How much the randomized SVD's error moves when its power iterations run on AMX.
 
-    python -m benchmarks.precision_study [--out benchmarks/results] [--name NAME]
+    python -m benchmarks.precision_study [--pieces two|one] [--out benchmarks/results]
+        [--name NAME]
 
 On 2000 x 1000 float32 matrices with known spectra (1/sqrt(i), 1/i, 1/i^1.5,
 1/i^2, exp(-i/10), exp(-i/5)), k from 10 to 300, l = k + 10, 4 power iterations
@@ -10,8 +11,10 @@ switched off (float32 products). It reports the spectral error of each
 (divided by the optimum sigma_(k+1), computed in float64) and the relative change,
 against x = 2^-16 (sigma_1 / sigma_k)^2, the quantity the core's limit bounds
 (2 by default, amx_limit; the core's estimate of x comes out about twice as large). This
-is the measurement behind that limit (cpp/svd.cpp, kBf16x3Unit). It needs a CPU
-with AMX-BF16; elsewhere it says so and exits.
+is the measurement behind that limit (cpp/svd.cpp, kBf16x3Unit). With
+``--pieces one`` the iterations after the first split A into one bfloat16 piece
+instead of two (amx_one_piece_limit lifted too): the measurement behind
+amx_one_piece_limit. It needs a CPU with AMX-BF16; elsewhere it says so and exits.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ def spectral_error(A64, U, S, Vh) -> float:
     return float(np.linalg.svd(residual, compute_uv=False)[0])
 
 
-def run() -> list[dict]:
+def run(args) -> list[dict]:
     from lowrank_core import _core
     from lowrank_core.data import decaying_spectrum
 
     rows = []
     _, enabled = _core._amx()
+    one_piece = float("inf") if args.pieces == "one" else 0.0
     try:
         for name, s in spectra(N).items():
             A = decaying_spectrum(M, N, s, seed=7, dtype=np.float32)
@@ -56,9 +60,11 @@ def run() -> list[dict]:
                     for amx in (True, False):
                         _core._amx(amx)
                         U, S, Vh = _core.randomized_svd(A, k, k + OVERSAMPLES, ITERS, seed,
-                                                        amx_limit=float("inf"))
+                                                        amx_limit=float("inf"),
+                                                        amx_one_piece_limit=one_piece)
                         errors[amx] = spectral_error(A64, U, S, Vh) / s[k]
                     rows.append({"spectrum": name, "k": k, "seed": seed, "x": x,
+                                 "pieces": args.pieces,
                                  "error_amx": errors[True], "error_float32": errors[False],
                                  "change": errors[True] / errors[False] - 1})
                     print(f"{name:10s} k={k:3d} seed={seed} x={x:.2e} "
@@ -73,7 +79,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
              f"- CPU: {meta['cpu']}; command: `{meta['command']}`",
              f"- {M} x {N} float32, l = k + {OVERSAMPLES}, {ITERS} power iterations (all "
              "on AMX, the limit lifted; the last pass, Q and B, in float32), seeds "
-             f"{', '.join(map(str, SEEDS))}.",
+             f"{', '.join(map(str, SEEDS))}; A in {pieces(rows)} bfloat16 piece(s) after the "
+             "first iteration (which splits it in two).",
              "- error: spectral error / sigma_(k+1); change: error with AMX / error "
              "without - 1, the largest magnitude over the seeds; x = 2^-16 "
              "(sigma_1 / sigma_k)^2 (the core uses AMX up to an estimate of 2, "
@@ -88,6 +95,15 @@ def markdown(rows: list[dict], meta: dict) -> str:
         error = float(np.median([r["error_float32"] for r in group]))
         lines.append(f"| {x:.2e} | {name} | {k} | {error:.5f} | {worst:.1e} |")
     return "\n".join(lines) + "\n"
+
+
+def pieces(rows: list[dict]) -> str:
+    return rows[0].get("pieces", "two") if rows else "two"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--pieces", choices=["two", "one"], default="two",
+                        help="bfloat16 pieces of A in the iterations after the first")
 
 
 def study_main(module: str, description: str, stem: str, run, markdown, argv=None,
@@ -128,7 +144,8 @@ def main(argv=None) -> int:
             return "this CPU or OS gives no AMX-BF16: nothing to measure"
         return None
 
-    return study_main("precision_study", __doc__, "amx-precision", run, markdown, argv, ready)
+    return study_main("precision_study", __doc__, "amx-precision", run, markdown, argv, ready,
+                      add_arguments=add_arguments)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,11 @@ ScratchVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
     return out;
 }
 
+// Unpacking two rows of 32 bfloat16 values (low, then high halves of each 128-bit
+// lane) gives pairs of columns in this order: half 0 holds columns 0-3, 8-11, 16-19,
+// 24-27 of the 32, half 1 columns 4-7, 12-15, 20-23, 28-31.
+constexpr index pair_column(index half, index d) { return 8 * (d / 4) + 4 * half + d % 4; }
+
 // One thread's buffers for a block of 32 rows of M (all 64-byte aligned).
 struct Scratch {
     explicit Scratch(const Shape& sh)
@@ -159,13 +164,17 @@ struct Scratch {
     // M's block in bfloat16 pieces, as M X's left-hand tiles: tile (h, s) holds rows
     // 16h..16h+15 and columns 32s..32s+31, row by row.
     ScratchVector<std::uint16_t> rows_hi, rows_lo;
-    // ... and as M^T Y's right-hand tiles: tile j holds columns 16j..16j+15, pairs
-    // of rows interleaved: [p][2c + e] = M(2p + e, 16j + c).
+    // ... and as M^T Y's right-hand tiles: tiles 2s and 2s + 1 hold columns
+    // 32s..32s+31, pairs of rows interleaved, in the order unpacking gives (one
+    // instruction a row where a permutation took more): [p][2d + e] =
+    // M(2p + e, 32s + pair_column(j % 2, d)) for tile j = 2s or 2s + 1.
+    // Z^T's tiles below come out in that column order; gather_z puts it back.
     ScratchVector<std::uint16_t> pairs_hi, pairs_lo;
     ScratchVector<float> y;  // the block's rows of Y = M X (32 x lp)
     // Y^T's pieces as M^T Y's left-hand tiles: tile t holds [cc][i] = Y(i, 16t + cc).
     ScratchVector<std::uint16_t> yt_hi, yt_lo;
-    // This thread's Z^T in tiles: tile (j, t) holds [cc][jj] = Z(16j + jj, 16t + cc).
+    // This thread's Z^T in tiles: tile (j, t) holds [cc][d] = Z(32(j / 2) +
+    // pair_column(j % 2, d), 16t + cc).
     // Written first by the thread's first block (block_transposed_product, fresh).
     ScratchVector<float> zt;
     // The largest |entry| of the blocks split so far, as the bits of M's type
@@ -174,11 +183,14 @@ struct Scratch {
     std::uint64_t most = 0;
 };
 
-// 32 float32 values (a: the first 16, b: the next 16) as bfloat16 pieces hi and lo.
+// 32 float32 values (a: the first 16, b: the next 16) as bfloat16 pieces hi and lo
+// (kLo), or rounded to bfloat16 (hi; lo left zero).
 struct Pieces {
     __m512i hi, lo;
 };
+template <bool kLo>
 inline Pieces split32(__m512 a, __m512 b) {
+    if (!kLo) return {(__m512i)_mm512_cvtne2ps_pbh(b, a), _mm512_setzero_si512()};
     const __m256i ha = to_bf16(a), hb = to_bf16(b);
     const __m512 ra = _mm512_sub_ps(a, from_bf16(ha)), rb = _mm512_sub_ps(b, from_bf16(hb));
     return {_mm512_inserti64x4(_mm512_zextsi256_si512(ha), hb, 1),
@@ -187,21 +199,13 @@ inline Pieces split32(__m512 a, __m512 b) {
 
 // Splits rows [0, valid) of the block at `m` (leading dimension ld; valid <= 32) into
 // both layouts, 32 columns of two rows at a time; rows past `valid` and columns past
-// `cols` become zeros. kLargest: also keeps the largest |entry| seen in w.most.
+// `cols` become zeros. kLo: both pieces (else only hi, M rounded to bfloat16).
+// kLargest: also keeps the largest |entry| seen in w.most.
 // Float64 M is rounded to float32 first (as static_cast does), and with `copy` those
 // float32 rows are written there too (row-major, leading dimension cols).
-template <bool kLargest, class Src>
+template <bool kLo, bool kLargest, class Src>
 [[gnu::noinline]] void split_block(const Src* m, index ld, index valid, const Shape& sh,
                                    Scratch& w, float* copy) {
-    // Pair tiles interleave two rows' pieces: columns 0-15 of the 32, then 16-31.
-    alignas(64) std::uint16_t first_half[32], second_half[32];
-    for (std::uint16_t c = 0; c < 16; ++c) {
-        first_half[2 * c] = c;
-        first_half[2 * c + 1] = std::uint16_t(32 + c);
-        second_half[2 * c] = std::uint16_t(16 + c);
-        second_half[2 * c + 1] = std::uint16_t(48 + c);
-    }
-    const __m512i first = _mm512_load_si512(first_half), second = _mm512_load_si512(second_half);
     std::uint16_t* const rows_hi = w.rows_hi.data();
     std::uint16_t* const rows_lo = w.rows_lo.data();
     std::uint16_t* const pairs_hi = w.pairs_hi.data();
@@ -247,21 +251,22 @@ template <bool kLargest, class Src>
         const index row1 = ((i1 / 16) * ks * 16 + i1 % 16) * 32;
         for (index s = 0; s < ks; ++s) {
             const index c = 32 * s;
-            const Pieces a = split32(load16(r0, c0, c), load16(r0, c0, c + 16));
-            const Pieces b = split32(load16(r1, c1, c), load16(r1, c1, c + 16));
+            const Pieces a = split32<kLo>(load16(r0, c0, c), load16(r0, c0, c + 16));
+            const Pieces b = split32<kLo>(load16(r1, c1, c), load16(r1, c1, c + 16));
             const index tile = s * kTile;
+            // Pair tiles 2s and 2s + 1, row p: the two rows' values interleaved within
+            // each 128-bit lane (pair_column).
+            const index pair = 2 * tile + p * 32;
             _mm512_store_si512(rows_hi + row0 + tile, a.hi);
             _mm512_store_si512(rows_hi + row1 + tile, b.hi);
-            _mm512_store_si512(rows_lo + row0 + tile, a.lo);
-            _mm512_store_si512(rows_lo + row1 + tile, b.lo);
-            // Pair tiles 2s and 2s + 1, row p.
-            const index pair = 2 * tile + p * 32;
-            _mm512_store_si512(pairs_hi + pair, _mm512_permutex2var_epi16(a.hi, first, b.hi));
-            _mm512_store_si512(pairs_hi + pair + kTile,
-                               _mm512_permutex2var_epi16(a.hi, second, b.hi));
-            _mm512_store_si512(pairs_lo + pair, _mm512_permutex2var_epi16(a.lo, first, b.lo));
-            _mm512_store_si512(pairs_lo + pair + kTile,
-                               _mm512_permutex2var_epi16(a.lo, second, b.lo));
+            _mm512_store_si512(pairs_hi + pair, _mm512_unpacklo_epi16(a.hi, b.hi));
+            _mm512_store_si512(pairs_hi + pair + kTile, _mm512_unpackhi_epi16(a.hi, b.hi));
+            if (kLo) {
+                _mm512_store_si512(rows_lo + row0 + tile, a.lo);
+                _mm512_store_si512(rows_lo + row1 + tile, b.lo);
+                _mm512_store_si512(pairs_lo + pair, _mm512_unpacklo_epi16(a.lo, b.lo));
+                _mm512_store_si512(pairs_lo + pair + kTile, _mm512_unpackhi_epi16(a.lo, b.lo));
+            }
         }
     }
     if (kLargest) {
@@ -271,7 +276,9 @@ template <bool kLargest, class Src>
     }
 }
 
-// The block's Y = M_hi X + M_lo X into w.y (32 x lp), two column tiles at a time.
+// The block's Y = M_hi X + M_lo X (kLo; else M_hi X) into w.y (32 x lp), two column
+// tiles at a time.
+template <bool kLo>
 [[gnu::noinline]] void block_product(const std::uint16_t* xt, const Shape& sh, Scratch& w) {
     const std::uint16_t* hi = w.rows_hi.data();
     const std::uint16_t* lo = w.rows_lo.data();
@@ -299,7 +306,7 @@ template <bool kLargest, class Src>
             _tile_loadd(6, xs, 64);
             if (two) _tile_loadd(7, xs + kTile, 64);
             add_piece(hi, s);
-            add_piece(lo, s);
+            if (kLo) add_piece(lo, s);
         }
         float* y = w.y.data() + 16 * t;
         _tile_stored(0, y, stride_y);
@@ -331,8 +338,9 @@ template <bool kLargest, class Src>
     }
 }
 
-// Z^T += Y_hi^T M_hi + Y_lo^T M_hi + Y_hi^T M_lo for the block, into w.zt (=, when
-// `fresh`: the thread's first block).
+// Z^T += Y_hi^T M_hi + Y_lo^T M_hi + Y_hi^T M_lo (the last term only with kLo) for
+// the block, into w.zt (=, when `fresh`: the thread's first block).
+template <bool kLo>
 [[gnu::noinline]] void block_transposed_product(const Shape& sh, Scratch& w, bool fresh) {
     const std::uint16_t* yh = w.yt_hi.data();
     const std::uint16_t* yl = w.yt_lo.data();
@@ -347,7 +355,7 @@ template <bool kLargest, class Src>
         for (index j = 0; j < sh.jt; ++j) {
             float* z = w.zt.data() + (j * sh.nt + t) * 256;
             _tile_loadd(6, w.pairs_hi.data() + j * kTile, 64);
-            _tile_loadd(7, w.pairs_lo.data() + j * kTile, 64);
+            if (kLo) _tile_loadd(7, w.pairs_lo.data() + j * kTile, 64);
             if (fresh) {
                 _tile_zero(0);
             } else {
@@ -355,7 +363,7 @@ template <bool kLargest, class Src>
             }
             _tile_dpbf16ps(0, 2, 6);
             _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(0, 2, 7);
+            if (kLo) _tile_dpbf16ps(0, 2, 7);
             _tile_stored(0, z, 64);
             if (two) {
                 if (fresh) {
@@ -365,7 +373,7 @@ template <bool kLargest, class Src>
                 }
                 _tile_dpbf16ps(1, 3, 6);
                 _tile_dpbf16ps(1, 5, 6);
-                _tile_dpbf16ps(1, 3, 7);
+                if (kLo) _tile_dpbf16ps(1, 3, 7);
                 _tile_stored(1, z + 256, 64);
             }
         }
@@ -373,8 +381,9 @@ template <bool kLargest, class Src>
 }
 
 // Rows [first, last) of M into w.zt, block by block (and M's largest |entry| into
-// w.most when `largest`; float64 M's rows rounded into `copy`, when given).
-template <class Src>
+// w.most when `largest`; float64 M's rows rounded into `copy`, when given), M in
+// kLo ? two pieces : one.
+template <bool kLo, class Src>
 void run_range(const ConstView<Src>& m, index first, index last, const std::uint16_t* xt,
                const Shape& sh, Scratch& w, StopPoll* stop, bool largest, float* copy) {
     const TileScope tiles;
@@ -384,33 +393,49 @@ void run_range(const ConstView<Src>& m, index first, index last, const std::uint
         float* copied = copy ? copy + r0 * m.cols : nullptr;
         const index valid = std::min(kBlock, last - r0);
         if (largest) {
-            split_block<true>(block, m.ld, valid, sh, w, copied);
+            split_block<kLo, true>(block, m.ld, valid, sh, w, copied);
         } else {
-            split_block<false>(block, m.ld, valid, sh, w, copied);
+            split_block<kLo, false>(block, m.ld, valid, sh, w, copied);
         }
-        block_product(xt, sh, w);
+        block_product<kLo>(xt, sh, w);
         split_y(sh, w);
-        block_transposed_product(sh, w, r0 == first);
+        block_transposed_product<kLo>(sh, w, r0 == first);
     }
 }
 
-// Z (cols x l, column-major) = the threads' Z^T tiles summed in order: column
-// 16t + cc's rows 16j..16j+15 are row cc of tile (j, t).
+// Z (cols x l, column-major) = the threads' Z^T tiles summed in order. Column
+// 16t + cc's rows 32s..32s+31 are row cc of tiles (2s, t) and (2s + 1, t), in
+// pair_column's order: 128-bit lanes taken alternately from the two put them back.
 void gather_z(const std::vector<Scratch>& scratch, const Shape& sh, Matrix<float>& z) {
+    // Row 32s + r sits at d of half h where r = pair_column(h, d): index 16 h + d of
+    // the two halves (low, high) taken together.
+    alignas(64) std::int32_t order[32];
+    for (index half = 0; half < 2; ++half)
+        for (index d = 0; d < 16; ++d) order[pair_column(half, d)] = std::int32_t(16 * half + d);
+    const __m512i first = _mm512_load_si512(order);
+    const __m512i second = _mm512_load_si512(order + 16);
+    const auto summed = [&](std::size_t at) {
+        __m512 sum = _mm512_load_ps(scratch[0].zt.data() + at);
+        for (std::size_t p = 1; p < scratch.size(); ++p)
+            sum = _mm512_add_ps(sum, _mm512_load_ps(scratch[p].zt.data() + at));
+        return sum;
+    };
+    const auto store = [](float* to, index left, __m512 v) {
+        if (left >= 16) {
+            _mm512_storeu_ps(to, v);
+        } else if (left > 0) {
+            _mm512_mask_storeu_ps(to, __mmask16((1u << unsigned(left)) - 1u), v);
+        }
+    };
     for (index c = 0; c < sh.l; ++c) {
         float* column = z.column(c);
         const index t = c / 16, cc = c % 16;
-        for (index j = 0; 16 * j < sh.cols; ++j) {
-            const std::size_t at = static_cast<std::size_t>((j * sh.nt + t) * 256 + cc * 16);
-            __m512 sum = _mm512_load_ps(scratch[0].zt.data() + at);
-            for (std::size_t p = 1; p < scratch.size(); ++p)
-                sum = _mm512_add_ps(sum, _mm512_load_ps(scratch[p].zt.data() + at));
-            const index left = sh.cols - 16 * j;
-            if (left >= 16) {
-                _mm512_storeu_ps(column + 16 * j, sum);
-            } else {
-                _mm512_mask_storeu_ps(column + 16 * j, __mmask16((1u << unsigned(left)) - 1u), sum);
-            }
+        for (index s = 0; 32 * s < sh.cols; ++s) {
+            const std::size_t at = static_cast<std::size_t>((2 * s * sh.nt + t) * 256 + cc * 16);
+            const __m512 low = summed(at), high = summed(at + static_cast<std::size_t>(sh.nt) * 256);
+            const index left = sh.cols - 32 * s;
+            store(column + 32 * s, left, _mm512_permutex2var_ps(low, first, high));
+            store(column + 32 * s + 16, left - 16, _mm512_permutex2var_ps(low, second, high));
         }
     }
 }
@@ -441,7 +466,8 @@ namespace {
 // (of Src) in *most when asked for.
 template <class Src>
 bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<float>& z,
-                    int threads, StopPoll* stop, std::uint64_t* most, float* copy) {
+                    int threads, StopPoll* stop, std::uint64_t* most, float* copy,
+                    AmxPieces pieces) {
     if (!amx_enabled() || !m.row_major || x.rows != m.cols) return false;
     Shape sh{};
     sh.cols = m.cols;
@@ -462,7 +488,11 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
         const auto [first, last] = part_range(m.rows, kBlock, part, count);
         Scratch& w = scratch[static_cast<std::size_t>(part)];
         if (first < last) {
-            run_range(m, first, last, xt.data(), sh, w, stop, most != nullptr, copy);
+            if (pieces == AmxPieces::two) {
+                run_range<true>(m, first, last, xt.data(), sh, w, stop, most != nullptr, copy);
+            } else {
+                run_range<false>(m, first, last, xt.data(), sh, w, stop, most != nullptr, copy);
+            }
         } else {
             std::fill(w.zt.begin(), w.zt.end(), 0.0f);
         }
@@ -480,9 +510,10 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
 }  // namespace
 
 bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
-                        int threads, StopPoll* stop, float* largest) {
+                        int threads, StopPoll* stop, float* largest, AmxPieces pieces) {
     std::uint64_t most = 0;
-    if (!normal_product(m, x, z, threads, stop, largest ? &most : nullptr, nullptr)) return false;
+    if (!normal_product(m, x, z, threads, stop, largest ? &most : nullptr, nullptr, pieces))
+        return false;
     if (largest) {
         const std::uint32_t bits = static_cast<std::uint32_t>(most);
         std::memcpy(largest, &bits, sizeof(bits));
@@ -494,7 +525,7 @@ bool amx_normal_product_rounding(const ConstView<double>& m, const Matrix<float>
                                  Matrix<float>& z, int threads, StopPoll* stop, float* copy,
                                  double* largest) {
     std::uint64_t most = 0;
-    if (!normal_product(m, x, z, threads, stop, &most, copy)) return false;
+    if (!normal_product(m, x, z, threads, stop, &most, copy, AmxPieces::two)) return false;
     std::memcpy(largest, &most, sizeof(most));
     return true;
 }
@@ -506,7 +537,7 @@ bool amx_enabled() { return false; }
 void amx_enable(bool) {}
 
 bool amx_normal_product(const ConstView<float>&, const Matrix<float>&, Matrix<float>&, int,
-                        StopPoll*, float*) {
+                        StopPoll*, float*, AmxPieces) {
     return false;
 }
 

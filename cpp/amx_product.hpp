@@ -47,13 +47,24 @@ bool amx_available();
 bool amx_enabled();
 void amx_enable(bool on);
 
+// How many bfloat16 pieces M is split into: two as above, or one (M rounded to
+// bfloat16, 8 significant bits):
+//   Y = M_hi X,  Z = M^T Y ~ M_hi^T Y_hi + M_hi^T Y_lo
+// three tile products where two pieces take five, and half the split to write
+// (0.70-0.75x the time at 1000 x 1000 to 5000 x 2000, l = 20 to 60, on 2 cores).
+// Its error is that of rounding M to bfloat16, but measured on the randomized SVD
+// it moves the result about as little as two pieces do while the spectrum is
+// moderate (svd.cpp, AmxLimits).
+enum class AmxPieces { two, one };
+
 // Z = M^T (M X) as above for M (rows x cols, row-major), X and Z (cols x l,
 // column-major; Z is resized when its shape is wrong), polling `stop` between blocks
 // of M's rows. With `largest`, also M's largest |entry| (NaN when M holds one), seen
 // on the way: the randomized SVD then needs no pass of its own to check A. Returns
 // false, touching nothing, when !amx_enabled().
 bool amx_normal_product(const ConstView<float>& m, const Matrix<float>& x, Matrix<float>& z,
-                        int threads, StopPoll* stop, float* largest = nullptr);
+                        int threads, StopPoll* stop, float* largest = nullptr,
+                        AmxPieces pieces = AmxPieces::two);
 
 // The same product for float64 M, rounded to float32 on the way (as static_cast
 // does): the rounded rows go to `copy` (row-major, rows x cols, leading dimension

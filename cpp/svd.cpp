@@ -791,6 +791,26 @@ bool iterations_can_use(float largest) {
 // 3e-2, comes from a separate study, in which every iteration ran in float32:
 // float_iterations_suffice.)
 constexpr double kBf16x3Unit = 1.0 / 65536;
+
+// The spread limits of the AMX iterations, in units of 2^-16 (sigma_1 / sigma_k)^2
+// as panel_spread estimates it: up to `two_pieces` (amx_limit), A in two bfloat16
+// pieces; up to `one_piece` (amx_one_piece_limit, 0.15: a true value of about
+// 0.075), the iterations after the first in one (AmxPieces::one: three tile products
+// for five, half the split; 0.70-0.75x the time of a pass). The first keeps two:
+// its product also makes the estimate. Measured as for the limit above with the
+// iterations after the first in one piece
+// (benchmarks/results/amx-precision-2026-11-30-one-piece.md, `--pieces one`): up to
+// a true value of 0.075 the error moved by at most 2.2e-4 of itself (1/sqrt(i) at
+// k = 100, error 1.049 of the optimum; two pieces: 1.6e-4), on the other spectra by
+// at most 9.9e-5 (1/i at k = 70; two pieces: 7.3e-5) and 6e-7 up to 0.03 (two
+// pieces: 1e-6); up to 1.4, by as much as 7.5e-4 (1/i at k = 300; two pieces:
+// 3.4e-4), which is why this limit is lower than amx_limit.
+struct AmxLimits {
+    double two_pieces, one_piece;
+};
+AmxLimits amx_limits(const RandomizedSvdOptions& options) {
+    return {options.amx_limit, std::min(options.amx_limit, options.amx_one_piece_limit)};
+}
 // Products smaller than this (2 m n l) stay on the float32 kernels.
 constexpr double kAmxMinFlops = 1e7;
 
@@ -838,15 +858,19 @@ double first_product(const RowBlocks<float>& blocks, const Matrix<float>& omega,
 // product z = M^T M Omega (cols x l, not yet orthonormalised) and its panel_spread:
 // W <- orth(M^T M W) `iters` times from W = orth(z). On AMX in bfloat16 pieces
 // (amx_normal_product) when 2^-16 spread <= amx_limit and the product is large
-// enough (2 m n l >= 1e7); else the float32 products. Measured on 2 cores against
+// enough (2 m n l >= 1e7), A in one piece when 2^-16 spread <= the lower
+// amx_one_piece_limit (AmxLimits); else the float32 products. Measured on 2 cores against
 // the float32 products (AVX-512 kernels, or OpenBLAS past 2 MiB panels): 1.1-1.4x
 // faster at 3000 x 2000, l = 30; 1.3x at 5000 x 2000, l = 60; 1.6x at 10000 x 3000,
 // l = 110; 1.8x at 20000 x 5000, l = 210. (first_product puts the first product
 // there too.)
 Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<float>& m,
-                               Matrix<float> z, double spread, index iters, double amx_limit,
-                               const Schedule& schedule) {
-    const bool amx = iters > 0 && amx_may_run(m, z.cols) && kBf16x3Unit * spread <= amx_limit;
+                               Matrix<float> z, double spread, index iters,
+                               const AmxLimits& limits, const Schedule& schedule) {
+    const bool amx =
+        iters > 0 && amx_may_run(m, z.cols) && kBf16x3Unit * spread <= limits.two_pieces;
+    const AmxPieces pieces =
+        kBf16x3Unit * spread <= limits.one_piece ? AmxPieces::one : AmxPieces::two;
     orthonormalize(z, Orthonormal::basis);
     if (!amx) {
         normal_iterations(blocks, z, iters);
@@ -854,7 +878,7 @@ Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<f
     }
     Matrix<float> next(z.rows, z.cols);
     for (index it = 0; it < iters; ++it) {
-        if (!amx_normal_product(m, z, next, schedule.threads, schedule.stop)) {
+        if (!amx_normal_product(m, z, next, schedule.threads, schedule.stop, nullptr, pieces)) {
             blocks.normal_product(z, next);
         }
         orthonormalize(next, Orthonormal::basis);
@@ -878,7 +902,7 @@ bool float_power_iterations_run(const ConstView<float>& a, index l, index iters)
 // use it (randomized_svd then refuses A or scales it).
 std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
                                                     const Matrix<float>& omega, index k,
-                                                    index iters, double amx_limit,
+                                                    index iters, const AmxLimits& limits,
                                                     const Schedule& schedule,
                                                     float* largest = nullptr) {
     if (!float_power_iterations_run(a, omega.cols, iters)) return std::nullopt;
@@ -886,13 +910,14 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
     Matrix<float> z(a.cols, omega.cols);
     // With `largest`, the AMX product also finds A's largest |entry| (left negative
     // when it does not run).
-    const double spread = first_product(blocks, omega, k, amx_limit, z, [&](Matrix<float>& out) {
+    const double spread =
+        first_product(blocks, omega, k, limits.two_pieces, z, [&](Matrix<float>& out) {
         if (!amx_normal_product(a, omega, out, schedule.threads, schedule.stop, largest))
             return AmxFirst::declined;
         return largest && !iterations_can_use(*largest) ? AmxFirst::unusable : AmxFirst::ran;
     });
     if (largest && !iterations_can_use(*largest)) return std::nullopt;
-    return later_iterations(blocks, a, std::move(z), spread, iters - 1, amx_limit, schedule);
+    return later_iterations(blocks, a, std::move(z), spread, iters - 1, limits, schedule);
 }
 
 // Whether float64 A's float32 copy is written by the first power iteration's AMX
@@ -963,7 +988,7 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
                 first_product(blocks, panel, k, options.amx_limit, z, amx_product);
             if (!float_iterations_suffice(spread)) return std::nullopt;
             panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1,
-                                     options.amx_limit, schedule);
+                                     amx_limits(options), schedule);
         } else {  // Q = orth(A Omega), Q <- orth(A A^T Q)
             Matrix<float> q(m32.cols, l);
             blocks.multiply_transposed(panel, q);
@@ -1194,7 +1219,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
         if (options.mixed_precision) {
             float seen = -1;
             reached = float_power_iterations(a, omega, k, options.power_iters,
-                                             options.amx_limit, schedule,
+                                             amx_limits(options), schedule,
                                              deferred ? &seen : nullptr);
             if (deferred) {
                 if (seen < 0) seen = largest_entry(a, threads, nullptr);  // (not seen)

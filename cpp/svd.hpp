@@ -66,6 +66,11 @@ struct RandomizedSvdOptions {
     // range_from_float32_copy); 0 keeps the float64 pass, for studies
     // (benchmarks/copy_range_study.py).
     double copy_range_limit = 1e-4;
+    // The power iterations after the first run on AMX with A in one bfloat16 piece
+    // (AmxPieces::one) when the estimate that amx_limit bounds is at most this
+    // (svd.cpp, amx_limits); infinity: whenever they run on AMX; 0: never (for
+    // benchmarks/precision_study.py).
+    double amx_one_piece_limit = 0.15;
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.

@@ -68,6 +68,33 @@ def test_amx_product_matches_numpy(shape, amx_restored):
 
 
 @needs_amx
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_one_piece_amx_product_matches_numpy(shape, amx_restored):
+    # M rounded to bfloat16 (one piece): Z ~ M_hi^T (M_hi X_hi), Y = M_hi X_hi split
+    # in two pieces, so again to about 2^-16 of the scale of M_hi and X_hi.
+    rows, cols, l = shape
+    rng = np.random.default_rng(rows + cols + l + 1)
+    M = rng.standard_normal((rows, cols)).astype(np.float32)
+    X = rng.standard_normal((cols, l)).astype(np.float32)
+    Z = _core._amx_normal_product(M, X, pieces=1)
+    Mh, Xh = to_bfloat16(M), to_bfloat16(X)
+    expected = Mh.T @ (Mh @ Xh)
+    scale = np.abs(Mh).T @ (np.abs(Mh) @ np.abs(Xh))
+    assert Z.shape == (cols, l) and Z.dtype == np.float32
+    assert np.all(np.abs(Z - expected) <= 2.0**-14 * scale + 1e-30)
+    if rows and cols and l:  # and it is not the two-piece product
+        M64 = M.astype(np.float64)
+        two_piece = M64.T @ (M64 @ Xh)
+        assert np.max(np.abs(Z - two_piece)) > np.max(np.abs(Z - expected))
+
+
+def test_amx_product_refuses_other_piece_counts():
+    M = random_matrix((40, 30), np.float32)
+    with pytest.raises(ValueError, match="pieces"):
+        _core._amx_normal_product(M, random_matrix((30, 4), np.float32), pieces=3)
+
+
+@needs_amx
 def test_amx_product_declines_when_switched_off(amx_restored):
     M = random_matrix((40, 30), np.float32)
     X = random_matrix((30, 4), np.float32)
@@ -170,8 +197,45 @@ def test_a_lifted_limit_puts_any_spectrum_on_amx(amx_restored):
     assert not np.array_equal(lifted[1], default.S)
 
 
+@needs_amx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_piece_iterations_run_inside_their_limit_and_keep_the_error(dtype, amx_restored):
+    # 1/i at k = 20: 2^-16 (sigma_1 / sigma_k)^2 = 6e-3, estimated at about twice
+    # that, inside amx_one_piece_limit (0.15): the iterations after the first split
+    # A into one bfloat16 piece. With that limit at 0 they keep two pieces, and the
+    # bits move; the error does not (the precision study's changes there: ~1e-7).
+    s = 1.0 / np.arange(1, 601, dtype=np.float64)
+    A = decaying_spectrum(2000, 600, s, seed=12, dtype=dtype)
+    one = _core.randomized_svd(A, 20, 30, 4, 5)
+    two = _core.randomized_svd(A, 20, 30, 4, 5, amx_one_piece_limit=0.0)
+    lifted = _core.randomized_svd(A, 20, 30, 4, 5, amx_one_piece_limit=np.inf)
+    assert all(np.array_equal(x, y) for x, y in zip(one, lifted))
+    assert not np.array_equal(one[1], two[1])
+    A64 = A.astype(np.float64)
+    errors = [np.linalg.norm(A64 - (U.astype(np.float64) * S) @ Vh.astype(np.float64), 2) / s[20]
+              for U, S, Vh in (one, two)]
+    assert errors[0] == pytest.approx(errors[1], rel=1e-5)
+    np.testing.assert_allclose(one[1], two[1], rtol=1e-4)
+
+
+@needs_amx
+def test_one_piece_iterations_stay_out_past_their_limit(amx_restored):
+    # 1/i at k = 100: 2^-16 (sigma_1 / sigma_k)^2 = 0.15, estimated at about 0.3, past
+    # amx_one_piece_limit (0.15): two pieces, the
+    # bits of amx_one_piece_limit=0.
+    s = 1.0 / np.arange(1, 601, dtype=np.float64)
+    A = decaying_spectrum(2000, 600, s, seed=15, dtype=np.float32)
+    default = _core.randomized_svd(A, 100, 110, 4, 5)
+    two = _core.randomized_svd(A, 100, 110, 4, 5, amx_one_piece_limit=0.0)
+    assert all(np.array_equal(x, y) for x, y in zip(default, two))
+
+
 def test_amx_limit_is_checked():
     A = random_matrix((50, 40), np.float32)
+    with pytest.raises(ValueError, match="amx_one_piece_limit"):
+        _core.randomized_svd(A, 3, 5, 2, 0, amx_one_piece_limit=-1.0)
+    with pytest.raises(ValueError, match="amx_one_piece_limit"):
+        _core.randomized_svd(A, 3, 5, 2, 0, amx_one_piece_limit=float("nan"))
     with pytest.raises(ValueError, match="amx_limit"):
         _core.randomized_svd(A, 3, 5, 2, 0, amx_limit=-1.0)
     with pytest.raises(ValueError, match="amx_limit"):

@@ -42,16 +42,18 @@ template <class T>
 py::tuple randomized(const py::array_t<T>& a, index k, index sketch_columns, index power_iters,
                      std::uint64_t seed, const std::optional<py::array_t<T>>& sketch,
                      bool mixed_precision, index block_bytes, double amx_limit,
-                     double copy_range_limit) {
+                     double copy_range_limit, double amx_one_piece_limit) {
     if (block_bytes < 1) throw std::invalid_argument("block_bytes must be >= 1");
     if (!(amx_limit >= 0)) throw std::invalid_argument("amx_limit must be >= 0");
     if (!(copy_range_limit >= 0)) throw std::invalid_argument("copy_range_limit must be >= 0");
+    if (!(amx_one_piece_limit >= 0))
+        throw std::invalid_argument("amx_one_piece_limit must be >= 0");
     const ConstView<T> view = view_of(a, "A");
     std::optional<ConstView<T>> sketch_view;
     if (sketch) sketch_view = view_of(*sketch, "sketch");
     const RandomizedSvdOptions options{k,           sketch_columns,  power_iters,
                                        seed,        mixed_precision, block_bytes,
-                                       amx_limit,   copy_range_limit};
+                                       amx_limit,   copy_range_limit, amx_one_piece_limit};
     StopPoll stop = python_signal_poll();
     SvdResult<T> result;
     {
@@ -112,9 +114,10 @@ py::object kernel_product(const py::array_t<T>& m, const py::array_t<T>& x,
     return to_numpy(std::move(out));
 }
 
-// M^T (M X) on AMX in bfloat16 pieces (amx_product.hpp), for the tests; None where
-// the product declines (no AMX, or switched off).
-py::object amx_product(const py::array_t<float>& m, const py::array_t<float>& x) {
+// M^T (M X) on AMX with M in `pieces` (2 or 1) bfloat16 pieces (amx_product.hpp), for
+// the tests; None where the product declines (no AMX, or switched off).
+py::object amx_product(const py::array_t<float>& m, const py::array_t<float>& x, int pieces) {
+    if (pieces != 1 && pieces != 2) throw std::invalid_argument("pieces must be 1 or 2");
     if (!(m.flags() & py::array::c_style)) throw std::invalid_argument("M must be C-contiguous");
     ConstView<float> mv = view_of(m, "M");
     mv = {mv.data, mv.rows, mv.cols, std::max<index>(mv.cols, 1), true};  // also when empty
@@ -125,7 +128,8 @@ py::object amx_product(const py::array_t<float>& m, const py::array_t<float>& x)
     bool done = false;
     {
         py::gil_scoped_release release;
-        done = amx_normal_product(mv, xm, out, core_threads(), nullptr);
+        done = amx_normal_product(mv, xm, out, core_threads(), nullptr, nullptr,
+                                  pieces == 2 ? AmxPieces::two : AmxPieces::one);
     }
     if (!done) return py::none();
     return to_numpy(std::move(out));
@@ -215,6 +219,7 @@ void define(py::module_& m) {
           py::arg("block_bytes") = RandomizedSvdOptions{}.block_bytes,
           py::arg("amx_limit") = RandomizedSvdOptions{}.amx_limit,
           py::arg("copy_range_limit") = RandomizedSvdOptions{}.copy_range_limit,
+          py::arg("amx_one_piece_limit") = RandomizedSvdOptions{}.amx_one_piece_limit,
           "Randomized SVD (Halko-Martinsson-Tropp) with a Philox or given sketch; float64\n"
           "power iterations on a float32 copy of A where safe, unless mixed_precision=False.");
     m.def("singular_values", &stack_singular_values<T>, py::arg("A").noconvert(),
@@ -273,7 +278,9 @@ void register_svd(py::module_& m) {
                   "an argument, switches them (process-wide; off: BLAS), returning the old\n"
                   "setting as `enabled`.");
     m.def("_amx_normal_product", &amx_product, py::arg("M").noconvert(), py::arg("X").noconvert(),
-          "M^T (M X) on AMX in bfloat16 pieces (float32, C-contiguous M); None without AMX.");
+          py::arg("pieces") = 2,
+          "M^T (M X) on AMX with M in `pieces` (2 or 1) bfloat16 pieces (float32,\n"
+          "C-contiguous M); None without AMX.");
     define_switch(m, "_amx", &amx_available, &amx_enabled, &amx_enable,
                   "(available, enabled): whether this CPU and OS give AMX, and whether the power\n"
                   "iterations use it; with an argument, switches that (process-wide, for tests\n"
