@@ -112,8 +112,12 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         ``benchmarks/precision_study.py``): up to a true value of 1.4 the spectral
         error moved by at most 3.4e-4 of itself, as often down as up, and at most
         a 22nd of how much it moved between the three seeds; past the limit by up
-        to 3.7e-3 at 50 to 400 and 2.4e-2 at 1500 to 7700. For float32 ``A`` the
-        products after the iterations run in float32.
+        to 3.7e-3 at 50 to 400 and 2.4e-2 at 1500 to 7700. Where that estimate
+        is at most 0.15, the iterations after the first round ``A`` to one
+        bfloat16 piece instead (three tile products for five; 0.70-0.75x the time
+        of a pass): the precision study with ``--pieces one`` measured changes of
+        the same size as two pieces' there (at most 2.2e-4 against 1.6e-4).
+        For float32 ``A`` the products after the iterations run in float32.
         No effect on the GPU.
 
     Returns
