@@ -4,6 +4,7 @@ accuracy the issue asks of data="exact", rank, scale, determinism, hooks and err
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 
 import numpy as np
@@ -374,6 +375,9 @@ def test_callback_error_propagates_and_keeps_the_completed_epochs():
 def test_ctrl_c_interrupts_and_leaves_the_last_completed_epoch():
     A = random_matrix((10, 10), np.float32, seed=24)
     net = lc.Bottleneck(3, epochs=1_000_000, samples=2000, seed=0)
+    # Python's own handler, also where pytest inherited SIGINT ignored (a background
+    # job of a shell without job control): interrupt_main then does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
     try:
@@ -381,6 +385,7 @@ def test_ctrl_c_interrupts_and_leaves_the_last_completed_epoch():
             net.fit(A)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     completed = len(net.loss_history_)
     assert 1 <= completed < 1_000_000
     again = lc.Bottleneck(3, epochs=completed, samples=2000, seed=0).fit(A)

@@ -24,9 +24,14 @@ HANG_GUARD_S = 300
 
 CHILD = textwrap.dedent(
     """
-    import json, sys, time
+    import json, signal, sys, time
     import numpy as np
     import lowrank_core as lc
+
+    # Ctrl-C as a terminal user gets it, also where this process inherited SIGINT
+    # ignored (a background job of a shell without job control, as some CI runners
+    # start it): Python then installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     case = sys.argv[1]
     rng = np.random.default_rng(0)
