@@ -109,7 +109,6 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 lines.append(f"| {label} | {r['library']} | - | failed: "
                              f"{r.get('failed', '')[:50]} | | | | | |")
                 continue
-            versus = ""
             if ours is not None and r is not ours:
                 ratio, z = comparison(ours, r)
                 versus = f"{ratio:.5f} | {z:+.1f}"

@@ -67,9 +67,16 @@ def main(job: dict) -> dict:
         call = lambda: function(A, k)  # noqa: E731
     else:
         call = lambda: function(A)  # noqa: E731
+    sigma = np.asarray(job["singular_values"])
+
+    def error_ratio(result) -> float:
+        """The result's spectral error over the optimum sigma_(k+1) (the error itself
+        when sigma_(k+1) is not given)."""
+        error = spectral_residual(A, *result)
+        return error / sigma[k] if k < sigma.size else error
+
     if job.get("seeds") is not None:  # errors over several sketches, nothing timed
-        sigma = np.asarray(job["singular_values"])
-        return {"error_ratios": [spectral_residual(A, *function(A, k, l, q, seed)) / sigma[k]
+        return {"error_ratios": [error_ratio(function(A, k, l, q, seed))
                                  for seed in job["seeds"]]}
     before = A.copy() if job.get("check_unmodified") else None
     times = []
@@ -82,12 +89,10 @@ def main(job: dict) -> dict:
         times.append(time.perf_counter() - start)
         result = outcome if result is None else result
     out = {"times": times}
-    sigma = np.asarray(job["singular_values"])
     if not job.get("accuracy", True):
         pass
     elif job["op"] in ("randomized_svd", "svd"):
-        error = spectral_residual(A, *result)
-        out["error_ratio"] = error / sigma[k] if k < sigma.size else error
+        out["error_ratio"] = error_ratio(result)
     elif job["op"] == "singular_values":
         out["max_relative_error"] = float(np.max(np.abs(np.asarray(result, np.float64) - sigma))
                                           / sigma[0])

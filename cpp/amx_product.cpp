@@ -150,13 +150,14 @@ ScratchVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
 // 24-27 of the 32, half 1 columns 4-7, 12-15, 20-23, 28-31.
 constexpr index pair_column(index half, index d) { return 8 * (d / 4) + 4 * half + d % 4; }
 
-// One thread's buffers for a block of 32 rows of M (all 64-byte aligned).
+// One thread's buffers for a block of 32 rows of M (all 64-byte aligned); the lo
+// pieces' only for M in two pieces.
 struct Scratch {
-    explicit Scratch(const Shape& sh)
+    Scratch(const Shape& sh, AmxPieces pieces)
         : rows_hi(static_cast<std::size_t>(2 * sh.ks * kTile)),
-          rows_lo(rows_hi.size()),
+          rows_lo(pieces == AmxPieces::two ? rows_hi.size() : 0),
           pairs_hi(static_cast<std::size_t>(sh.jt * kTile)),
-          pairs_lo(pairs_hi.size()),
+          pairs_lo(pieces == AmxPieces::two ? pairs_hi.size() : 0),
           y(static_cast<std::size_t>(kBlock * sh.lp)),
           yt_hi(static_cast<std::size_t>(sh.nt * kTile)),
           yt_lo(yt_hi.size()),
@@ -483,7 +484,7 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
         static_cast<int>(std::clamp<index>(m.rows / (4 * kBlock), 1, std::max(1, threads)));
     std::vector<Scratch> scratch;
     scratch.reserve(static_cast<std::size_t>(parts));
-    for (int p = 0; p < parts; ++p) scratch.emplace_back(sh);
+    for (int p = 0; p < parts; ++p) scratch.emplace_back(sh, pieces);
     run_parts(parts, [&](int part, int count) {
         const auto [first, last] = part_range(m.rows, kBlock, part, count);
         Scratch& w = scratch[static_cast<std::size_t>(part)];
