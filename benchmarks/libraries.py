@@ -26,15 +26,16 @@ def _version(module_name: str):
 
 # ---- randomized SVD -------------------------------------------------------
 
-def rsvd_lowrank_core(A, k, l, q, seed):
+def rsvd_lowrank_core(A, k, l, q, seed, sketch=None):
     import lowrank_core as lc
 
-    return tuple(lc.randomized_svd(A, k, oversamples=l - k, power_iters=q, seed=seed))
+    return tuple(lc.randomized_svd(A, k, oversamples=l - k, power_iters=q, seed=seed,
+                                   sketch=sketch))
 
 
 def rsvd_numpy(A, k, l, q, seed):
     """Halko-Martinsson-Tropp in plain NumPy, QR after every product (HMT Alg. 4.4)."""
-    omega = np.random.default_rng(seed).standard_normal((A.shape[1], l)).astype(A.dtype)
+    omega = sketch_numpy(A.shape, l, A.dtype, seed)
     Q, _ = np.linalg.qr(A @ omega)
     for _ in range(q):
         Z, _ = np.linalg.qr(A.T @ Q)
@@ -62,6 +63,53 @@ def rsvd_fbpca(A, k, l, q, seed):
 
     np.random.seed(seed)
     return fbpca.pca(A, k=k, raw=True, n_iter=q, l=l)
+
+
+# The sketch each adapter above draws with `seed` (for a tall or square A, m >= n,
+# where the library transposes a wide one):
+# lowrank_core run with `sketch=` set to it computes the same subspace iteration, so
+# the two errors differ by the algorithms' rounding and not by the draw
+# (benchmarks/seed_study.py --same-sketch). Each mirrors the library's own code.
+
+def _tall(shape) -> int:
+    m, n = shape
+    if m < n:
+        raise ValueError(f"the sketches are reproduced for m >= n only, got shape {shape}")
+    return n
+
+
+def sketch_numpy(shape, l, dtype, seed):
+    """rsvd_numpy's (any shape: it never transposes)."""
+    return np.random.default_rng(seed).standard_normal((shape[1], l)).astype(dtype)
+
+
+def sketch_torch(shape, l, dtype, seed):
+    """torch._lowrank.get_approximate_basis: torch.randn(n, l) after manual_seed(seed)."""
+    import torch
+
+    n = _tall(shape)
+    torch.manual_seed(seed)
+    return torch.randn(n, l, dtype=torch.from_numpy(np.zeros(0, dtype)).dtype).numpy()
+
+
+def sketch_sklearn(shape, l, dtype, seed):
+    """sklearn's _randomized_range_finder: RandomState(seed).normal(size=(n, l)),
+    cast to float32 for float32 input."""
+    return np.random.RandomState(seed).normal(size=(_tall(shape), l)).astype(dtype)
+
+
+def sketch_fbpca(shape, l, dtype, seed):
+    """fbpca.pca (m >= n): uniform on [-1, 1] from NumPy's global state after
+    np.random.seed(seed), in float64 (rounded here to the input's dtype)."""
+    return np.random.RandomState(seed).uniform(-1.0, 1.0, size=(_tall(shape), l)).astype(dtype)
+
+
+SKETCHES = {
+    "numpy": sketch_numpy,
+    "torch": sketch_torch,
+    "sklearn": sketch_sklearn,
+    "fbpca": sketch_fbpca,
+}
 
 
 RANDOMIZED = {

@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.worker JOB_JSON`` prints one JSON line: the timings of
 ``repeats`` calls after one untimed warm-up, and the accuracy of the result; or,
-for a randomized SVD job with ``seeds``, the error ratio of each seed's result
-(benchmarks/seed_study.py).
+for a randomized SVD job with ``seeds``, the error ratio of each seed's result,
+or with ``same_sketch`` too, the pair (lowrank_core's error from this library's
+sketch, this library's error) for each seed (benchmarks/seed_study.py).
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ def main(job: dict) -> dict:
         error = spectral_residual(A, *result)
         return error / sigma[k] if k < sigma.size else error
 
+    if job.get("seeds") is not None and job.get("same_sketch"):
+        # Per seed: this library's error, and lowrank_core's from the very sketch the
+        # library drew (nothing timed).
+        from benchmarks.libraries import SKETCHES, rsvd_lowrank_core
+
+        draw = SKETCHES[job["library"]]
+        return {"error_pairs": [
+            [error_ratio(rsvd_lowrank_core(A, k, l, q, None,
+                                           sketch=draw(A.shape, l, A.dtype, seed))),
+             error_ratio(function(A, k, l, q, seed))]
+            for seed in job["seeds"]]}
     if job.get("seeds") is not None:  # errors over several sketches, nothing timed
         return {"error_ratios": [error_ratio(function(A, k, l, q, seed))
                                  for seed in job["seeds"]]}

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -87,3 +89,81 @@ def test_seed_study_compares_means_in_standard_errors():
     assert table[1] == ("| 10x10 k=1 inverse float64 | torch | 3 | 1.01000 | 0.00577 | 1.00000 "
                         "| 1.02000 | 1.00990 | +1.2 |")
     assert "failed: ImportError" in table[2]
+
+
+def _planted(m, n, seed=0):
+    """A float64 m x n matrix with singular values 1/i."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (U / np.arange(1, n + 1)) @ V.T
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "sklearn", "fbpca"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_reproduced_sketch_is_the_one_the_library_draws(library, dtype):
+    # With no power iterations the result is the SVD of A projected on range(A Omega),
+    # so lowrank_core from the reproduced sketch must give the library's own singular
+    # values to rounding; the next seed's sketch is ~1e-2 off.
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    from benchmarks import libraries
+
+    if library != "numpy":
+        pytest.importorskip(library)
+    A = _planted(120, 80).astype(dtype)
+    k, l = 5, 15
+    theirs = libraries.RANDOMIZED[library][0](A, k, l, 0, 7)[1]
+    draw = libraries.SKETCHES[library]
+    ours = libraries.rsvd_lowrank_core(A, k, l, 0, None, sketch=draw(A.shape, l, A.dtype, 7))[1]
+    other = libraries.rsvd_lowrank_core(A, k, l, 0, None, sketch=draw(A.shape, l, A.dtype, 8))[1]
+    tolerance = 1e-12 if dtype == "float64" else 1e-5
+    assert np.max(np.abs(ours - theirs)) < tolerance * theirs[0]
+    assert np.max(np.abs(other - theirs)) > 1e-3 * theirs[0]
+    if library != "numpy":  # the others transpose a wide A, and so draw another shape
+        with pytest.raises(ValueError, match="m >= n"):
+            draw((80, 120), l, A.dtype, 7)
+
+
+def test_worker_pairs_errors_from_the_same_sketch(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import seed_study, worker
+
+    A = _planted(90, 60)
+    import numpy as np
+
+    np.save(tmp_path / "a.npy", A)
+    s = 1 / np.arange(1, 61)
+    job = {"op": "randomized_svd", "library": "numpy", "matrix": str(tmp_path / "a.npy"),
+           "k": 5, "sketch": 10, "power_iters": 0, "singular_values": s[:6].tolist(),
+           "seeds": [0, 1, 2], "same_sketch": True}
+    pairs = worker.main(job)["error_pairs"]
+    assert len(pairs) == 3
+    for ours, theirs in pairs:  # the same sketch: the same error to rounding
+        assert 1.0 < theirs < 3.0 and abs(ours / theirs - 1) < 1e-8
+    assert len({round(theirs, 6) for _, theirs in pairs}) == 3  # three different sketches
+    summary = seed_study.paired_summary(pairs)
+    assert summary["n"] == 3 and abs(summary["ratio_mean"] - 1) < 1e-8
+
+
+def test_seed_study_paired_table():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import seed_study
+
+    summary = seed_study.paired_summary([[1.02, 1.0], [1.0, 1.0], [1.1, 1.1]])
+    assert abs(summary["ratio_mean"] - 1.02 / 3 - 2 / 3) < 1e-12
+    assert abs(summary["ratio_max"] - 1.02) < 1e-12
+    assert abs(summary["ours_mean"] - 3.12 / 3) < 1e-12
+    assert abs(summary["ratio_sem"] - 0.02 / 3**0.5 / 3**0.5) < 1e-12
+    base = {"label": "10x10 k=1 inverse float64", "case": {}, "same_sketch": True}
+    rows = [dict(base, library="torch", **summary),
+            dict(base, library="fbpca", failed="ImportError: no fbpca")]
+    text = seed_study.markdown(rows, {"date": "today", "cpu": "cpu", "command": "c"})
+    assert "our mean error (their sketches)" in text
+    table = [line for line in text.splitlines() if line.startswith("| 10x10")]
+    assert table[0] == ("| 10x10 k=1 inverse float64 | torch | 3 | 1.03333 | 1.04000 | "
+                        "1.006667 | 0.006667 | 1.020000 |")
+    assert "failed: ImportError" in table[1]
