@@ -65,11 +65,11 @@ def rsvd_fbpca(A, k, l, q, seed):
     return fbpca.pca(A, k=k, raw=True, n_iter=q, l=l)
 
 
-# The sketch each adapter above draws with `seed` (for a tall or square A, m >= n,
-# where the library transposes a wide one):
-# lowrank_core run with `sketch=` set to it computes the same subspace iteration, so
-# the two errors differ by the algorithms' rounding and not by the draw
-# (benchmarks/seed_study.py --same-sketch). Each mirrors the library's own code.
+# The sketch each adapter above draws with `seed`, for tall or square A (m >= n; all
+# but NumPy's transpose a wide A and so draw another shape). lowrank_core run with
+# `sketch=` set to it computes the same subspace iteration, so the two errors differ
+# by the algorithms' rounding and not by the draw (benchmarks/seed_study.py
+# --same-sketch). Each mirrors the library's own code.
 
 def _tall(shape) -> int:
     m, n = shape
