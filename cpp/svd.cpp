@@ -984,11 +984,12 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
                            ? AmxFirst::ran
                            : AmxFirst::declined;
             };
+            const AmxLimits limits = amx_limits(options);
             const double spread =
-                first_product(blocks, panel, k, options.amx_limit, z, amx_product);
+                first_product(blocks, panel, k, limits.two_pieces, z, amx_product);
             if (!float_iterations_suffice(spread)) return std::nullopt;
             panel = later_iterations(blocks, m32, std::move(z), spread, float_iters - 1,
-                                     amx_limits(options), schedule);
+                                     limits, schedule);
         } else {  // Q = orth(A Omega), Q <- orth(A A^T Q)
             Matrix<float> q(m32.cols, l);
             blocks.multiply_transposed(panel, q);
