@@ -150,18 +150,34 @@ ScratchVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
 // 24-27 of the 32, half 1 columns 4-7, 12-15, 20-23, 28-31.
 constexpr index pair_column(index half, index d) { return 8 * (d / 4) + 4 * half + d % 4; }
 
+// Panels of at least this many column tiles (l > 96) sum M^T Y over two blocks of
+// 32 rows at a time (block_transposed_product_wide): Z^T's tiles, 1.3 MB a thread
+// at 10000 x 3000, l = 110, then pass through the tile registers half as often.
+// Measured on 2 cores, the old and new products alternating in one process (the
+// same bits): 10000 x 3000, l = 110, 0.81-0.84x the time on one thread (the M^T Y
+// step 16 against 26 ms, splitting 18 against 15: more scratch to write), 0.84-0.91x
+// on two, and 0.99-1.02x in some of the machine's slow spells; the whole float32
+// randomized_svd (k = 100, 40 alternating pairs) 0.95x (quartiles 0.81-1.04), and
+// at 20000 x 5000, k = 200, 0.97x (0.92-1.00). On narrower panels it lost: l = 30,
+// 1.15-1.19x; l = 60, 0.99-1.08x; l = 80, 1.02x.
+constexpr index kWideTiles = 7;
+
 // One thread's buffers for a block of 32 rows of M (all 64-byte aligned); the lo
-// pieces' only for M in two pieces.
+// pieces' only for M in two pieces. The pieces M^T Y reads (pairs, Y^T) for
+// `halves` blocks: two when the panel is wide (kWideTiles), else one.
 struct Scratch {
     Scratch(const Shape& sh, AmxPieces pieces)
-        : rows_hi(static_cast<std::size_t>(2 * sh.ks * kTile)),
+        : halves(sh.nt >= kWideTiles ? 2 : 1),
+          rows_hi(static_cast<std::size_t>(2 * sh.ks * kTile)),
           rows_lo(pieces == AmxPieces::two ? rows_hi.size() : 0),
-          pairs_hi(static_cast<std::size_t>(sh.jt * kTile)),
+          pairs_hi(static_cast<std::size_t>(halves * sh.jt * kTile)),
           pairs_lo(pieces == AmxPieces::two ? pairs_hi.size() : 0),
           y(static_cast<std::size_t>(kBlock * sh.lp)),
-          yt_hi(static_cast<std::size_t>(sh.nt * kTile)),
+          yt_hi(static_cast<std::size_t>(halves * sh.nt * kTile)),
           yt_lo(yt_hi.size()),
           zt(static_cast<std::size_t>(sh.jt * sh.nt * 256)) {}
+    index halves;
+    index half = 0;  // which of them the block being split goes to
     // M's block in bfloat16 pieces, as M X's left-hand tiles: tile (h, s) holds rows
     // 16h..16h+15 and columns 32s..32s+31, row by row.
     ScratchVector<std::uint16_t> rows_hi, rows_lo;
@@ -209,8 +225,8 @@ template <bool kLo, bool kLargest, class Src>
                                    Scratch& w, float* copy) {
     std::uint16_t* const rows_hi = w.rows_hi.data();
     std::uint16_t* const rows_lo = w.rows_lo.data();
-    std::uint16_t* const pairs_hi = w.pairs_hi.data();
-    std::uint16_t* const pairs_lo = w.pairs_lo.data();
+    std::uint16_t* const pairs_hi = w.pairs_hi.data() + w.half * sh.jt * kTile;
+    std::uint16_t* const pairs_lo = kLo ? w.pairs_lo.data() + w.half * sh.jt * kTile : nullptr;
     const index cols = sh.cols, ks = sh.ks;
     constexpr bool kDouble = std::is_same_v<Src, double>;
     const __m512i magnitude = kDouble ? _mm512_set1_epi64(0x7FFFFFFFFFFFFFFFll)
@@ -319,7 +335,7 @@ template <bool kLo>
     }
 }
 
-// Y's pieces, transposed into M^T Y's left-hand tiles.
+// Y's pieces, transposed into M^T Y's left-hand tiles (of block w.half).
 [[gnu::noinline]] void split_y(const Shape& sh, Scratch& w) {
     alignas(64) std::uint16_t hi[16], lo[16];
     for (index i = 0; i < kBlock; ++i) {
@@ -329,8 +345,8 @@ template <bool kLo>
             _mm256_store_si256(reinterpret_cast<__m256i*>(hi), h);
             const __m256i rest = to_bf16(_mm512_sub_ps(v, from_bf16(h)));
             _mm256_store_si256(reinterpret_cast<__m256i*>(lo), rest);
-            std::uint16_t* th = w.yt_hi.data() + t * kTile + i;
-            std::uint16_t* tl = w.yt_lo.data() + t * kTile + i;
+            std::uint16_t* th = w.yt_hi.data() + (w.half * sh.nt + t) * kTile + i;
+            std::uint16_t* tl = w.yt_lo.data() + (w.half * sh.nt + t) * kTile + i;
             for (index cc = 0; cc < 16; ++cc) {
                 th[cc * 32] = hi[cc];
                 tl[cc * 32] = lo[cc];
@@ -381,26 +397,82 @@ template <bool kLo>
     }
 }
 
-// Rows [first, last) of M into w.zt, block by block (and M's largest |entry| into
+// block_transposed_product for `halves` (1 or 2) blocks of 32 rows split into the
+// scratch (w.half), for wide panels (kWideTiles): column tile by column tile of M,
+// whose pieces for both blocks stay in tiles 4-7 while each of Z^T's tiles in that
+// column is loaded, given both blocks' terms and stored, so Z^T passes through the
+// tiles once per 64 rows. Each tile's sum takes the same terms in the same order as
+// block_transposed_product block by block (the same bits).
+template <bool kLo>
+[[gnu::noinline]] void block_transposed_product_wide(const Shape& sh, Scratch& w, bool fresh,
+                                                     index halves) {
+    const std::uint16_t* yh = w.yt_hi.data();
+    const std::uint16_t* yl = w.yt_lo.data();
+    const std::uint16_t* ph = w.pairs_hi.data();
+    const std::uint16_t* pl = w.pairs_lo.data();
+    const index nt = sh.nt, jt = sh.jt;
+    for (index j = 0; j < jt; ++j) {
+        _tile_loadd(4, ph + j * kTile, 64);
+        if (kLo) _tile_loadd(5, pl + j * kTile, 64);
+        if (halves == 2) {
+            _tile_loadd(6, ph + (jt + j) * kTile, 64);
+            if (kLo) _tile_loadd(7, pl + (jt + j) * kTile, 64);
+        }
+        float* zj = w.zt.data() + j * nt * 256;
+        for (index t = 0; t < nt; ++t) {
+            float* z = zj + t * 256;
+            if (fresh) {
+                _tile_zero(0);
+            } else {
+                _tile_loadd(0, z, 64);
+            }
+            _tile_loadd(1, yh + t * kTile, 64);
+            _tile_loadd(2, yl + t * kTile, 64);
+            _tile_dpbf16ps(0, 1, 4);
+            _tile_dpbf16ps(0, 2, 4);
+            if (kLo) _tile_dpbf16ps(0, 1, 5);
+            if (halves == 2) {
+                _tile_loadd(3, yh + (nt + t) * kTile, 64);
+                _tile_loadd(2, yl + (nt + t) * kTile, 64);
+                _tile_dpbf16ps(0, 3, 6);
+                _tile_dpbf16ps(0, 2, 6);
+                if (kLo) _tile_dpbf16ps(0, 3, 7);
+            }
+            _tile_stored(0, z, 64);
+        }
+    }
+}
+
+// Rows [first, last) of M into w.zt, block by block (M^T Y two blocks at a time for
+// wide panels: Scratch::halves) (and M's largest |entry| into
 // w.most when `largest`; float64 M's rows rounded into `copy`, when given), M in
 // kLo ? two pieces : one.
 template <bool kLo, class Src>
 void run_range(const ConstView<Src>& m, index first, index last, const std::uint16_t* xt,
                const Shape& sh, Scratch& w, StopPoll* stop, bool largest, float* copy) {
     const TileScope tiles;
-    for (index r0 = first; r0 < last; r0 += kBlock) {
+    const index step = w.halves * kBlock;
+    for (index r0 = first; r0 < last; r0 += step) {
         if (stop) stop->poll();
-        const Src* block = m.data + r0 * m.ld;
-        float* copied = copy ? copy + r0 * m.cols : nullptr;
-        const index valid = std::min(kBlock, last - r0);
-        if (largest) {
-            split_block<kLo, true>(block, m.ld, valid, sh, w, copied);
-        } else {
-            split_block<kLo, false>(block, m.ld, valid, sh, w, copied);
+        const index halves = std::min(w.halves, (last - r0 + kBlock - 1) / kBlock);
+        for (w.half = 0; w.half < halves; ++w.half) {
+            const index r = r0 + w.half * kBlock;
+            const Src* block = m.data + r * m.ld;
+            float* copied = copy ? copy + r * m.cols : nullptr;
+            const index valid = std::min(kBlock, last - r);
+            if (largest) {
+                split_block<kLo, true>(block, m.ld, valid, sh, w, copied);
+            } else {
+                split_block<kLo, false>(block, m.ld, valid, sh, w, copied);
+            }
+            block_product<kLo>(xt, sh, w);
+            split_y(sh, w);
         }
-        block_product<kLo>(xt, sh, w);
-        split_y(sh, w);
-        block_transposed_product<kLo>(sh, w, r0 == first);
+        if (w.halves == 1) {
+            block_transposed_product<kLo>(sh, w, r0 == first);
+        } else {
+            block_transposed_product_wide<kLo>(sh, w, r0 == first, halves);
+        }
     }
 }
 

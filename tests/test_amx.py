@@ -46,6 +46,13 @@ SHAPES = [  # (rows, cols, l)
     (129, 100, 33),  # tails in rows, columns and panel tiles (3 of them)
     (300, 257, 48),
     (1000, 70, 20),  # many blocks on two threads
+    # Wide panels (7 or more column tiles) sum M^T Y two blocks at a time: one step of
+    # 64 rows, a step of one block, of a block and a few rows, and two threads' ranges.
+    (20, 10, 100),
+    (33, 10, 97),
+    (65, 33, 112),
+    (300, 257, 110),
+    (1000, 70, 150),
     (7, 5, 0),
     (0, 5, 3),
 ]
