@@ -70,6 +70,7 @@ def measure(case, op, libraries, rounds, repeats, timeout, warmup=True):
             "singular_values": sigma[: case.k + 1].tolist() if op != "singular_values"
             else sigma.tolist()}
     runs = {name: [] for name in libraries}
+    by_round = {name: [None] * rounds for name in libraries}  # each round's median
     extras = {}
     for round_ in range(rounds):
         order = libraries[round_ % len(libraries):] + libraries[: round_ % len(libraries)]
@@ -79,7 +80,9 @@ def measure(case, op, libraries, rounds, repeats, timeout, warmup=True):
             if "error" in out:
                 extras[name] = {"error": out["error"]}
                 continue
-            runs[name].extend(out.pop("times"))
+            times = out.pop("times")
+            runs[name].extend(times)
+            by_round[name][round_] = statistics.median(times)
             extras.setdefault(name, out)
     rows = []
     reference = statistics.median(runs["lowrank_core"]) if runs.get("lowrank_core") else None
@@ -90,6 +93,12 @@ def measure(case, op, libraries, rounds, repeats, timeout, warmup=True):
             median = statistics.median(runs[name])
             row.update(median_s=median, samples=len(runs[name]),
                        ratio=median / reference if reference else None)
+            if reference and name != "lowrank_core":
+                # The two libraries' medians within each round (minutes apart at most), so a
+                # slow spell of the machine that spans a round moves both.
+                row["round_ratios"] = [mine / ours for mine, ours in
+                                       zip(by_round[name], by_round["lowrank_core"])
+                                       if mine is not None and ours is not None]
         rows.append(row)
     return rows
 
@@ -142,7 +151,8 @@ def markdown(rows, meta) -> str:
              "- Each library timed in its own process, libraries alternating over "
              f"{meta['rounds']} rounds of {meta['repeats']} calls after a warm-up call (cases "
              "above 5e9 m*n*l: 2 rounds of 1 call, no warm-up); median shown. ratio = library "
-             "time / lowrank_core time (> 1: lowrank_core faster).",
+             "time / lowrank_core time (> 1: lowrank_core faster); by round: the smallest and "
+             "largest of that ratio taken round by round (each round's medians).",
              "- accuracy: randomized/exact SVD: spectral error / sigma_(k+1) (1 is optimal); "
              "singular values: max error / sigma_1; rank: the rank found.",
              ""]
@@ -152,12 +162,15 @@ def markdown(rows, meta) -> str:
                   f"(float64), {machine.get('gemm_gflops_float32', 0):.0f} GF/s (float32) on "
                   f"3000x3000 products; reading memory {machine.get('read_gbs', 0):.1f} GB/s.", ""]
     for op in dict.fromkeys(r["op"] for r in rows):
-        lines += [f"## {op}", "", "| case | library | median (s) | ratio | accuracy |",
-                  "|---|---|---:|---:|---:|"]
+        lines += [f"## {op}", "",
+                  "| case | library | median (s) | ratio | by round | accuracy |",
+                  "|---|---|---:|---:|---:|---:|"]
         for r in (r for r in rows if r["op"] == op):
             median = f"{r['median_s']:.4f}" if "median_s" in r else "-"
             ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
-            lines.append(f"| {r['label']} | {r['library']} | {median} | {ratio} | "
+            spread = r.get("round_ratios")
+            by_round = f"{min(spread):.2f}-{max(spread):.2f}" if spread else "-"
+            lines.append(f"| {r['label']} | {r['library']} | {median} | {ratio} | {by_round} | "
                          f"{accuracy_text(r)} |")
         lines.append("")
     arithmetic = [r for r in rows if "arithmetic" in r]

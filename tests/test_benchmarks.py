@@ -31,6 +31,11 @@ def test_benchmark_smoke_run(tmp_path):
             assert row["unmodified"], row
     core = [r for r in rows if r["library"] == "lowrank_core"]
     assert all(r["ratio"] == 1.0 for r in core)
+    for row in rows:  # one round: its ratio is the ratio of the two medians
+        if row["library"] == "numpy":
+            assert row["round_ratios"] == pytest.approx([row["ratio"]])
+        else:
+            assert "round_ratios" not in row
     assert "| lowrank_core |" in (tmp_path / "smoke.md").read_text()
 
 
@@ -167,3 +172,28 @@ def test_seed_study_paired_table():
     assert table[0] == ("| 10x10 k=1 inverse float64 | torch | 3 | 1.03333 | 1.04000 | "
                         "1.006667 | 0.006667 | 1.020000 |")
     assert "failed: ImportError" in table[1]
+
+
+def test_ratio_by_round_pairs_each_rounds_medians(tmp_path, monkeypatch):
+    # A slow spell in round 1 moves both libraries: the pooled medians give 2.7 / 2.1,
+    # each round's 2.0 and 1.0.
+    from benchmarks import __main__ as bench
+    from benchmarks.cases import Case
+
+    monkeypatch.setenv("LOWRANK_BENCH_CACHE", str(tmp_path))
+    times = {("lowrank_core", 0): [1.0, 1.2], ("other", 0): [2.0, 2.4],
+             ("lowrank_core", 1): [3.0, 3.0], ("other", 1): [3.0, 3.0]}
+    calls = []
+
+    def fake_worker(job, timeout):
+        round_ = sum(1 for name in calls if name == job["library"])
+        calls.append(job["library"])
+        return {"times": list(times[(job["library"], round_)])}
+
+    monkeypatch.setattr(bench, "run_worker", fake_worker)
+    case = Case(40, 30, 3, "inverse", "float64")
+    rows = bench.measure(case, "randomized_svd", ["lowrank_core", "other"], 2, 2, 10)
+    other = next(r for r in rows if r["library"] == "other")
+    assert other["ratio"] == pytest.approx(2.7 / 2.1)
+    assert other["round_ratios"] == pytest.approx([2.0, 1.0])
+    assert "round_ratios" not in next(r for r in rows if r["library"] == "lowrank_core")
