@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "chunk_sums.hpp"
 #include "parallel.hpp"
 
 // Built for x86-64 with GCC >= 11 or Clang >= 12 (the AMX intrinsics), in a target
@@ -174,8 +175,7 @@ struct Scratch {
           pairs_lo(pieces == AmxPieces::two ? pairs_hi.size() : 0),
           y(static_cast<std::size_t>(kBlock * sh.lp)),
           yt_hi(static_cast<std::size_t>(halves * sh.nt * kTile)),
-          yt_lo(yt_hi.size()),
-          zt(static_cast<std::size_t>(sh.jt * sh.nt * 256)) {}
+          yt_lo(yt_hi.size()) {}
     index halves;
     index half = 0;  // which of them the block being split goes to
     // M's block in bfloat16 pieces, as M X's left-hand tiles: tile (h, s) holds rows
@@ -190,10 +190,10 @@ struct Scratch {
     ScratchVector<float> y;  // the block's rows of Y = M X (32 x lp)
     // Y^T's pieces as M^T Y's left-hand tiles: tile t holds [cc][i] = Y(i, 16t + cc).
     ScratchVector<std::uint16_t> yt_hi, yt_lo;
-    // This thread's Z^T in tiles: tile (j, t) holds [cc][d] = Z(32(j / 2) +
-    // pair_column(j % 2, d), 16t + cc).
-    // Written first by the thread's first block (block_transposed_product, fresh).
-    ScratchVector<float> zt;
+    // The Z^T of the chunk of rows being summed (its own: jt * nt * 256 floats), in
+    // tiles: tile (j, t) holds [cc][d] = Z(32(j / 2) + pair_column(j % 2, d), 16t + cc).
+    // Written first by the chunk's first block (block_transposed_product, fresh).
+    float* zt = nullptr;
     // The largest |entry| of the blocks split so far, as the bits of M's type
     // (float32 or float64): as unsigned integers they order as the magnitudes do,
     // and any NaN above +Inf.
@@ -356,7 +356,7 @@ template <bool kLo>
 }
 
 // Z^T += Y_hi^T M_hi + Y_lo^T M_hi + Y_hi^T M_lo (the last term only with kLo) for
-// the block, into w.zt (=, when `fresh`: the thread's first block).
+// the block, into w.zt (=, when `fresh`: the chunk's first block).
 template <bool kLo>
 [[gnu::noinline]] void block_transposed_product(const Shape& sh, Scratch& w, bool fresh) {
     const std::uint16_t* yh = w.yt_hi.data();
@@ -370,7 +370,7 @@ template <bool kLo>
             _tile_loadd(5, yl + (t + 1) * kTile, 64);
         }
         for (index j = 0; j < sh.jt; ++j) {
-            float* z = w.zt.data() + (j * sh.nt + t) * 256;
+            float* z = w.zt + (j * sh.nt + t) * 256;
             _tile_loadd(6, w.pairs_hi.data() + j * kTile, 64);
             if (kLo) _tile_loadd(7, w.pairs_lo.data() + j * kTile, 64);
             if (fresh) {
@@ -418,7 +418,7 @@ template <bool kLo>
             _tile_loadd(6, ph + (jt + j) * kTile, 64);
             if (kLo) _tile_loadd(7, pl + (jt + j) * kTile, 64);
         }
-        float* zj = w.zt.data() + j * nt * 256;
+        float* zj = w.zt + j * nt * 256;
         for (index t = 0; t < nt; ++t) {
             float* z = zj + t * 256;
             if (fresh) {
@@ -476,10 +476,10 @@ void run_range(const ConstView<Src>& m, index first, index last, const std::uint
     }
 }
 
-// Z (cols x l, column-major) = the threads' Z^T tiles summed in order. Column
-// 16t + cc's rows 32s..32s+31 are row cc of tiles (2s, t) and (2s + 1, t), in
+// Z (cols x l, column-major) = the chunks' Z^T tiles summed in the chunks' order.
+// Column 16t + cc's rows 32s..32s+31 are row cc of tiles (2s, t) and (2s + 1, t), in
 // pair_column's order: 128-bit lanes taken alternately from the two put them back.
-void gather_z(const std::vector<Scratch>& scratch, const Shape& sh, Matrix<float>& z) {
+void gather_z(const ChunkSums<float>& partials, int chunks, const Shape& sh, Matrix<float>& z) {
     // Row 32s + r sits at d of half h where r = pair_column(h, d): index 16 h + d of
     // the two halves (low, high) taken together.
     alignas(64) std::int32_t order[32];
@@ -488,9 +488,9 @@ void gather_z(const std::vector<Scratch>& scratch, const Shape& sh, Matrix<float
     const __m512i first = _mm512_load_si512(order);
     const __m512i second = _mm512_load_si512(order + 16);
     const auto summed = [&](std::size_t at) {
-        __m512 sum = _mm512_load_ps(scratch[0].zt.data() + at);
-        for (std::size_t p = 1; p < scratch.size(); ++p)
-            sum = _mm512_add_ps(sum, _mm512_load_ps(scratch[p].zt.data() + at));
+        __m512 sum = _mm512_load_ps(partials.at(0) + at);
+        for (int c = 1; c < chunks; ++c)
+            sum = _mm512_add_ps(sum, _mm512_load_ps(partials.at(c) + at));
         return sum;
     };
     const auto store = [](float* to, index left, __m512 v) {
@@ -552,14 +552,27 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
     sh.nt = sh.lp / 16;
     const auto xt = x_tiles(x, sh);
 
+    // Threads take chunks of M's rows (run_chunks), each summed into a Z^T of its
+    // own; gather_z adds those up in the chunks' order, so the bits depend on the
+    // thread count (through the chunk count) but not on which thread took which
+    // chunk. On 2 cores at 10000 x 3000, l = 110, with two fixed halves, the slower
+    // thread's half took a median 1.54-1.72x the other's (up to 2.7x) in the
+    // machine's slow spells, and the product waited for it; with chunks the slow
+    // thread took 3 of 8 and the product 25-35 ms where the halves took 39-46.
     const int parts =
         static_cast<int>(std::clamp<index>(m.rows / (4 * kBlock), 1, std::max(1, threads)));
+    const index tiles = sh.jt * sh.nt * 256;  // a chunk's Z^T
+    const int chunks =
+        chunk_count((m.rows + kBlock - 1) / kBlock, 16, parts,
+                    2.0 * double(m.rows) * double(m.cols) * double(x.cols), 4.0 * double(tiles));
     std::vector<Scratch> scratch;
     scratch.reserve(static_cast<std::size_t>(parts));
     for (int p = 0; p < parts; ++p) scratch.emplace_back(sh, pieces);
-    run_parts(parts, [&](int part, int count) {
-        const auto [first, last] = part_range(m.rows, kBlock, part, count);
+    ChunkSums<float> partials(chunks, tiles, chunks > parts);
+    run_chunks(chunks, parts, [&](int chunk, int part) {
+        const auto [first, last] = part_range(m.rows, kBlock, chunk, chunks);
         Scratch& w = scratch[static_cast<std::size_t>(part)];
+        w.zt = partials.get(chunk, false);
         if (first < last) {
             if (pieces == AmxPieces::two) {
                 run_range<true>(m, first, last, xt.data(), sh, w, stop, most != nullptr, copy);
@@ -567,7 +580,7 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
                 run_range<false>(m, first, last, xt.data(), sh, w, stop, most != nullptr, copy);
             }
         } else {
-            std::fill(w.zt.begin(), w.zt.end(), 0.0f);
+            std::fill(w.zt, w.zt + tiles, 0.0f);
         }
     });
 
@@ -576,7 +589,7 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
         for (const Scratch& w : scratch) *most = std::max(*most, w.most);
     }
     if (z.rows != m.cols || z.cols != x.cols) z = Matrix<float>(m.cols, x.cols);
-    gather_z(scratch, sh, z);
+    gather_z(partials, chunks, sh, z);
     return true;
 }
 

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "chunk_sums.hpp"
 #include "parallel.hpp"
 
 // The kernels are built for x86-64 with GCC or Clang, each instruction set in its own
@@ -188,10 +189,13 @@ void transposed_block(kernels::Isa isa, const T* m, index ld, index rows, index 
     }
 }
 
-// The three products on the kernel `isa`: M is cut into ranges of whole blocks of rows,
-// one per thread; Y = M X writes each range's rows, the others sum each range's share
-// of Z and add the shares up at the end. The normal product also stores Y = M X in
-// `kept` when it is not null (its rows are written as the blocks pass).
+// The three products on the kernel `isa`: M is cut into chunks of whole blocks of
+// rows that the threads take as they come (run_chunks: a thread the machine slows
+// takes fewer); Y = M X writes each chunk's rows, the others sum each chunk's share
+// of Z and add the shares up at the end, in the chunks' order (so the bits depend on
+// the thread count, through the chunk count, and not on which thread took which).
+// The normal product also stores Y = M X in `kept` when it is not null (its rows
+// are written as the blocks pass).
 template <class T>
 void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
                   const Matrix<T>& in, Matrix<T>& out, int threads, StopPoll* stop,
@@ -203,23 +207,25 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
 
     const index rb = block_rows<T>(cols);
     const int parts = static_cast<int>(std::clamp<index>(rows / (2 * rb), 1, std::max(1, threads)));
+    const int chunks = chunk_count((rows + rb - 1) / rb, 16, parts,
+                                   2.0 * double(rows) * double(cols) * double(l),
+                                   double(cols * lp) * double(sizeof(T)));
     const bool to_rows = what == Product::plain;
     if (what != Product::normal) kept = nullptr;
     // All of Y (rows x lp) for M X, or for M^T (M X) when it is kept.
     AlignedVector<T> all_rows(to_rows || kept ? static_cast<std::size_t>(rows * lp) : 0);
-    // One Z (cols x lp) per part.
-    std::vector<AlignedVector<T>> shares(to_rows ? 0 : static_cast<std::size_t>(parts));
+    // One Z (cols x lp) per chunk.
+    ChunkSums<T> shares(to_rows ? 0 : chunks, cols * lp, chunks > parts);
+    // Each thread's Y for one block (the normal product when Y is not kept).
+    std::vector<AlignedVector<T>> block_y(
+        static_cast<std::size_t>(parts),
+        AlignedVector<T>(what == Product::normal && !kept ? static_cast<std::size_t>(rb * lp) : 0));
 
-    run_parts(parts, [&](int part, int count) {
-        AlignedVector<T> y;
+    run_chunks(chunks, parts, [&](int chunk, int part) {
+        AlignedVector<T>& y = block_y[static_cast<std::size_t>(part)];
         T* z = nullptr;
-        if (!to_rows) {
-            shares[static_cast<std::size_t>(part)].assign(static_cast<std::size_t>(cols * lp),
-                                                          T(0));
-            z = shares[static_cast<std::size_t>(part)].data();
-        }
-        if (what == Product::normal && !kept) y.resize(static_cast<std::size_t>(rb * lp));
-        const auto [first, last] = part_range(rows, rb, part, count);
+        if (!to_rows) z = shares.get(chunk, true);
+        const auto [first, last] = part_range(rows, rb, chunk, chunks);
         for (index r0 = first; r0 < last; r0 += rb) {
             if (stop) stop->poll();
             const index block = std::min(rb, last - r0);
@@ -247,22 +253,24 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
     });
 
     // Back to column-major: Y's rows, and the sum of the parts' Z.
-    const auto unpad = [l, lp](const AlignedVector<T>& from, index count, Matrix<T>& to) {
+    const auto unpad = [l, lp](const T* from, index count, Matrix<T>& to) {
         if (to.rows != count || to.cols != l) to = Matrix<T>(count, l);
         for (index c = 0; c < l; ++c) {
             T* column = to.column(c);
-            for (index i = 0; i < count; ++i) column[i] = from[static_cast<std::size_t>(i * lp + c)];
+            for (index i = 0; i < count; ++i) column[i] = from[i * lp + c];
         }
     };
     if (to_rows) {
-        unpad(all_rows, rows, out);
+        unpad(all_rows.data(), rows, out);
         return;
     }
-    if (kept) unpad(all_rows, rows, *kept);
-    for (std::size_t p = 1; p < shares.size(); ++p) {
-        for (std::size_t i = 0; i < shares[0].size(); ++i) shares[0][i] += shares[p][i];
+    if (kept) unpad(all_rows.data(), rows, *kept);
+    T* sum = shares.at(0);
+    for (int c = 1; c < chunks; ++c) {
+        const T* share = shares.at(c);
+        for (index i = 0; i < cols * lp; ++i) sum[i] += share[i];
     }
-    unpad(shares[0], cols, out);
+    unpad(sum, cols, out);
 }
 
 // The kernels keep X (M X) or Z (M^T Y) in cache across all blocks of M; past

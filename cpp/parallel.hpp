@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -107,6 +108,54 @@ inline std::pair<index, index> part_range(index count, index granule, int part, 
     const index granules = (count + granule - 1) / granule;
     const index first = granules * part / parts, last = granules * (part + 1) / parts;
     return {std::min(count, first * granule), std::min(count, last * granule)};
+}
+
+// Calls body(chunk, part) for every chunk in [0, chunks), on `parts` threads
+// (run_parts), each taking the next chunk not yet taken. A thread that the machine
+// slows down (another tenant on its core: on the 2-core VM here one thread often ran
+// at 0.5-0.65x the other's speed for minutes) then takes fewer, where a fixed share
+// per thread made the others wait for it. Which thread takes a chunk varies from
+// run to run, so what a chunk computes must go to the chunk's own output (and
+// per-thread scratch be fully rewritten per chunk): the result is then the same
+// whichever thread ran it. After an exception no further chunks are taken.
+template <class Body>
+void run_chunks(int chunks, int parts, Body&& body) {
+    std::atomic<int> next{0};
+    run_parts(parts, [&](int part, int) {
+        for (int c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+            try {
+                body(c, part);
+            } catch (...) {
+                next.store(chunks);
+                throw;
+            }
+        }
+    });
+}
+
+// The size (2 m n l flops) from which a product gets more chunks than threads
+// (chunk_count): 4e9 unless changed (process-wide; tests lower it to reach that path
+// on small inputs).
+inline std::atomic<double>& chunked_flops() {
+    static std::atomic<double> value{4e9};
+    return value;
+}
+
+// How many chunks `units` (blocks of rows) make for run_chunks on `parts` threads,
+// for a product of `flops` (2 m n l) whose chunks each sum into `sum_bytes` of their
+// own (chunk_sums.hpp). Products under chunked_flops() keep one chunk a thread (a
+// fixed share each, as before chunks): on 2 cores, more chunks with fresh pages for
+// their sums made 3000 x 2000 and 5000 x 2000 float32 randomized SVDs 1.2x slower,
+// and with kept ones still 1.02-1.07x. Larger ones (10000 x 3000 at l = 110 and up)
+// get about four a thread, of at least `least` units each, their sums at most 64 MiB
+// together (or one a thread where a thread's own is larger).
+inline int chunk_count(index units, index least, int parts, double flops, double sum_bytes) {
+    if (parts <= 1) return 1;
+    if (!(flops >= chunked_flops().load(std::memory_order_relaxed))) return parts;
+    const double budget = double(std::size_t(64) << 20);
+    const index by_memory = std::max<index>(parts, index(budget / std::max(sum_bytes, 1.0)));
+    return static_cast<int>(std::clamp<index>(units / std::max<index>(least, 1), parts,
+                                              std::min<index>(index(4) * parts, by_memory)));
 }
 
 // Calls body(first, last) on ranges of the `batch` matrices of a stack, one range

@@ -314,3 +314,36 @@ def test_the_first_amx_pass_makes_float64_copy(dtype, amx_restored):
     else:
         got = lc.randomized_svd(np.zeros_like(base), 40, oversamples=10, power_iters=2, seed=4)
         assert np.array_equal(got.S, np.zeros(40))
+
+
+
+@pytest.fixture
+def chunked():
+    """Products of any size taken in chunks of rows by whichever thread is free
+    (parallel.hpp, chunk_count: by default only from 4e9 flops)."""
+    before = _core._chunked_flops(0)
+    yield
+    _core._chunked_flops(before)
+
+
+@needs_amx
+@pytest.mark.parametrize("pieces", [1, 2])
+@pytest.mark.parametrize("shape", [(5000, 40, 20), (3000, 33, 100), (1100, 70, 150)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_chunked_amx_product_matches_numpy_and_repeats_its_bits(pieces, shape, chunked,
+                                                                 amx_restored):
+    """Chunks of 16 blocks of rows or more (8, 5 and 2 of them; the last two on wide
+    panels), each summed on its own and added up in the chunks' order: the bits must
+    not depend on which thread took which chunk."""
+    rows, cols, l = shape
+    rng = np.random.default_rng(rows + pieces)
+    M = rng.standard_normal((rows, cols)).astype(np.float32)
+    X = rng.standard_normal((cols, l)).astype(np.float32)
+    Z = _core._amx_normal_product(M, X, pieces=pieces)
+    Mp = to_bfloat16(M) if pieces == 1 else M.astype(np.float64)
+    Xh = to_bfloat16(X)
+    expected = Mp.T @ (Mp @ Xh)
+    scale = np.abs(Mp).T @ (np.abs(Mp) @ np.abs(Xh))
+    assert np.all(np.abs(Z - expected) <= 2.0**-14 * scale + 1e-30)
+    for _ in range(12):
+        np.testing.assert_array_equal(_core._amx_normal_product(M, X, pieces=pieces), Z)

@@ -154,3 +154,36 @@ def test_bad_kernel_names_are_refused():
         _core._kernel_product(M, np.ones((2, 1)), "sideways")
     with pytest.raises(ValueError, match="rows"):
         _core._kernel_product(M, np.ones((3, 1)), "plain")
+
+
+
+@pytest.fixture
+def chunked():
+    """Products of any size taken in chunks of rows by whichever thread is free
+    (parallel.hpp, chunk_count: by default only from 4e9 flops)."""
+    before = _core._chunked_flops(0)
+    yield
+    _core._chunked_flops(before)
+
+
+@pytest.mark.parametrize("which", WHICH)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_products_match_numpy_and_repeat_their_bits(kernel, chunked, which, dtype):
+    """167 blocks of rows: 8 chunks, whose sums add up in the chunks' order whichever
+    thread took which, so the bits repeat from call to call."""
+    rows, cols, l = 40000, 24, 9
+    rng = np.random.default_rng(5)
+    M = rng.standard_normal((rows, cols)).astype(dtype)
+    X = rng.standard_normal((rows if which == "transposed" else cols, l)).astype(dtype)
+    got = _core._kernel_product(M, X, which)
+    want = expected(M, X, which)
+    terms = (rows * cols) if which == "normal" else (cols if which == "plain" else rows)
+    bound = 4 * np.finfo(dtype).eps * terms**0.5 * float(np.abs(want).max()) * 10
+    assert np.abs(got - want).max() <= bound
+    for _ in range(12):
+        np.testing.assert_array_equal(_core._kernel_product(M, X, which), got)
+
+
+def test_chunked_flops_switch_refuses_negative_sizes():
+    with pytest.raises(ValueError, match="flops"):
+        _core._chunked_flops(-1.0)

@@ -281,6 +281,20 @@ void register_svd(py::module_& m) {
           py::arg("pieces") = 2,
           "M^T (M X) on AMX with M in `pieces` (2 or 1) bfloat16 pieces (float32,\n"
           "C-contiguous M); None without AMX.");
+    m.def(
+        "_chunked_flops",
+        [](std::optional<double> flops) {
+            const double before = chunked_flops().load();
+            if (flops) {
+                if (!(*flops >= 0)) throw std::invalid_argument("flops must be >= 0");
+                chunked_flops().store(*flops);
+            }
+            return before;
+        },
+        py::arg("flops") = py::none(),
+        "The product size (2 m n l) from which the products' threads take chunks of rows\n"
+        "as they come, more chunks than threads; with an argument, sets it (process-wide,\n"
+        "for tests) and returns the one it replaces.");
     define_switch(m, "_amx", &amx_available, &amx_enabled, &amx_enable,
                   "(available, enabled): whether this CPU and OS give AMX, and whether the power\n"
                   "iterations use it; with an argument, switches that (process-wide, for tests\n"
