@@ -49,6 +49,8 @@ SHAPES = [  # (rows, cols, l)
     (40, 2100, 5),  # more than one column range (1024) in M X
     (1100, 9, 30),  # many blocks of short rows
     (30, 9000, 40),  # a panel past 2 MiB in float64: the kernels hand it to BLAS
+    (50, 1500, 100),  # a float64 panel past 1 MiB: M^T (M X) in two ranges of columns
+    (40, 3000, 100),  # the same in float32 (float64: past 2 MiB, BLAS)
     (0, 5, 3),
     (5, 0, 3),
     (7, 5, 0),
