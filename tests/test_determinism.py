@@ -54,6 +54,19 @@ def hashes(threads):
                     r = lc.randomized_svd(M, 20, seed=seed)
                     out[f"randomized_svd {np.dtype(dtype).name} {order} seed={seed}"] = \
                         digest(r.U, r.S, r.Vh)
+        # Products of any size in chunks that the threads take as they come (by
+        # default only from 4e9 flops; 20000 rows make 5 to 8 chunks): the bits must
+        # not depend on who took which.
+        T = rng.standard_normal((20000, 100))
+        before = lc._core._chunked_flops(0)
+        try:
+            for dtype in (np.float64, np.float32):
+                for seed in (7, 8):
+                    r = lc.randomized_svd(np.asarray(T, dtype=dtype), 20, seed=seed)
+                    out[f"chunked randomized_svd {np.dtype(dtype).name} seed={seed}"] = \
+                        digest(r.U, r.S, r.Vh)
+        finally:
+            lc._core._chunked_flops(before)
         B = rng.standard_normal((40, 30))
         X = rng.standard_normal((16, 30))
         for data in ("fixed", "stream", "exact"):
