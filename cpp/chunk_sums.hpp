@@ -17,15 +17,10 @@
 #include <new>
 #include <vector>
 
+#include "kept_buffer.hpp"
 #include "matrix.hpp"
 
 namespace lowrank {
-
-// A buffer of at least `bytes`, 64-byte aligned, kept between calls: the kept one
-// when it is large enough and at most twice that, else a new one (the larger of the
-// two is kept on release). Thread-safe; nullptr when the memory cannot be had.
-void* take_kept_buffer(std::size_t bytes, std::size_t* capacity);
-void give_kept_buffer(void* data, std::size_t capacity);
 
 template <class T>
 class ChunkSums {
@@ -33,14 +28,14 @@ class ChunkSums {
     ChunkSums(int chunks, index count, bool kept) : count_(count) {
         const std::size_t n = static_cast<std::size_t>(chunks) * static_cast<std::size_t>(count);
         if (kept && n > 0) {
-            kept_ = static_cast<T*>(take_kept_buffer(n * sizeof(T), &capacity_));
+            kept_ = static_cast<T*>(take_kept_buffer(KeptUse::chunk_sums, n * sizeof(T), &capacity_));
             if (!kept_) throw std::bad_alloc();
         } else {
             own_.resize(static_cast<std::size_t>(chunks));
         }
     }
     ~ChunkSums() {
-        if (kept_) give_kept_buffer(kept_, capacity_);
+        if (kept_) give_kept_buffer(KeptUse::chunk_sums, kept_, capacity_);
     }
     ChunkSums(const ChunkSums&) = delete;
     ChunkSums& operator=(const ChunkSums&) = delete;

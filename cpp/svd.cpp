@@ -5,18 +5,16 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
-#include <new>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
 
-#include <sys/mman.h>
 
 #include "amx_product.hpp"
 #include "blas_lapack.hpp"
 #include "errors.hpp"
+#include "kept_buffer.hpp"
 #include "normal_product.hpp"
 #include "panel.hpp"
 #include "parallel.hpp"
@@ -503,92 +501,6 @@ void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index it
     }
 }
 
-// Storage for large temporaries (the float32 copy of A), on 2 MiB boundaries and,
-// where the kernel gives transparent huge pages on request (madvise mode, the usual
-// default), in huge pages: a 24 MB copy then costs 12 page faults instead of 6000.
-//
-// The kernel still zeroes every new page, which took 6-8 ms of CPU time in a 40 ms
-// float64 randomized_svd of 3000 x 2000. So one released buffer of at most 256 MiB
-// is kept for the next call that needs no more than it holds and at least half of
-// it (repeated calls on same-sized inputs, the common case); it is freed when a
-// larger one replaces it, or at exit. (OpenBLAS keeps its GEMM buffers likewise.)
-class SpareBuffer {
-  public:
-    static constexpr std::size_t kAlignment = std::size_t(2) << 20;
-    static constexpr std::size_t kMaxBytes = std::size_t(256) << 20;
-
-    // A buffer of `bytes` (a multiple of kAlignment): the spare one when it fits,
-    // else a new one; nullptr when the memory cannot be had.
-    static void* take(std::size_t bytes) {
-        {
-            std::lock_guard<std::mutex> lock(slot().mutex);
-            Slot& s = slot();
-            if (s.data && s.bytes >= bytes && s.bytes / 2 <= bytes) {
-                void* out = s.data;
-                s.data = nullptr;
-                s.bytes = 0;
-                return out;
-            }
-        }
-        void* fresh = ::operator new(bytes, std::align_val_t(kAlignment), std::nothrow);
-#ifdef MADV_HUGEPAGE
-        if (fresh) madvise(fresh, bytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
-#endif
-        return fresh;
-    }
-
-    // Gives a buffer from take() back: kept as the spare if it is the larger.
-    static void give(void* data, std::size_t bytes) {
-        if (bytes <= kMaxBytes) {
-            std::lock_guard<std::mutex> lock(slot().mutex);
-            Slot& s = slot();
-            if (bytes > s.bytes) {
-                std::swap(data, s.data);
-                std::swap(bytes, s.bytes);
-            }
-        }
-        if (data) ::operator delete(data, std::align_val_t(kAlignment));
-    }
-
-  private:
-    struct Slot {
-        std::mutex mutex;
-        void* data = nullptr;
-        std::size_t bytes = 0;
-        ~Slot() {
-            if (data) ::operator delete(data, std::align_val_t(kAlignment));
-        }
-    };
-    static Slot& slot() {
-        static Slot instance;
-        return instance;
-    }
-};
-
-// Uninitialised storage for `count` values from SpareBuffer. Empty (data() ==
-// nullptr) when the memory cannot be had.
-template <class T>
-class LargeBuffer {
-  public:
-    explicit LargeBuffer(index count) {
-        const double wanted = double(std::max<index>(count, 1)) * double(sizeof(T));
-        if (wanted > double(std::numeric_limits<std::ptrdiff_t>::max() / 2)) return;
-        const std::size_t unit = SpareBuffer::kAlignment;
-        bytes_ = (static_cast<std::size_t>(wanted) + unit - 1) / unit * unit;
-        data_ = static_cast<T*>(SpareBuffer::take(bytes_));
-    }
-    ~LargeBuffer() {
-        if (data_) SpareBuffer::give(data_, bytes_);
-    }
-    LargeBuffer(const LargeBuffer&) = delete;
-    LargeBuffer& operator=(const LargeBuffer&) = delete;
-    T* data() { return data_; }
-
-  private:
-    std::size_t bytes_ = 0;
-    T* data_ = nullptr;
-};
-
 // Writes the row-major view M (rows x cols) times 2^-exponent, rounded to float, to
 // `out` (row-major, leading dimension cols).
 void scaled_float_copy(const ConstView<double>& m, int exponent, float* out) {
@@ -628,7 +540,7 @@ T parallel_max_abs(const ConstView<T>& a, int threads) {
 // Float64 A rounded to float32 for the power iterations (float32_iterations): M = A
 // (row-major) or A^T (column-major), row-major either way, times 2^-exponent.
 struct Float32Copy {
-    std::unique_ptr<LargeBuffer<float>> storage;  // null: no copy
+    std::unique_ptr<KeptBuffer<float>> storage;  // null: no copy
     ConstView<float> m;
     int exponent = 0;
 };
@@ -656,7 +568,7 @@ bool wants_float32_copy(const ConstView<T>& a, const RandomizedSvdOptions& optio
 // false (no storage) without the memory.
 bool allocate_float32_copy(const ConstView<double>& a, Float32Copy& copy) {
     const ConstView<double> m = a.row_major ? a : a.transposed();
-    copy.storage = std::make_unique<LargeBuffer<float>>(m.rows * m.cols);
+    copy.storage = std::make_unique<KeptBuffer<float>>(KeptUse::float32_copy, m.rows * m.cols);
     if (!copy.storage->data()) {
         copy.storage.reset();
         return false;

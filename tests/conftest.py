@@ -11,6 +11,8 @@ import os
 import numpy as np
 import pytest
 
+from lowrank_core import _core
+
 try:
     from hypothesis import settings
 except ImportError:  # pragma: no cover - hypothesis is a test requirement
@@ -71,3 +73,12 @@ def assert_close(actual, expected, dtype, scale=None, factor=1.0):
 @pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
 def float_dtype(request):
     return np.dtype(request.param)
+
+
+@pytest.fixture
+def chunked():
+    """Products of any size taken in chunks of rows by whichever thread is free
+    (parallel.hpp, chunk_count: by default only from 4e9 flops)."""
+    before = _core._chunked_flops(0)
+    yield
+    _core._chunked_flops(before)

@@ -317,15 +317,6 @@ def test_the_first_amx_pass_makes_float64_copy(dtype, amx_restored):
 
 
 
-@pytest.fixture
-def chunked():
-    """Products of any size taken in chunks of rows by whichever thread is free
-    (parallel.hpp, chunk_count: by default only from 4e9 flops)."""
-    before = _core._chunked_flops(0)
-    yield
-    _core._chunked_flops(before)
-
-
 @needs_amx
 @pytest.mark.parametrize("pieces", [1, 2])
 @pytest.mark.parametrize("shape", [(5000, 40, 20), (3000, 33, 100), (1100, 70, 150)],

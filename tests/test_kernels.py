@@ -159,15 +159,6 @@ def test_bad_kernel_names_are_refused():
 
 
 
-@pytest.fixture
-def chunked():
-    """Products of any size taken in chunks of rows by whichever thread is free
-    (parallel.hpp, chunk_count: by default only from 4e9 flops)."""
-    before = _core._chunked_flops(0)
-    yield
-    _core._chunked_flops(before)
-
-
 @pytest.mark.parametrize("which", WHICH)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_chunked_products_match_numpy_and_repeat_their_bits(kernel, chunked, which, dtype):
