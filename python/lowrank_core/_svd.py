@@ -96,7 +96,8 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         pay for the copy; otherwise, and with ``False``, all is float64. The copy
         needs half of ``A``'s memory more; its buffer (up to 256 MiB) is kept for
         the next call of the same size, because fresh memory costs the kernel's
-        page zeroing every time.
+        page zeroing every time. (Large inputs, 2 m n l of 4e9 and more, also keep
+        one buffer of at most 64 MiB for their products' per-chunk sums.)
         On CPUs with AMX-BF16 (Intel Xeon since Sapphire Rapids; Linux), the
         power iterations of C-ordered float32 ``A`` and of float64 ``A``'s
         float32 copy go one step further: their products run on
