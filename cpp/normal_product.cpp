@@ -154,13 +154,13 @@ index block_rows(index cols) {
     return rows >= 24 ? rows / 24 * 24 : rows;
 }
 
-// A column-major panel (count x l) as the kernels read it: row-major, its rows
-// padded with zeros to lp columns.
+// Columns [first, first + count) of a column-major panel as the kernels read them:
+// row-major, its rows padded with zeros to lp columns.
 template <class T>
-AlignedVector<T> padded_rows(const Matrix<T>& panel, index lp) {
+AlignedVector<T> padded_rows(const Matrix<T>& panel, index first, index count, index lp) {
     AlignedVector<T> out(static_cast<std::size_t>(panel.rows * lp), T(0));
-    for (index c = 0; c < panel.cols; ++c) {
-        const T* column = panel.column(c);
+    for (index c = 0; c < count; ++c) {
+        const T* column = panel.column(first + c);
         for (index i = 0; i < panel.rows; ++i) out[static_cast<std::size_t>(i * lp + c)] = column[i];
     }
     return out;
@@ -195,22 +195,24 @@ void transposed_block(kernels::Isa isa, const T* m, index ld, index rows, index 
 // of Z and add the shares up at the end, in the chunks' order (so the bits depend on
 // the thread count, through the chunk count, and not on which thread took which).
 // The normal product also stores Y = M X in `kept` when it is not null (its rows
-// are written as the blocks pass).
+// are written as the blocks pass). It runs on columns [column0, column0 + l) of the
+// panel `in` and writes the same columns of `out` (and `kept`), which the caller has
+// sized; `flops` is the whole product's, for chunk_count.
 template <class T>
 void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
                   const Matrix<T>& in, Matrix<T>& out, int threads, StopPoll* stop,
-                  Matrix<T>* kept, double flops) {
-    const index rows = m.rows, cols = m.cols, l = in.cols;
+                  Matrix<T>* kept, double flops, index column0, index l) {
+    const index rows = m.rows, cols = m.cols;
     const index lanes = (isa == kernels::Isa::avx512 ? 64 : 32) / index(sizeof(T));
     const index lp = std::max<index>(1, (l + lanes - 1) / lanes) * lanes;
-    const AlignedVector<T> panel = padded_rows(in, lp);  // X (cols x lp) or Y (rows x lp)
+    // X (cols x lp) or Y (rows x lp)
+    const AlignedVector<T> panel = padded_rows(in, column0, l, lp);
 
     const index rb = block_rows<T>(cols);
     const int parts = static_cast<int>(std::clamp<index>(rows / (2 * rb), 1, std::max(1, threads)));
     const int chunks =
         chunk_count((rows + rb - 1) / rb, 16, parts, flops, double(cols * lp) * double(sizeof(T)));
     const bool to_rows = what == Product::plain;
-    if (what != Product::normal) kept = nullptr;
     // All of Y (rows x lp) for M X, or for M^T (M X) when it is kept.
     AlignedVector<T> all_rows(to_rows || kept ? static_cast<std::size_t>(rows * lp) : 0);
     // One Z (cols x lp) per chunk.
@@ -252,10 +254,9 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
     });
 
     // Back to column-major: Y's rows, and the sum of the parts' Z.
-    const auto unpad = [l, lp](const T* from, index count, Matrix<T>& to) {
-        if (to.rows != count || to.cols != l) to = Matrix<T>(count, l);
+    const auto unpad = [column0, l, lp](const T* from, index count, Matrix<T>& to) {
         for (index c = 0; c < l; ++c) {
-            T* column = to.column(c);
+            T* column = to.column(column0 + c);
             for (index i = 0; i < count; ++i) column[i] = from[i * lp + c];
         }
     };
@@ -295,26 +296,17 @@ bool run(Product what, const ConstView<T>& m, const Matrix<T>& in, Matrix<T>& ou
     const index vectors = std::max<index>(1, (in.cols + lanes - 1) / lanes);
     const index panel_bytes = m.cols * vectors * lanes * index(sizeof(T));
     if (panel_bytes > kMaxPanelBytes) return false;
+    const index out_rows = what == Product::plain ? m.rows : m.cols;
+    if (out.rows != out_rows || out.cols != in.cols) out = Matrix<T>(out_rows, in.cols);
+    if (what != Product::normal) kept = nullptr;
+    if (kept && (kept->rows != m.rows || kept->cols != in.cols)) *kept = Matrix<T>(m.rows, in.cols);
     // The whole product's size decides its chunks (chunk_count), in both ranges.
     const double flops = 2.0 * double(m.rows) * double(m.cols) * double(in.cols);
-    if (what != Product::normal || panel_bytes <= kSplitPanelBytes || vectors < 2) {
-        run_products(isa, what, m, in, out, threads, stop, kept, flops);
-        return true;
-    }
-    if (out.rows != m.cols || out.cols != in.cols) out = Matrix<T>(m.cols, in.cols);
-    if (kept && (kept->rows != m.rows || kept->cols != in.cols)) *kept = Matrix<T>(m.rows, in.cols);
-    const index width = (vectors + 1) / 2 * lanes;
+    const bool split = what == Product::normal && panel_bytes > kSplitPanelBytes && vectors >= 2;
+    const index width = split ? (vectors + 1) / 2 * lanes : std::max<index>(in.cols, 1);
     for (index first = 0; first < in.cols; first += width) {
-        const index count = std::min(width, in.cols - first);
-        Matrix<T> part_in(in.rows, count), part_out, part_kept;
-        std::copy(in.column(first), in.column(first) + in.rows * count, part_in.data());
-        run_products(isa, what, m, part_in, part_out, threads, stop, kept ? &part_kept : nullptr,
-                     flops);
-        std::copy(part_out.data(), part_out.data() + part_out.rows * count, out.column(first));
-        if (kept) {
-            std::copy(part_kept.data(), part_kept.data() + part_kept.rows * count,
-                      kept->column(first));
-        }
+        run_products(isa, what, m, in, out, threads, stop, kept, flops, first,
+                     std::min(width, in.cols - first));
     }
     return true;
 }
