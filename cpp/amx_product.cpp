@@ -91,7 +91,7 @@ struct Shape {
 };
 
 // A 64-byte aligned vector that leaves its values uninitialised unless given one:
-// the scratch below is written before it is read (about 0.5 MB a thread a call).
+// the scratch below is written before it is read (0.1-0.8 MB a thread a call).
 template <class T>
 struct Uninitialized : CacheAligned<T> {
     using value_type = T;
@@ -169,8 +169,6 @@ constexpr index kWideTiles = 7;
 struct Scratch {
     Scratch(const Shape& sh, AmxPieces pieces)
         : halves(sh.nt >= kWideTiles ? 2 : 1),
-          rows_hi(static_cast<std::size_t>(2 * sh.ks * kTile)),
-          rows_lo(pieces == AmxPieces::two ? rows_hi.size() : 0),
           pairs_hi(static_cast<std::size_t>(halves * sh.jt * kTile)),
           pairs_lo(pieces == AmxPieces::two ? pairs_hi.size() : 0),
           y(static_cast<std::size_t>(kBlock * sh.lp)),
@@ -178,13 +176,12 @@ struct Scratch {
           yt_lo(yt_hi.size()) {}
     index halves;
     index half = 0;  // which of them the block being split goes to
-    // M's block in bfloat16 pieces, as M X's left-hand tiles: tile (h, s) holds rows
-    // 16h..16h+15 and columns 32s..32s+31, row by row.
-    ScratchVector<std::uint16_t> rows_hi, rows_lo;
-    // ... and as M^T Y's right-hand tiles: tiles 2s and 2s + 1 hold columns
-    // 32s..32s+31, pairs of rows interleaved, in the order unpacking gives (one
-    // instruction a row where a permutation took more): [p][2d + e] =
+    // M's block in bfloat16 pieces as M^T Y's right-hand tiles: tiles 2s and 2s + 1
+    // hold columns 32s..32s+31, pairs of rows interleaved, in the order unpacking
+    // gives (one instruction a row where a permutation took more): [p][2d + e] =
     // M(2p + e, 32s + pair_column(j % 2, d)) for tile j = 2s or 2s + 1.
+    // (M X's left-hand tiles, the same pieces row by row, live only in split_product's
+    // small buffers.)
     // Z^T's tiles below come out in that column order; gather_z puts it back.
     ScratchVector<std::uint16_t> pairs_hi, pairs_lo;
     ScratchVector<float> y;  // the block's rows of Y = M X (32 x lp)
@@ -214,125 +211,180 @@ inline Pieces split32(__m512 a, __m512 b) {
             (__m512i)_mm512_cvtne2ps_pbh(rb, ra)};
 }
 
-// Splits rows [0, valid) of the block at `m` (leading dimension ld; valid <= 32) into
-// both layouts, 32 columns of two rows at a time; rows past `valid` and columns past
-// `cols` become zeros. kLo: both pieces (else only hi, M rounded to bfloat16).
-// kLargest: also keeps the largest |entry| seen in w.most.
-// Float64 M is rounded to float32 first (as static_cast does), and with `copy` those
-// float32 rows are written there too (row-major, leading dimension cols).
-template <bool kLo, bool kLargest, class Src>
-[[gnu::noinline]] void split_block(const Src* m, index ld, index valid, const Shape& sh,
-                                   Scratch& w, float* copy) {
-    std::uint16_t* const rows_hi = w.rows_hi.data();
-    std::uint16_t* const rows_lo = w.rows_lo.data();
+// K steps of M X ahead of the one being split that split_product asks the memory
+// for (512 bytes a row on in float32).
+constexpr index kPrefetchSteps = 4;
+
+// Rows [0, valid) of float64 M's block at `m` (leading dimension ld) rounded to
+// float32 as static_cast does, into `copy` (leading dimension cols), row by row; the
+// largest |entry| of the float64 values goes to w.most (its bits).
+[[gnu::noinline]] void round_rows(const double* m, index ld, index valid, index cols,
+                                  float* copy, Scratch& w) {
+    const __m512i magnitude = _mm512_set1_epi64(0x7FFFFFFFFFFFFFFFll);
+    __m512i most = _mm512_setzero_si512();
+    for (index i = 0; i < valid; ++i) {
+        const double* row = m + i * ld;
+        float* to = copy + i * cols;
+        for (index c = 0; c < cols; c += 8) {
+            const index left = cols - c;
+            const __mmask8 mask = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << unsigned(left)) - 1u);
+            const __m512d v = _mm512_maskz_loadu_pd(mask, row + c);
+            most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(v), magnitude));
+            _mm256_mask_storeu_ps(to + c, mask, _mm512_cvtpd_ps(v));
+        }
+    }
+    w.most = std::max(w.most, std::uint64_t(_mm512_reduce_max_epu64(most)));
+}
+
+// The block's Y = M_hi X + M_lo X (kLo; else M_hi X) into w.y (32 x lp), splitting
+// rows [0, valid) of the block at `m` (leading dimension ld; valid <= 32) on the way;
+// rows past `valid` and columns past `cols` become zeros. kLo: both pieces (else
+// only hi, M rounded to bfloat16). kLargest: also keeps the largest |entry| seen in
+// w.most.
+//
+// K step by K step (32 columns of M): the step's pieces go row by row into a small
+// buffer (M X's left-hand tiles, 4 KiB, in L1) and as pairs of rows into the scratch
+// (M^T Y's, Scratch::pairs_hi/lo, of block w.half); the step's tiles then stay in
+// tiles 4-7 while each column tile of Y passes through tiles 0-1 (w.y, 14 KiB at
+// l = 110, stays in L1) and takes the step's terms (for one or two column tiles, Y
+// stays in tiles 0-3 and the pieces pass through 4-5). The vector work that splits
+// step s + 1 sits between those tile products of step s (two buffers), so that the
+// core does it while the AMX unit multiplies. Each tile of Y takes the same terms in
+// the same order as when the whole block was split first and multiplied after (the
+// same bits). Measured on 2 cores against that, the old and new products
+// alternating in one process: 10000 x 3000, l = 110, 0.79x the time on one thread
+// (splitting and M X 24 ms against 35), 0.84-0.95x on two; 0.86-1.0x at 1000 x 1000
+// to 5000 x 2000, l = 20 to 80, one piece or two.
+template <bool kLo, bool kLargest>
+[[gnu::noinline]] void split_product(const float* m, index ld, index valid,
+                                     const std::uint16_t* xt, const Shape& sh, Scratch& w) {
+    // Per K step: tiles of hi rows 0-15 and 16-31, then lo's; two steps' worth.
+    alignas(64) std::uint16_t steps[2][4][kTile];
     std::uint16_t* const pairs_hi = w.pairs_hi.data() + w.half * sh.jt * kTile;
     std::uint16_t* const pairs_lo = kLo ? w.pairs_lo.data() + w.half * sh.jt * kTile : nullptr;
-    const index cols = sh.cols, ks = sh.ks;
-    constexpr bool kDouble = std::is_same_v<Src, double>;
-    const __m512i magnitude = kDouble ? _mm512_set1_epi64(0x7FFFFFFFFFFFFFFFll)
-                                      : _mm512_set1_epi32(0x7FFFFFFF);
+    const index cols = sh.cols, ks = sh.ks, nt = sh.nt;
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
     __m512i most = _mm512_setzero_si512();
-    const auto load16 = [cols, magnitude, &most](const Src* row, float* copied, index c) {
+    const auto load16 = [cols, magnitude, &most](const float* row, index c) {
         const index left = cols - c;
         if (!row || left <= 0) return _mm512_setzero_ps();
         const __mmask16 mask =
             left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << unsigned(left)) - 1u);
-        if constexpr (kDouble) {
-            const __m512d a = _mm512_maskz_loadu_pd(__mmask8(mask), row + c);
-            const __m512d b = _mm512_maskz_loadu_pd(__mmask8(mask >> 8), row + c + 8);
-            if (kLargest) {
-                most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(a), magnitude));
-                most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(b), magnitude));
-            }
-            const __m512 v = _mm512_castpd_ps(_mm512_insertf64x4(
-                _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(a))),
-                _mm256_castps_pd(_mm512_cvtpd_ps(b)), 1));
-            if (copied) _mm512_mask_storeu_ps(copied + c, mask, v);
-            return v;
-        } else {
-            const __m512 v = _mm512_maskz_loadu_ps(mask, row + c);
-            if (kLargest) {
-                most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(v), magnitude));
-            }
-            return v;
+        const __m512 v = _mm512_maskz_loadu_ps(mask, row + c);
+        if (kLargest) {
+            most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(v), magnitude));
         }
+        return v;
     };
-    for (index p = 0; p < kBlock / 2; ++p) {
-        const index i0 = 2 * p, i1 = 2 * p + 1;
-        const Src* r0 = i0 < valid ? m + i0 * ld : nullptr;
-        const Src* r1 = i1 < valid ? m + i1 * ld : nullptr;
-        float* c0 = copy && i0 < valid ? copy + i0 * cols : nullptr;
-        float* c1 = copy && i1 < valid ? copy + i1 * cols : nullptr;
-        // Row i starts in tile (i / 16, 0) at row i % 16; tile s is 512 values on.
-        const index row0 = ((i0 / 16) * ks * 16 + i0 % 16) * 32;
-        const index row1 = ((i1 / 16) * ks * 16 + i1 % 16) * 32;
-        for (index s = 0; s < ks; ++s) {
-            const index c = 32 * s;
-            const Pieces a = split32<kLo>(load16(r0, c0, c), load16(r0, c0, c + 16));
-            const Pieces b = split32<kLo>(load16(r1, c1, c), load16(r1, c1, c + 16));
-            const index tile = s * kTile;
+    // Row pairs [p0, p1) of K step s into the step buffer `into`.
+    const auto split_pairs = [&](index s, index p0, index p1, std::uint16_t (*into)[kTile]) {
+        const index c = 32 * s;
+        const bool ahead = s + kPrefetchSteps < ks;
+        for (index p = p0; p < p1; ++p) {
+            const index i0 = 2 * p, i1 = 2 * p + 1;
+            const float* r0 = i0 < valid ? m + i0 * ld : nullptr;
+            const float* r1 = i1 < valid ? m + i1 * ld : nullptr;
+            if (ahead) {
+                for (const float* row : {r0, r1}) {
+                    if (!row) continue;
+                    const char* at = reinterpret_cast<const char*>(row + c + 32 * kPrefetchSteps);
+                    _mm_prefetch(at, _MM_HINT_T0);
+                    _mm_prefetch(at + 64, _MM_HINT_T0);
+                }
+            }
+            const Pieces a = split32<kLo>(load16(r0, c), load16(r0, c + 16));
+            const Pieces b = split32<kLo>(load16(r1, c), load16(r1, c + 16));
+            // Row i: tile i / 16 (+ 2 for lo), row i % 16.
+            std::uint16_t* const h0 = into[i0 / 16] + (i0 % 16) * 32;
+            std::uint16_t* const h1 = into[i1 / 16] + (i1 % 16) * 32;
+            _mm512_store_si512(h0, a.hi);
+            _mm512_store_si512(h1, b.hi);
             // Pair tiles 2s and 2s + 1, row p: the two rows' values interleaved within
             // each 128-bit lane (pair_column).
-            const index pair = 2 * tile + p * 32;
-            _mm512_store_si512(rows_hi + row0 + tile, a.hi);
-            _mm512_store_si512(rows_hi + row1 + tile, b.hi);
+            const index pair = 2 * s * kTile + p * 32;
             _mm512_store_si512(pairs_hi + pair, _mm512_unpacklo_epi16(a.hi, b.hi));
             _mm512_store_si512(pairs_hi + pair + kTile, _mm512_unpackhi_epi16(a.hi, b.hi));
             if (kLo) {
-                _mm512_store_si512(rows_lo + row0 + tile, a.lo);
-                _mm512_store_si512(rows_lo + row1 + tile, b.lo);
+                _mm512_store_si512(h0 + 2 * kTile, a.lo);
+                _mm512_store_si512(h1 + 2 * kTile, b.lo);
                 _mm512_store_si512(pairs_lo + pair, _mm512_unpacklo_epi16(a.lo, b.lo));
                 _mm512_store_si512(pairs_lo + pair + kTile, _mm512_unpackhi_epi16(a.lo, b.lo));
             }
         }
-    }
-    if (kLargest) {
-        const std::uint64_t seen = kDouble ? std::uint64_t(_mm512_reduce_max_epu64(most))
-                                           : std::uint64_t(_mm512_reduce_max_epu32(most));
-        w.most = std::max(w.most, seen);
-    }
-}
-
-// The block's Y = M_hi X + M_lo X (kLo; else M_hi X) into w.y (32 x lp), two column
-// tiles at a time.
-template <bool kLo>
-[[gnu::noinline]] void block_product(const std::uint16_t* xt, const Shape& sh, Scratch& w) {
-    const std::uint16_t* hi = w.rows_hi.data();
-    const std::uint16_t* lo = w.rows_lo.data();
-    const index upper = sh.ks * kTile;  // rows 16..31 start here
+    };
+    constexpr index kPairs = kBlock / 2;
     const long stride_y = static_cast<long>(sh.lp * 4);
-    for (index t = 0; t < sh.nt; t += 2) {
-        const bool two = t + 1 < sh.nt;
+    split_pairs(0, 0, kPairs, steps[0]);
+    if (nt <= 2) {
+        // One or two column tiles: Y's tiles stay in tiles 0-3 for the whole block,
+        // X's step in 6-7, and each piece's step passes through 4-5.
+        const bool two = nt == 2;
         _tile_zero(0);
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
-        // Rows 0-15 and 16-31 of one piece's K step s times X's tiles (in 6 and 7).
-        const auto add_piece = [&](const std::uint16_t* piece, index s) {
-            _tile_loadd(4, piece + s * kTile, 64);
-            _tile_loadd(5, piece + upper + s * kTile, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
-            if (two) {
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(3, 5, 7);
-            }
-        };
-        for (index s = 0; s < sh.ks; ++s) {
-            const std::uint16_t* xs = xt + (s * sh.nt + t) * kTile;
+        for (index s = 0; s < ks; ++s) {
+            std::uint16_t (*const step)[kTile] = steps[s % 2];
+            const std::uint16_t* xs = xt + s * nt * kTile;
             _tile_loadd(6, xs, 64);
             if (two) _tile_loadd(7, xs + kTile, 64);
-            add_piece(hi, s);
-            if (kLo) add_piece(lo, s);
+            for (index piece = 0; piece < (kLo ? 2 : 1); ++piece) {
+                _tile_loadd(4, step[2 * piece], 64);
+                _tile_loadd(5, step[2 * piece + 1], 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(2, 5, 6);
+                if (two) {
+                    _tile_dpbf16ps(1, 4, 7);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+                if (s + 1 < ks) {
+                    const index half = kLo ? kPairs / 2 : kPairs;
+                    split_pairs(s + 1, piece * half, (piece + 1) * half, steps[(s + 1) % 2]);
+                }
+            }
         }
-        float* y = w.y.data() + 16 * t;
+        float* y = w.y.data();
         _tile_stored(0, y, stride_y);
         _tile_stored(2, y + 16 * sh.lp, stride_y);
         if (two) {
             _tile_stored(1, y + 16, stride_y);
             _tile_stored(3, y + 16 + 16 * sh.lp, stride_y);
         }
+    } else {
+    for (index s = 0; s < ks; ++s) {
+        std::uint16_t (*const step)[kTile] = steps[s % 2];
+        std::uint16_t (*const next)[kTile] = steps[(s + 1) % 2];
+        _tile_loadd(4, step[0], 64);
+        _tile_loadd(5, step[1], 64);
+        if (kLo) {
+            _tile_loadd(6, step[2], 64);
+            _tile_loadd(7, step[3], 64);
+        }
+        const std::uint16_t* xs = xt + s * nt * kTile;
+        for (index t = 0; t < nt; ++t) {
+            float* y = w.y.data() + 16 * t;
+            if (s == 0) {
+                _tile_zero(0);
+                _tile_zero(1);
+            } else {
+                _tile_loadd(0, y, stride_y);
+                _tile_loadd(1, y + 16 * sh.lp, stride_y);
+            }
+            _tile_loadd(2, xs + t * kTile, 64);
+            _tile_dpbf16ps(0, 4, 2);
+            _tile_dpbf16ps(1, 5, 2);
+            if (kLo) {
+                _tile_dpbf16ps(0, 6, 2);
+                _tile_dpbf16ps(1, 7, 2);
+            }
+            _tile_stored(0, y, stride_y);
+            _tile_stored(1, y + 16 * sh.lp, stride_y);
+            // A share of the next step's row pairs.
+            if (s + 1 < ks) split_pairs(s + 1, t * kPairs / nt, (t + 1) * kPairs / nt, next);
+        }
     }
+    }
+    if (kLargest) w.most = std::max(w.most, std::uint64_t(_mm512_reduce_max_epu32(most)));
 }
 
 // Y's pieces, transposed into M^T Y's left-hand tiles (of block w.half).
@@ -444,9 +496,9 @@ template <bool kLo>
 }
 
 // Rows [first, last) of M into w.zt, block by block (M^T Y two blocks at a time for
-// wide panels: Scratch::halves) (and M's largest |entry| into
-// w.most when `largest`; float64 M's rows rounded into `copy`, when given), M in
-// kLo ? two pieces : one.
+// wide panels: Scratch::halves), M in kLo ? two pieces : one; M's largest |entry|
+// into w.most when `largest` (always for float64 M, whose rows are rounded into
+// `copy`, which it needs).
 template <bool kLo, class Src>
 void run_range(const ConstView<Src>& m, index first, index last, const std::uint16_t* xt,
                const Shape& sh, Scratch& w, StopPoll* stop, bool largest, float* copy) {
@@ -458,14 +510,19 @@ void run_range(const ConstView<Src>& m, index first, index last, const std::uint
         for (w.half = 0; w.half < halves; ++w.half) {
             const index r = r0 + w.half * kBlock;
             const Src* block = m.data + r * m.ld;
-            float* copied = copy ? copy + r * m.cols : nullptr;
             const index valid = std::min(kBlock, last - r);
-            if (largest) {
-                split_block<kLo, true>(block, m.ld, valid, sh, w, copied);
+            if constexpr (std::is_same_v<Src, double>) {
+                // Rounded into the copy first (rows written one after another), then
+                // split from there, in L2: splitting from float64 M and writing the
+                // copy 32 rows at a time, K step by K step, took 1.3-1.7x the time.
+                float* rounded = copy + r * m.cols;
+                round_rows(block, m.ld, valid, m.cols, rounded, w);
+                split_product<kLo, false>(rounded, m.cols, valid, xt, sh, w);
+            } else if (largest) {
+                split_product<kLo, true>(block, m.ld, valid, xt, sh, w);
             } else {
-                split_block<kLo, false>(block, m.ld, valid, sh, w, copied);
+                split_product<kLo, false>(block, m.ld, valid, xt, sh, w);
             }
-            block_product<kLo>(xt, sh, w);
             split_y(sh, w);
         }
         if (w.halves == 1) {

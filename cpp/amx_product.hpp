@@ -18,11 +18,12 @@
 //
 // M (row-major, rows x cols, float32; or float64, rounded to float32 on the way,
 // which also writes the float32 copy the later iterations read) is read once, in
-// blocks of 32 rows that are
-// split into bfloat16 pieces in two tile layouts on the way (rows for M X, pairs of
-// rows interleaved for M^T Y), as float32 M is read by the AVX-512 kernels. Each of
-// up to `threads` threads sums its own range of M's rows into its own Z, and the Zs
-// add up at the end (the bits depend on the thread count, as with the other kernels).
+// blocks of 32 rows that are split into bfloat16 pieces in two tile layouts on the
+// way (rows for M X, pairs of rows interleaved for M^T Y), 32 columns at a time, the
+// splitting of the next 32 columns interleaved with the tile products of these
+// (split_product). Chunks of M's rows are summed into Zs of their own that add up
+// at the end in a fixed order (the bits depend on the thread count, as with the
+// other kernels, but not on which thread took which chunk).
 //
 // Measured at 3000 x 2000, l = 30, on 2 cores: 1.2-1.3x faster than the AVX-512
 // kernel, not the 5x of the arithmetic. Splitting runs at about 75% of the memory
@@ -30,8 +31,9 @@
 // load from L2 for 16 K multiply-adds. Tried and not kept: keeping M's split
 // between products (as many bytes to read as M itself, plus the writing);
 // prefetching the next block into L2 during the tile products (no gain); splitting
-// the next block a little after each column tile's products, so that reading M
-// overlaps the tiles (0.8-1.1x the AVX-512 kernel instead of 1.1-1.3x).
+// the next whole block a little after each column tile's products (0.8-1.1x the
+// AVX-512 kernel instead of 1.1-1.3x; interleaving 32 columns at a time, with M X's
+// tiles for them in L1, is what paid).
 #pragma once
 
 #include "interrupt.hpp"

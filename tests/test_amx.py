@@ -44,6 +44,7 @@ SHAPES = [  # (rows, cols, l)
     (31, 17, 5),  # less than one block of 32 rows, less than one tile of columns
     (64, 32, 16),  # exact tiles
     (129, 100, 33),  # tails in rows, columns and panel tiles (3 of them)
+    (97, 45, 30),  # two column tiles (Y stays in the tile registers), tails
     (300, 257, 48),
     (1000, 70, 20),  # many blocks on two threads
     # Wide panels (7 or more column tiles) sum M^T Y two blocks at a time: one step of
@@ -264,7 +265,7 @@ def test_mixed_precision_false_keeps_float32_products(amx_restored):
 def test_the_first_amx_pass_checks_every_entry(amx_restored):
     # For C-ordered float32 A whose power iterations go to AMX, A's largest entry (NaN
     # and Inf refused, a huge or tiny A scaled) is found by the first product's pass
-    # (amx_product.cpp, split_block), not by a pass of its own. 517 columns end each
+    # (amx_product.cpp, split_product), not by a pass of its own. 517 columns end each
     # row in a 5-entry tail of a 16-wide load; 1001 rows end in a short block of 32.
     s = 1.0 / np.arange(1, 518)
     base = decaying_spectrum(1001, 517, s, seed=3, dtype=np.float32)
