@@ -583,10 +583,14 @@ void run_range(const ConstView<Src>& m, index first, index last, const std::uint
     }
 }
 
+// gather_z runs on its threads when the chunks' tiles take at least this many bytes.
+constexpr double kGatherSplitBytes = double(4 << 20);
+
 // Z (cols x l, column-major) = the chunks' Z^T tiles summed in the chunks' order.
 // Column 16t + cc's rows 32s..32s+31 are row cc of tiles (2s, t) and (2s + 1, t), in
 // pair_column's order: 128-bit lanes taken alternately from the two put them back.
-void gather_z(const ChunkSums<float>& partials, int chunks, const Shape& sh, Matrix<float>& z) {
+void gather_z(const ChunkSums<float>& partials, int chunks, const Shape& sh, Matrix<float>& z,
+              int threads) {
     // Row 32s + r sits at d of half h where r = pair_column(h, d): index 16 h + d of
     // the two halves (low, high) taken together.
     alignas(64) std::int32_t order[32];
@@ -607,17 +611,29 @@ void gather_z(const ChunkSums<float>& partials, int chunks, const Shape& sh, Mat
             _mm512_mask_storeu_ps(to, __mmask16((1u << unsigned(left)) - 1u), v);
         }
     };
-    for (index c = 0; c < sh.l; ++c) {
-        float* column = z.column(c);
-        const index t = c / 16, cc = c % 16;
-        for (index s = 0; 32 * s < sh.cols; ++s) {
-            const std::size_t at = static_cast<std::size_t>((2 * s * sh.nt + t) * 256 + cc * 16);
-            const __m512 low = summed(at), high = summed(at + static_cast<std::size_t>(sh.nt) * 256);
-            const index left = sh.cols - 32 * s;
-            store(column + 32 * s, left, _mm512_permutex2var_ps(low, first, high));
-            store(column + 32 * s + 16, left - 16, _mm512_permutex2var_ps(low, second, high));
+    // Tile by tile (each chunk's tiles (2s, t) and (2s + 1, t) read once, row by row),
+    // rows 32s.. of Z in [s0, s1) on each thread.
+    const index steps = (sh.cols + 31) / 32;
+    const int parts = threads > 1 && double(chunks) * double(sh.jt * sh.nt) * 1024.0 >= kGatherSplitBytes
+                          ? threads
+                          : 1;
+    run_parts(parts, [&](int part, int count) {
+        const auto [s0, s1] = part_range(steps, 1, part, count);
+        for (index t = 0; t < sh.nt; ++t) {
+            for (index s = s0; s < s1; ++s) {
+                const index left = sh.cols - 32 * s;
+                for (index cc = 0; cc < 16 && 16 * t + cc < sh.l; ++cc) {
+                    float* column = z.column(16 * t + cc);
+                    const std::size_t at =
+                        static_cast<std::size_t>((2 * s * sh.nt + t) * 256 + cc * 16);
+                    const __m512 low = summed(at);
+                    const __m512 high = summed(at + static_cast<std::size_t>(sh.nt) * 256);
+                    store(column + 32 * s, left, _mm512_permutex2var_ps(low, first, high));
+                    store(column + 32 * s + 16, left - 16, _mm512_permutex2var_ps(low, second, high));
+                }
+            }
         }
-    }
+    });
 }
 
 LOWRANK_TARGET_END
@@ -696,7 +712,7 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
         for (const Scratch& w : scratch) *most = std::max(*most, w.most);
     }
     if (z.rows != m.cols || z.cols != x.cols) z = Matrix<float>(m.cols, x.cols);
-    gather_z(partials, chunks, sh, z);
+    gather_z(partials, chunks, sh, z, parts);
     return true;
 }
 

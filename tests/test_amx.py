@@ -320,13 +320,15 @@ def test_the_first_amx_pass_makes_float64_copy(dtype, amx_restored):
 
 @needs_amx
 @pytest.mark.parametrize("pieces", [1, 2])
-@pytest.mark.parametrize("shape", [(5000, 40, 20), (3000, 33, 100), (1100, 70, 150)],
+@pytest.mark.parametrize("shape", [(5000, 40, 20), (3000, 33, 100), (1100, 70, 150),
+                                   (4100, 1000, 150)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_chunked_amx_product_matches_numpy_and_repeats_its_bits(pieces, shape, chunked,
                                                                  amx_restored):
-    """Chunks of 16 blocks of rows or more (8, 5 and 2 of them; the last two on wide
-    panels), each summed on its own and added up in the chunks' order: the bits must
-    not depend on which thread took which chunk."""
+    """Chunks of 16 blocks of rows or more (8, 5, 2 and 8 of them; the last three on
+    wide panels), each summed on its own and added up in the chunks' order: the bits
+    must not depend on which thread took which chunk. The last shape's chunks hold
+    over 4 MiB of sums, which the threads add up together (gather_z)."""
     rows, cols, l = shape
     rng = np.random.default_rng(rows + pieces)
     M = rng.standard_normal((rows, cols)).astype(np.float32)
