@@ -216,24 +216,13 @@ inline Pieces split32(__m512 a, __m512 b) {
 constexpr index kPrefetchSteps = 4;
 
 // Rows [0, valid) of float64 M's block at `m` (leading dimension ld) rounded to
-// float32 as static_cast does, into `copy` (leading dimension cols), row by row; the
-// largest |entry| of the float64 values goes to w.most (its bits).
-[[gnu::noinline]] void round_rows(const double* m, index ld, index valid, index cols,
-                                  float* copy, Scratch& w) {
-    const __m512i magnitude = _mm512_set1_epi64(0x7FFFFFFFFFFFFFFFll);
-    __m512i most = _mm512_setzero_si512();
+// float32 as static_cast does, into `copy` (leading dimension cols), row by row, kept
+// in cache for the splitting that reads them next; the largest |entry| of the
+// float64 values goes to w.most (its bits).
+void round_rows(const double* m, index ld, index valid, index cols, float* copy, Scratch& w) {
     for (index i = 0; i < valid; ++i) {
-        const double* row = m + i * ld;
-        float* to = copy + i * cols;
-        for (index c = 0; c < cols; c += 8) {
-            const index left = cols - c;
-            const __mmask8 mask = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << unsigned(left)) - 1u);
-            const __m512d v = _mm512_maskz_loadu_pd(mask, row + c);
-            most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(v), magnitude));
-            _mm256_mask_storeu_ps(to + c, mask, _mm512_cvtpd_ps(v));
-        }
+        w.most = std::max(w.most, detail::float_copy_max(m + i * ld, cols, copy + i * cols, true));
     }
-    w.most = std::max(w.most, std::uint64_t(_mm512_reduce_max_epu64(most)));
 }
 
 // The block's Y = M_hi X + M_lo X (kLo; else M_hi X) into w.y (32 x lp), splitting

@@ -60,16 +60,18 @@ std::uint64_t max_masked(const void* p, index count, std::uint64_t mask) {
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define LOWRANK_STREAMING_COPY 1
-// float_copy_max on AVX-512 with non-temporal stores: the float32 copy of a large A
-// goes to memory without first being read into cache (a normal store reads each
-// line it writes), so the pass moves 1.5x A's bytes instead of 2x.
+#define LOWRANK_AVX512_COPY 1
+// float_copy_max on AVX-512. kStream: with non-temporal stores, so that the float32
+// copy of a large A goes to memory without first being read into cache (a normal
+// store reads each line it writes) and the pass moves 1.5x A's bytes instead of 2x;
+// else with normal stores, for a copy read again while it is in cache.
 LOWRANK_TARGET_BEGIN("avx512f")
-std::uint64_t float_copy_max_streaming(const double* p, index count, float* out) {
-    // Up to out's first 64-byte boundary (out is 4-byte aligned), then 16 at a time,
-    // then the tail.
-    const index head = std::min(
-        count, index((64 - reinterpret_cast<std::uintptr_t>(out) % 64) % 64 / 4));
+template <bool kStream>
+std::uint64_t float_copy_max_avx512(const double* p, index count, float* out) {
+    // (Streaming: up to out's first 64-byte boundary, out being 4-byte aligned.)
+    const index head =
+        kStream ? std::min(count, index((64 - reinterpret_cast<std::uintptr_t>(out) % 64) % 64 / 4))
+                : 0;
     std::uint64_t largest = float_copy_max_impl(p, head, out);
     index i = head;
     const __m512i mask = _mm512_set1_epi64(static_cast<long long>(~std::uint64_t(0) >> 1));
@@ -79,25 +81,32 @@ std::uint64_t float_copy_max_streaming(const double* p, index count, float* out)
         most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(a), mask));
         most = _mm512_max_epu64(most, _mm512_and_si512(_mm512_castpd_si512(b), mask));
         const __m256 low = _mm512_cvtpd_ps(a), high = _mm512_cvtpd_ps(b);
-        _mm512_stream_ps(out + i, _mm512_castpd_ps(_mm512_insertf64x4(
-                                      _mm512_castps_pd(_mm512_castps256_ps512(low)),
-                                      _mm256_castps_pd(high), 1)));
+        const __m512 both = _mm512_castpd_ps(_mm512_insertf64x4(
+            _mm512_castps_pd(_mm512_castps256_ps512(low)), _mm256_castps_pd(high), 1));
+        if (kStream) {
+            _mm512_stream_ps(out + i, both);
+        } else {
+            _mm512_storeu_ps(out + i, both);
+        }
     }
     alignas(64) std::uint64_t lanes[8];
     _mm512_store_si512(lanes, most);
     for (std::uint64_t lane : lanes) largest = std::max(largest, lane);
     largest = std::max(largest, float_copy_max_impl(p + i, count - i, out + i));
-    _mm_sfence();  // the streamed stores are ordered before whatever reads them
+    if (kStream) _mm_sfence();  // the streamed stores are ordered before whatever reads them
     return largest;
 }
 LOWRANK_TARGET_END
 #endif
 
 LOWRANK_TARGET_CLONES
-std::uint64_t float_copy_max(const double* p, index count, float* out) {
-#ifdef LOWRANK_STREAMING_COPY
-    static const bool streaming = __builtin_cpu_supports("avx512f");
-    if (streaming && count >= 64) return float_copy_max_streaming(p, count, out);
+std::uint64_t float_copy_max(const double* p, index count, float* out, bool cached) {
+#ifdef LOWRANK_AVX512_COPY
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512 && count >= 64) {
+        return cached ? float_copy_max_avx512<false>(p, count, out)
+                      : float_copy_max_avx512<true>(p, count, out);
+    }
 #endif
     return float_copy_max_impl(p, count, out);
 }

@@ -145,8 +145,10 @@ namespace detail {
 std::uint32_t max_masked(const void* p, index count, std::uint32_t mask);
 std::uint64_t max_masked(const void* p, index count, std::uint64_t mask);
 // out[0..count) = p[0..count) rounded to float; returns the largest |p[i]|'s bits
-// (as max_masked with the sign bit cleared), in the same pass over p.
-std::uint64_t float_copy_max(const double* p, index count, float* out);
+// (as max_masked with the sign bit cleared), in the same pass over p. For a large
+// copy that goes to memory (its stores bypass the cache on AVX-512), or, with
+// `cached`, for one that is read again soon (the AMX product's rounding pass).
+std::uint64_t float_copy_max(const double* p, index count, float* out, bool cached = false);
 }  // namespace detail
 
 // The largest |entry| of a, or +infinity when an entry is NaN or Inf (0 when empty).
