@@ -11,7 +11,8 @@ bool g_installed = false;
 template <class T>
 bool complete(const Table<T>& t) {
     return t.gemm && t.syrk && t.trmm && t.gesdd && t.geqrf && t.orgqr && t.potrf &&
-           t.trtri && t.syevd;
+           t.trtri && t.syevd &&
+           t.gelqf && t.larft && t.larfb && t.gbbrd && t.lasq1;
 }
 
 }  // namespace

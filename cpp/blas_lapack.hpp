@@ -10,6 +10,8 @@
 // Algorithms call `Blas<T>::gemm(...)` etc.; the s/d pair is named once, here.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -43,6 +45,17 @@ struct Signatures {
                            blas_int*);
     using syevd = void (*)(const char*, const char*, const blas_int*, T*, const blas_int*, T*,
                            T*, const blas_int*, blas_int*, const blas_int*, blas_int*);
+    using gelqf = geqrf;
+    using larft = void (*)(const char*, const char*, const blas_int*, const blas_int*, const T*,
+                           const blas_int*, const T*, T*, const blas_int*);
+    using larfb = void (*)(const char*, const char*, const char*, const char*, const blas_int*,
+                           const blas_int*, const blas_int*, const T*, const blas_int*, const T*,
+                           const blas_int*, T*, const blas_int*, T*, const blas_int*);
+    using gbbrd = void (*)(const char*, const blas_int*, const blas_int*, const blas_int*,
+                           const blas_int*, const blas_int*, T*, const blas_int*, T*, T*, T*,
+                           const blas_int*, T*, const blas_int*, T*, const blas_int*, T*,
+                           blas_int*);
+    using lasq1 = void (*)(const blas_int*, T*, T*, T*, blas_int*);
 };
 
 // The pointers for one precision. Every member must be set before use.
@@ -57,6 +70,11 @@ struct Table {
     typename Signatures<T>::potrf potrf = nullptr;
     typename Signatures<T>::trtri trtri = nullptr;
     typename Signatures<T>::syevd syevd = nullptr;
+    typename Signatures<T>::gelqf gelqf = nullptr;
+    typename Signatures<T>::larft larft = nullptr;
+    typename Signatures<T>::larfb larfb = nullptr;
+    typename Signatures<T>::gbbrd gbbrd = nullptr;
+    typename Signatures<T>::lasq1 lasq1 = nullptr;
 };
 
 struct Functions {
@@ -92,6 +110,12 @@ inline blas_int to_blas_int(std::int64_t value, const char* what, std::int64_t s
                                     " does not fit the 32-bit integers of the BLAS in use");
     }
     return static_cast<blas_int>(value);
+}
+
+// Workspace size returned by a LAPACK query (lwork = -1), rounded up.
+template <class T>
+std::int64_t workspace_size(T query) {
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(static_cast<double>(query))));
 }
 
 // Column-major BLAS/LAPACK calls for T in {float, double}, with the integer
@@ -172,6 +196,54 @@ struct Blas {
         blas_int info = 0;
         blas_lapack::table<T>().syevd(&jobz, &uplo, &n_, a, &lda_, w, work, &lwork_, iwork,
                                       &liwork_, &info);
+        return info;
+    }
+    static blas_int gelqf(std::int64_t m, std::int64_t n, T* a, std::int64_t lda, T* tau, T* work,
+                          std::int64_t lwork) {
+        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
+                       lda_ = to_blas_int(lda, "lda"), lwork_ = to_blas_int(lwork, "lwork", -1);
+        blas_int info = 0;
+        blas_lapack::table<T>().gelqf(&m_, &n_, a, &lda_, tau, work, &lwork_, &info);
+        return info;
+    }
+    // The triangular factor T of the block reflector H = I - V T V^T (larft; no info).
+    static void larft(char direct, char storev, std::int64_t n, std::int64_t k, const T* v,
+                      std::int64_t ldv, const T* tau, T* t, std::int64_t ldt) {
+        const blas_int n_ = to_blas_int(n, "n"), k_ = to_blas_int(k, "k"),
+                       ldv_ = to_blas_int(ldv, "ldv"), ldt_ = to_blas_int(ldt, "ldt");
+        blas_lapack::table<T>().larft(&direct, &storev, &n_, &k_, v, &ldv_, tau, t, &ldt_);
+    }
+    // C <- H C, H^T C, C H or C H^T for the block reflector H (larfb; no info).
+    static void larfb(char side, char trans, char direct, char storev, std::int64_t m,
+                      std::int64_t n, std::int64_t k, const T* v, std::int64_t ldv, const T* t,
+                      std::int64_t ldt, T* c, std::int64_t ldc, T* work, std::int64_t ldwork) {
+        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
+                       k_ = to_blas_int(k, "k"), ldv_ = to_blas_int(ldv, "ldv"),
+                       ldt_ = to_blas_int(ldt, "ldt"), ldc_ = to_blas_int(ldc, "ldc"),
+                       ldwork_ = to_blas_int(ldwork, "ldwork");
+        if (m_ == 0 || n_ == 0) return;
+        blas_lapack::table<T>().larfb(&side, &trans, &direct, &storev, &m_, &n_, &k_, v, &ldv_,
+                                      t, &ldt_, c, &ldc_, work, &ldwork_);
+    }
+    // Band (kl sub-, ku superdiagonals, in LAPACK's band storage) to bidiagonal form,
+    // values only (vect = 'N', no C): d and e receive the bidiagonal.
+    static blas_int gbbrd_values(std::int64_t m, std::int64_t n, std::int64_t kl, std::int64_t ku,
+                                 T* ab, std::int64_t ldab, T* d, T* e, T* work) {
+        const char vect = 'N';
+        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
+                       kl_ = to_blas_int(kl, "kl"), ku_ = to_blas_int(ku, "ku"),
+                       ldab_ = to_blas_int(ldab, "ldab"), zero = 0, one = 1;
+        T unused = 0;
+        blas_int info = 0;
+        blas_lapack::table<T>().gbbrd(&vect, &m_, &n_, &zero, &kl_, &ku_, ab, &ldab_, d, e,
+                                      &unused, &one, &unused, &one, &unused, &one, work, &info);
+        return info;
+    }
+    // The singular values of the upper bidiagonal (d, e), descending, into d (lasq1).
+    static blas_int lasq1(std::int64_t n, T* d, T* e, T* work) {
+        const blas_int n_ = to_blas_int(n, "n");
+        blas_int info = 0;
+        blas_lapack::table<T>().lasq1(&n_, d, e, work, &info);
         return info;
     }
 };

@@ -12,6 +12,7 @@
 
 
 #include "amx_product.hpp"
+#include "band_reduction.hpp"
 #include "blas_lapack.hpp"
 #include "errors.hpp"
 #include "kept_buffer.hpp"
@@ -22,12 +23,6 @@
 
 namespace lowrank {
 namespace {
-
-// Workspace size returned by a LAPACK query (lwork = -1), rounded up.
-template <class T>
-index workspace_size(T query) {
-    return std::max<index>(1, static_cast<index>(std::ceil(static_cast<double>(query))));
-}
 
 // Thin SVD of a column-major matrix that gesdd may overwrite.
 // jobz 'S': U (m x p), S (p), VT (p x n), p = min(m, n); jobz 'N': S only.
@@ -1011,9 +1006,33 @@ void symmetric_eigenvalues(Matrix<T>& work, T* out) {
 
 template <class T>
 void singular_values(const ConstView<T>& a, T* out) {
+    if (two_stage_pays<T>(a.rows, a.cols)) {
+        two_stage_singular_values(a, out);
+        return;
+    }
     LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
     Matrix<T> work = to_matrix(a);
     gesdd<T>('N', work, out, nullptr, nullptr);
+}
+
+template <class T>
+void two_stage_singular_values(const ConstView<T>& a, T* out) {
+    LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
+    if (std::min(a.rows, a.cols) == 0) return;
+    // A or A^T, whichever is at least as tall as wide (the same values); for
+    // row-major A with rows <= cols that is a plain copy of its memory.
+    Matrix<T> work = to_matrix(a.rows > a.cols || (a.rows == a.cols && !a.row_major)
+                                   ? a : a.transposed());
+    // Outside LAPACK's safe range gesdd scales A; here a power of two does (exact).
+    const T largest = max_abs(work.view());
+    const int exponent = outside_safe_range(largest) ? std::ilogb(largest) : 0;
+    if (exponent != 0) {
+        for (T& value : work.values) value = std::scalbn(value, -exponent);
+    }
+    two_stage_values(work, out);
+    if (exponent != 0) {
+        for (index i = 0; i < work.cols; ++i) out[i] = std::scalbn(out[i], exponent);
+    }
 }
 
 template <class T>
@@ -1201,6 +1220,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
 #define LOWRANK_INSTANTIATE(T)                                                               \
     template SvdResult<T> exact_svd<T>(const ConstView<T>&, index);                          \
     template void singular_values<T>(const ConstView<T>&, T*);                               \
+    template void two_stage_singular_values<T>(const ConstView<T>&, T*);                     \
     template void singular_values_batched<T>(const T*, index, index, index, T*);             \
     template void symmetric_eigenvalues<T>(Matrix<T>&, T*);                                  \
     template SvdResult<T> randomized_svd<T>(const ConstView<T>&, const RandomizedSvdOptions&, \

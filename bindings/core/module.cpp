@@ -43,6 +43,11 @@ void fill(lowrank::blas_lapack::Table<T>& table, const py::dict& blas, const py:
     table.potrf = capsule_function<decltype(table.potrf)>(lapack, "lapack", (p + "potrf").c_str());
     table.trtri = capsule_function<decltype(table.trtri)>(lapack, "lapack", (p + "trtri").c_str());
     table.syevd = capsule_function<decltype(table.syevd)>(lapack, "lapack", (p + "syevd").c_str());
+    table.gelqf = capsule_function<decltype(table.gelqf)>(lapack, "lapack", (p + "gelqf").c_str());
+    table.larft = capsule_function<decltype(table.larft)>(lapack, "lapack", (p + "larft").c_str());
+    table.larfb = capsule_function<decltype(table.larfb)>(lapack, "lapack", (p + "larfb").c_str());
+    table.gbbrd = capsule_function<decltype(table.gbbrd)>(lapack, "lapack", (p + "gbbrd").c_str());
+    table.lasq1 = capsule_function<decltype(table.lasq1)>(lapack, "lapack", (p + "lasq1").c_str());
 }
 
 #if defined(__linux__)

@@ -148,6 +148,18 @@ py::array_t<T> stack_singular_values(const py::array_t<T>& a) {
     return out;
 }
 
+// singular_values' two-stage path at any size, for the tests of its edge shapes.
+template <class T>
+py::array_t<T> two_stage_values(const py::array_t<T>& a) {
+    const ConstView<T> view = view_of(a, "A");
+    std::vector<T> s(static_cast<std::size_t>(std::min(view.rows, view.cols)));
+    {
+        py::gil_scoped_release release;
+        two_stage_singular_values(view, s.data());
+    }
+    return to_numpy(std::move(s));
+}
+
 template <class T>
 py::array_t<T> sketch(index rows, index cols, std::uint64_t seed) {
     if (rows < 0 || cols < 0) throw std::invalid_argument("rows and cols must be >= 0");
@@ -224,6 +236,7 @@ void define(py::module_& m) {
           "power iterations on a float32 copy of A where safe, unless mixed_precision=False.");
     m.def("singular_values", &stack_singular_values<T>, py::arg("A").noconvert(),
           "Singular values of a C-contiguous (batch, m, n) stack: (batch, min(m, n)).");
+    m.def("_two_stage_singular_values", &two_stage_values<T>, py::arg("A").noconvert());
     m.def("_kernel_product", &kernel_product<T>, py::arg("M").noconvert(),
           py::arg("X").noconvert(), py::arg("which"),
           "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing);\n"
