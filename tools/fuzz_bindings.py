@@ -133,7 +133,7 @@ def public(data: atheris.FuzzedDataProvider) -> None:
 
 def raw(data: atheris.FuzzedDataProvider) -> None:
     dtype = [np.float32, np.float64][data.ConsumeIntInRange(0, 1)]
-    target = data.ConsumeIntInRange(0, 6)
+    target = data.ConsumeIntInRange(0, 7)
     try:
         if target == 0:
             _core.svd(an_array(data, ndim=2, dtype=dtype), an_int(data))
@@ -156,6 +156,9 @@ def raw(data: atheris.FuzzedDataProvider) -> None:
             _core.gaussian_sketch(a_small_int(data, -2, 30), a_small_int(data, -2, 30),
                                   a_small_int(data, 0, 2**20),
                                   ["float32", "float64", "int8"][data.ConsumeIntInRange(0, 2)])
+        elif target == 6:  # singular_values' path for large matrices, at any size
+            _core._two_stage_singular_values(
+                an_array(data, ndim=2, dtype=dtype, finite=data.ConsumeBool()))
         else:
             widths = [an_int(data) for _ in range(data.ConsumeIntInRange(0, 4))]
             net = _core.bottleneck_network(
