@@ -161,11 +161,7 @@ struct Blas {
     }
     static blas_int geqrf(std::int64_t m, std::int64_t n, T* a, std::int64_t lda, T* tau, T* work,
                           std::int64_t lwork) {
-        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
-                       lda_ = to_blas_int(lda, "lda"), lwork_ = to_blas_int(lwork, "lwork", -1);
-        blas_int info = 0;
-        blas_lapack::table<T>().geqrf(&m_, &n_, a, &lda_, tau, work, &lwork_, &info);
-        return info;
+        return householder(blas_lapack::table<T>().geqrf, m, n, a, lda, tau, work, lwork);
     }
     static blas_int orgqr(std::int64_t m, std::int64_t n, std::int64_t k, T* a, std::int64_t lda,
                           const T* tau, T* work, std::int64_t lwork) {
@@ -200,11 +196,7 @@ struct Blas {
     }
     static blas_int gelqf(std::int64_t m, std::int64_t n, T* a, std::int64_t lda, T* tau, T* work,
                           std::int64_t lwork) {
-        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
-                       lda_ = to_blas_int(lda, "lda"), lwork_ = to_blas_int(lwork, "lwork", -1);
-        blas_int info = 0;
-        blas_lapack::table<T>().gelqf(&m_, &n_, a, &lda_, tau, work, &lwork_, &info);
-        return info;
+        return householder(blas_lapack::table<T>().gelqf, m, n, a, lda, tau, work, lwork);
     }
     // The triangular factor T of the block reflector H = I - V T V^T (larft; no info).
     static void larft(char direct, char storev, std::int64_t n, std::int64_t k, const T* v,
@@ -244,6 +236,18 @@ struct Blas {
         const blas_int n_ = to_blas_int(n, "n");
         blas_int info = 0;
         blas_lapack::table<T>().lasq1(&n_, d, e, work, &info);
+        return info;
+    }
+
+private:
+    // geqrf and gelqf: the same arguments, QR or LQ.
+    static blas_int householder(typename blas_lapack::Signatures<T>::geqrf factor, std::int64_t m,
+                                std::int64_t n, T* a, std::int64_t lda, T* tau, T* work,
+                                std::int64_t lwork) {
+        const blas_int m_ = to_blas_int(m, "m"), n_ = to_blas_int(n, "n"),
+                       lda_ = to_blas_int(lda, "lda"), lwork_ = to_blas_int(lwork, "lwork", -1);
+        blas_int info = 0;
+        factor(&m_, &n_, a, &lda_, tau, work, &lwork_, &info);
         return info;
     }
 };
