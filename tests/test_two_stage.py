@@ -134,3 +134,33 @@ def test_float32_values_are_as_accurate_as_numpys():
     ours = error_in_eps(lc.singular_values(A), A)
     numpys = error_in_eps(np.linalg.svd(A, compute_uv=False), A)
     assert ours <= max(2.0 * numpys, 1.0), (ours, numpys)
+
+
+@pytest.mark.parametrize("shape", [(9, 5), (600, 520)], ids=str)
+def test_fortran_ordered_input_is_read_as_its_transpose(shape, float_dtype):
+    # The values of A and A^T are the same: a Fortran-ordered A (or A.T of a C-ordered
+    # array) goes to the core as the C-ordered A^T it is, with no copy in Python.
+    import tracemalloc
+
+    A = random_matrix(shape, float_dtype, seed=9)
+    F = np.asfortranarray(A)
+    before = F.copy()
+    as_transpose = np.ascontiguousarray(A.T)
+    tracemalloc.start()
+    try:
+        got = lc.singular_values(F)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if F.nbytes >= 1 << 20:  # NumPy's allocations are traced: no copy of A
+        assert peak < F.nbytes // 2, peak
+    np.testing.assert_array_equal(got, lc.singular_values(as_transpose))
+    np.testing.assert_allclose(got, np.linalg.svd(A.astype(np.float64), compute_uv=False),
+                               rtol=0, atol=1e3 * np.finfo(float_dtype).eps * got[0])
+    assert lc.rank(F) == np.linalg.matrix_rank(A)
+    assert lc.rank(F, rtol=0.5) == np.linalg.matrix_rank(A, rtol=0.5)
+    assert lc.erank(F) == lc.erank(as_transpose)
+    # hermitian=True reads F's own lower triangle, not its transpose's.
+    S = F[: min(shape), : min(shape)]
+    assert lc.rank(S, hermitian=True) == np.linalg.matrix_rank(S, hermitian=True)
+    np.testing.assert_array_equal(F, before)

@@ -113,12 +113,21 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
     return A
 
 
-def as_stack(A):
+def as_stack(A, *, transposable: bool = False):
     """A C-contiguous ``(batch, m, n)`` view or copy of an ``(..., m, n)`` array,
-    and the batch shape ``A.shape[:-2]``."""
+    and the batch shape ``A.shape[:-2]``.
+
+    ``transposable``: the caller needs only what a matrix shares with its
+    transpose (its singular values). Then a matrix stored column by column (a
+    Fortran-ordered 2-D array, such as ``X.T`` of a C-ordered ``X``) comes back as
+    its transpose, ``(1, n, m)``, a view instead of a copy."""
     xp = array_module(A)
     batch_shape = A.shape[:-2]
     batch = int(np.prod(batch_shape, dtype=np.int64))
+    if transposable and not A.flags.c_contiguous:
+        swapped = xp.swapaxes(A, -1, -2)
+        if swapped.flags.c_contiguous:
+            return swapped.reshape((batch,) + swapped.shape[-2:]), batch_shape
     return xp.ascontiguousarray(A).reshape((batch,) + A.shape[-2:]), batch_shape
 
 

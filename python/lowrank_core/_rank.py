@@ -69,14 +69,16 @@ def rank(A, tol=None, *, rtol=None, hermitian=False):
             A = xp.broadcast_to(A, out_shape + (m, n))
             batch_shape = out_shape
         threshold = np.ascontiguousarray(np.broadcast_to(threshold, batch_shape).ravel())
-    stack, _ = _checks.as_stack(A)
+    # rank(A) = rank(A^T) by the same singular values and threshold (max(M, N) is
+    # symmetric); hermitian=True reads the lower triangle, so not there.
+    stack, _ = _checks.as_stack(A, transposable=not hermitian)
     ranks = backend_for(stack).matrix_rank(stack, threshold, rtol is not None, bool(hermitian))
     return int(ranks[0]) if batch_shape == () else ranks.reshape(batch_shape)
 
 
 def _measure(A, which: str):
     A = _checks.as_float_array(A, "A", min_ndim=2)
-    stack, batch_shape = _checks.as_stack(A)
+    stack, batch_shape = _checks.as_stack(A, transposable=True)
     values = getattr(backend_for(stack), which)(stack)
     return float(values[0]) if batch_shape == () else values.reshape(batch_shape)
 

@@ -221,6 +221,6 @@ def singular_values(A):
     array([3., 1.])
     """
     A = _checks.as_float_array(A, "A", min_ndim=2)
-    stack, batch_shape = _checks.as_stack(A)
+    stack, batch_shape = _checks.as_stack(A, transposable=True)
     values = backend_for(stack).singular_values(stack)
     return values.reshape(batch_shape + values.shape[-1:])
