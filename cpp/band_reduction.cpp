@@ -82,7 +82,7 @@ void two_stage_values(Matrix<T>& a, T* out) {
 
     // Stages 2 and 3 in float64 whatever T: gbbrd's rotations in working precision
     // cost float32 25-50 eps ||A|| (as float32 gesdd's own bidiagonal reduction
-    // does), against 0.3-0.4 eps for float32 values from a float64 stage 2 (what
+    // does), against 0.3-0.9 eps for float32 values from a float64 stage 2 (what
     // numpy.linalg.svd gives float32 input); in O(n b) memory, at about the speed of
     // the float32 gbbrd. LAPACK band storage: ab(ku + i - j, j) = a(i, j), j - ku <= i <= j.
     const index ldab = ku + 1;

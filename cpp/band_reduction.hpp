@@ -11,7 +11,7 @@
 //   3. bidiagonal -> singular values by dqds (lasq1, as gesdd's values-only path).
 // Stages 2 and 3 run in float64 for float32 input too. Every step is an orthogonal
 // transformation; the values' errors are those of gesdd's (measured on matrices of
-// known spectrum: 10-18 eps sigma_1 against gesdd's 9-16 in float64; 0.3-0.4 eps
+// known spectrum: 10-18 eps sigma_1 against gesdd's 9-16 in float64; 0.3-0.9 eps
 // in float32, as numpy.linalg.svd, whose float32 values float32 gesdd misses by
 // 25-50 eps), not the same bits. A much taller than wide matrix is first reduced to
 // its square R by geqrf, as gesdd does. The same scheme: LAPACK's sytrd_2stage for

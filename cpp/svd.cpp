@@ -1017,14 +1017,15 @@ void singular_values(const ConstView<T>& a, T* out) {
 
 template <class T>
 void two_stage_singular_values(const ConstView<T>& a, T* out) {
-    LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
+    // One pass for both: the largest |entry| is infinite when an entry is NaN or Inf.
+    const T largest = max_abs(a);
+    LOWRANK_EXPECTS(std::isfinite(largest), "A contains NaN or Inf");
     if (std::min(a.rows, a.cols) == 0) return;
     // A or A^T, whichever is at least as tall as wide (the same values); for
     // row-major A with rows <= cols that is a plain copy of its memory.
     Matrix<T> work = to_matrix(a.rows > a.cols || (a.rows == a.cols && !a.row_major)
                                    ? a : a.transposed());
     // Outside LAPACK's safe range gesdd scales A; here a power of two does (exact).
-    const T largest = max_abs(work.view());
     const int exponent = outside_safe_range(largest) ? std::ilogb(largest) : 0;
     if (exponent != 0) {
         for (T& value : work.values) value = std::scalbn(value, -exponent);
