@@ -68,10 +68,11 @@ class SingleThreadedBlas {
     bool active_ = false;
 };
 
-// Calls body(part, parts) on `parts` threads (the caller's thread is part 0; the
-// others from the core's pool, thread_pool.hpp, or started for this call when the
-// pool is busy), the BLAS single-threaded meanwhile when parts > 1; rethrows the
-// first exception after all have finished.
+// Calls body(part, parts) for every part on up to `parts` threads (the caller's
+// thread runs part 0, and any part the core's pool, thread_pool.hpp, has not begun
+// by then; threads are started for this call when the pool is busy), the BLAS
+// single-threaded meanwhile when parts > 1; rethrows the first exception after all
+// have finished. Parts must not wait for one another.
 template <class Body>
 void run_parts(int parts, Body&& body) {
     if (parts <= 1) {

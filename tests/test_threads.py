@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 import lowrank_core as lc
+from lowrank_core import _core, reference
+from lowrank_core.data import decaying_spectrum
 
 from conftest import assert_close, random_matrix
 
@@ -316,3 +318,42 @@ def test_a_forked_child_computes_with_threads_of_its_own():
         again = call()  # and the parent's own workers still work after the fork
     assert got == want.tobytes()
     assert np.array_equal(again, want)
+
+
+# --- the core's thread pool: parts no worker has begun ----------------------------
+
+
+def test_the_caller_runs_parts_no_worker_has_begun():
+    # More parts than cores, and parts that take no time: by the time the calling
+    # thread has finished its own part, most workers have not begun theirs, and the
+    # caller runs those itself (thread_pool.cpp) instead of waiting for the workers
+    # to wake. Every part must still run exactly once in every run.
+    import os
+
+    parts = min(257, 4 * (os.cpu_count() or 1) + 1)
+    once, by_caller = _core._pool_parts(parts, 300)
+    assert once, "a part ran twice or not at all"
+    assert 0 < by_caller <= 300 * (parts - 1)
+    assert _core._pool_parts(1, 5) == (True, 0)  # one part: the caller's alone
+    for bad in (0, 258):
+        with pytest.raises(ValueError, match="parts"):
+            _core._pool_parts(bad, 1)
+
+
+def test_results_do_not_depend_on_which_thread_ran_a_part():
+    # With more threads than cores the caller runs many workers' parts itself, and
+    # which ones varies from call to call; the bits must not (each part writes only
+    # its own output), and they agree with the reference.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    A = decaying_spectrum(1500, 700, 0.7 ** np.arange(700), seed=21, dtype=np.float32)
+    with threadpoolctl.threadpool_limits(8, user_api="blas"):
+        counts = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas"]
+        if max(counts, default=1) < 8:
+            pytest.skip("the BLAS does not take 8 threads here")
+        results = [lc.randomized_svd(A, 10, seed=3) for _ in range(6)]
+    first = results[0]
+    for again in results[1:]:
+        assert all(np.array_equal(x, y) for x, y in zip(again, first))
+    want = reference.randomized_svd(A, 10, power_iters=4, seed=3)
+    svd_matches(first, want, np.float32, A)

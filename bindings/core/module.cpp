@@ -2,7 +2,11 @@
 // SciPy's capsules, maps the core's exceptions, and registers each area.
 #include <pybind11/pybind11.h>
 
+#include <atomic>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__linux__)
@@ -13,6 +17,7 @@
 #include "blas_lapack.hpp"
 #include "errors.hpp"
 #include "register.hpp"
+#include "thread_pool.hpp"
 
 namespace py = pybind11;
 
@@ -104,6 +109,35 @@ void install_scipy_blas_lapack() {
     lowrank::blas_lapack::install(functions);
 }
 
+// For tests of the core's thread pool (thread_pool.hpp): `dispatches` runs of
+// `parts` parts that do nothing but count themselves. Returns whether every part of
+// every run ran exactly once, and how many parts other than part 0 the calling
+// thread ran itself (parts no worker had begun by the time it finished its own).
+std::pair<bool, long> pool_parts(int parts, int dispatches) {
+    if (parts < 1 || parts > 257) throw std::invalid_argument("parts must be in [1, 257]");
+    if (dispatches < 0) throw std::invalid_argument("dispatches must be >= 0");
+    const py::gil_scoped_release release;
+    struct Counts {
+        std::atomic<int> ran[257];
+        std::atomic<long> by_caller{0};
+        std::thread::id caller = std::this_thread::get_id();
+    } counts;
+    bool once = true;
+    for (int d = 0; d < dispatches; ++d) {
+        for (auto& r : counts.ran) r.store(0);
+        const lowrank::PartTask task{[](void* context, int part) {
+                                         auto& c = *static_cast<Counts*>(context);
+                                         c.ran[part].fetch_add(1);
+                                         if (part > 0 && std::this_thread::get_id() == c.caller)
+                                             c.by_caller.fetch_add(1);
+                                     },
+                                     &counts};
+        if (!lowrank::pool_run(parts, task)) throw std::runtime_error("the pool was busy");
+        for (int p = 0; p < parts; ++p) once = once && counts.ran[p].load() == 1;
+    }
+    return {once, counts.by_caller.load()};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -126,4 +160,7 @@ PYBIND11_MODULE(_core, m) {
     lowrank::bindings::register_svd(m);
     lowrank::bindings::register_rank(m);
     lowrank::bindings::register_bottleneck(m);
+    m.def("_pool_parts", &pool_parts, py::arg("parts"), py::arg("dispatches"),
+          "For tests: `dispatches` runs of `parts` empty parts on the core's thread pool;\n"
+          "(every part ran exactly once, parts > 0 that the calling thread ran itself).");
 }
