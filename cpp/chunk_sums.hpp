@@ -8,14 +8,15 @@
 // balancing the threads won. Measured on 2 cores, the AMX product there, in the
 // machine's quick spells: fixed halves 24.5-25.6 ms at best, chunks with fresh
 // arrays 30-36 ms (medians), chunks with the kept buffer 24.2-25.8 ms at best. Else
-// (a chunk per thread) each array is a vector of its own, as the per-thread sums
-// were before chunks: small products keep their allocations as they were.
+// (a chunk per thread) they lie likewise in one allocation of this call's, left
+// uninitialised unless a chunk asks for zeros (the AMX product writes its sums whole;
+// tests pass with fresh arrays filled with NaN). Zeroing them had been 1-2% of the
+// CPU time of a 1000 x 1000 float32 randomized SVD, not measurable in its wall time.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <new>
-#include <vector>
 
 #include "kept_buffer.hpp"
 #include "matrix.hpp"
@@ -27,47 +28,41 @@ class ChunkSums {
   public:
     ChunkSums(int chunks, index count, bool kept) : count_(count) {
         const std::size_t n = static_cast<std::size_t>(chunks) * static_cast<std::size_t>(count);
-        if (kept && n > 0) {
-            kept_ = static_cast<T*>(take_kept_buffer(KeptUse::chunk_sums, n * sizeof(T), &capacity_));
-            if (!kept_) throw std::bad_alloc();
+        if (n == 0) return;
+        if (kept) {
+            data_ = static_cast<T*>(take_kept_buffer(KeptUse::chunk_sums, n * sizeof(T), &capacity_));
+            if (!data_) throw std::bad_alloc();
         } else {
-            own_.resize(static_cast<std::size_t>(chunks));
+            data_ = CacheAligned<T>().allocate(n);
+            owned_ = n;
         }
     }
     ~ChunkSums() {
-        if (kept_) give_kept_buffer(KeptUse::chunk_sums, kept_, capacity_);
+        if (owned_) {
+            CacheAligned<T>().deallocate(data_, owned_);
+        } else if (data_) {
+            give_kept_buffer(KeptUse::chunk_sums, data_, capacity_);
+        }
     }
     ChunkSums(const ChunkSums&) = delete;
     ChunkSums& operator=(const ChunkSums&) = delete;
 
     // Chunk c's array for its thread to fill: uninitialised, or set to zero.
     T* get(int c, bool zeroed) {
-        if (kept_) {
-            T* out = kept_ + static_cast<std::size_t>(c) * static_cast<std::size_t>(count_);
-            if (zeroed) std::fill(out, out + count_, T(0));
-            return out;
-        }
-        AlignedVector<T>& v = own_[static_cast<std::size_t>(c)];
-        if (zeroed) {
-            v.assign(static_cast<std::size_t>(count_), T(0));
-        } else {
-            v.resize(static_cast<std::size_t>(count_));
-        }
-        return v.data();
+        T* out = at(c);
+        if (zeroed) std::fill(out, out + count_, T(0));
+        return out;
     }
 
     // Chunk c's array, once filled.
-    T* at(int c) {
-        if (kept_) return kept_ + static_cast<std::size_t>(c) * static_cast<std::size_t>(count_);
-        return own_[static_cast<std::size_t>(c)].data();
-    }
+    T* at(int c) { return data_ + static_cast<std::size_t>(c) * static_cast<std::size_t>(count_); }
     const T* at(int c) const { return const_cast<ChunkSums*>(this)->at(c); }
 
   private:
     index count_;
-    std::size_t capacity_ = 0;
-    T* kept_ = nullptr;
-    std::vector<AlignedVector<T>> own_;
+    std::size_t capacity_ = 0;  // of the kept buffer
+    std::size_t owned_ = 0;     // values allocated here (not kept)
+    T* data_ = nullptr;
 };
 
 }  // namespace lowrank
