@@ -92,7 +92,8 @@ def measure(case, op, libraries, rounds, repeats, timeout, warmup=True):
         if runs[name]:
             median = statistics.median(runs[name])
             row.update(median_s=median, samples=len(runs[name]),
-                       ratio=median / reference if reference else None)
+                       ratio=median / reference if reference else None,
+                       round_medians_s=by_round[name])
             if reference and name != "lowrank_core":
                 # The two libraries' medians within each round (minutes apart at most), so a
                 # slow spell of the machine that spans a round moves both.
