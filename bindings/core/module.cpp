@@ -15,6 +15,7 @@
 #endif
 
 #include "blas_lapack.hpp"
+#include "block_cache.hpp"
 #include "errors.hpp"
 #include "register.hpp"
 #include "thread_pool.hpp"
@@ -163,4 +164,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("_pool_parts", &pool_parts, py::arg("parts"), py::arg("dispatches"),
           "For tests: `dispatches` runs of `parts` empty parts on the core's thread pool;\n"
           "(every part ran exactly once, parts > 0 that the calling thread ran itself).");
+    m.def(
+        "_block_cache",
+        [] {
+            return std::make_pair(lowrank::block_cache::kEnabled,
+                                  lowrank::block_cache::cache().kept_bytes());
+        },
+        "(enabled, bytes kept now) of the cache of freed blocks the core's matrices reuse\n"
+        "(cpp/block_cache.hpp; off under AddressSanitizer).");
 }
