@@ -25,13 +25,15 @@
 namespace lowrank {
 
 // Whether a (rows x cols) matrix's values are computed here rather than by gesdd:
-// from min(rows, cols) = 512 on in float64 and 768 in float32 (one process, against
-// the same LAPACK's gesdd: parity up to 400 in float64, 1.15x faster at 500, 1.9x at
-// 1000; float32's gesdd is twice as fast, parity at 800; README "rank and singular
-// values").
+// from min(rows, cols) = 512 on, in either dtype. In float64 that is where it starts
+// to pay (one process, against the same LAPACK's gesdd: parity up to 400, 1.15x faster
+// at 500, 1.9x at 1000). Float32's gesdd is twice as fast (parity at 800), but it
+// misses Gaussian matrices' values by 17-19 eps sigma_1 from 512 to 760 rows and
+// columns where this path (its last two stages in float64) misses by 0.5, NumPy's by
+// 0.3: 1.08-1.18x gesdd's time there, still 1.6-2.1x faster than NumPy.
 template <class T>
 bool two_stage_pays(index rows, index cols) {
-    return std::min(rows, cols) >= (sizeof(T) == sizeof(double) ? 512 : 768);
+    return std::min(rows, cols) >= 512;
 }
 
 // The singular values of `a` (rows >= cols >= 1, column-major, overwritten),
