@@ -5,8 +5,6 @@
 #include <new>
 #include <utility>
 
-#include <sys/mman.h>
-
 namespace lowrank {
 
 namespace {
@@ -44,9 +42,6 @@ void* take_kept_buffer(KeptUse use, std::size_t bytes, std::size_t* capacity) {
         }
     }
     void* fresh = ::operator new(rounded, std::align_val_t(kAlignment), std::nothrow);
-#ifdef MADV_HUGEPAGE
-    if (fresh) madvise(fresh, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
-#endif
     *capacity = fresh ? rounded : 0;
     return fresh;
 }
