@@ -13,7 +13,7 @@
 // first calls slow (a fresh 400 MB buffer: 0.83 s to touch in huge pages, 0.14 s in
 // 4 KiB pages). Without the advice, first calls of float64 randomized_svd: 10000 x
 // 3000, 0.32-0.43 -> 0.20-0.28 s; 20000 x 5000 (its 400 MB copy past the 256 MiB
-// kept), 1.7-2.0 -> 1.16-1.17 s; later calls of 10000 x 3000 unchanged (0.16-0.18
+// kept), 1.7-2.0 -> 1.16-1.6 s; later calls of 10000 x 3000 unchanged (0.16-0.18
 // s: the buffer is kept), of 20000 x 5000 1.0-1.17 -> 1.15-1.30 s (it is not, and
 // 4 KiB pages fault in more slowly than huge pages the previous call freed).
 #pragma once
