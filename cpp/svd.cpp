@@ -257,6 +257,8 @@ class RowBlocks {
         parts_ = static_cast<int>(std::clamp<index>(m.rows / 64, 1, schedule.threads));
     }
 
+    index rows() const { return m_.rows; }
+
     // Y = M X (rows x l): each thread writes its rows of Y.
     void multiply(const Matrix<T>& x, Matrix<T>& y) const {
         if (kernel_product(m_, x, y, schedule_.threads, schedule_.stop)) return;
@@ -407,6 +409,56 @@ void normal_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters,
     }
 }
 
+template <class T>
+double panel_spread(const Matrix<T>& panel, index k, int power);
+
+// Whether the power iterations may run as one product A^T (A W) each (then one
+// orthonormalisation) rather than HMT's two (Algorithm 4.4: W <- orth(A^T orth(A W))),
+// from `spread` = (sigma_1 / sigma_k)^2 as panel_spread estimates it (about twice too
+// high). In the single product the k-th direction enters at sigma_k^2 beside
+// sigma_1^2, and T's rounding moves it by up to about eps * spread of itself; HMT's
+// orthonormalisation in between keeps that to eps * sigma_1 / sigma_k. Measured in
+// float32 on 2000 x 1000 matrices with ten singular values at 1, ten at g and a tail
+// at g * t, k = 20 (docs/reliability.md, "One product or two per power iteration"):
+// up to eps * spread = 1.2e-3 the spectral error matched HMT's to 2e-8 of itself; at
+// 1.3e-2, 2e-4 above it, and at 0.12 (g = 1e-3) 2e-2 after one iteration and 1.4e-2
+// after one from an orthonormal A Omega. Past an estimate of 4e-3 the iterations are
+// split: one more pass over A per iteration where the fused kernel runs, the same
+// passes on the BLAS path. In float64 that takes sigma_1 / sigma_k beyond about 4e6.
+template <class T>
+bool one_product_suffices(double spread) {
+    return double(std::numeric_limits<T>::epsilon()) * spread <= 4e-3;
+}
+
+// W <- orth(M^T M W), `iters` times, on the row-major M of `blocks`, as one product
+// or two per iteration (one_product_suffices) by `spread`, or, when that is NaN (not
+// yet known), by the spread the first iteration's M W shows: the fused kernel keeps
+// M W on the way (one pass over M), and a split first iteration reuses it.
+template <class T>
+void power_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters, index k,
+                      double spread, Orthonormal last = Orthonormal::basis) {
+    Matrix<T> z(w.rows, w.cols), y;
+    for (index it = 0; it < iters; ++it) {
+        if (std::isnan(spread)) {
+            blocks.normal_product(w, z, &y);
+            spread = panel_spread(y, k, 1);
+            if (!one_product_suffices<T>(spread)) {
+                orthonormalize(y, Orthonormal::basis);
+                blocks.multiply_transposed(y, z);
+            }
+        } else if (one_product_suffices<T>(spread)) {
+            blocks.normal_product(w, z);
+        } else {
+            if (y.rows != blocks.rows() || y.cols != w.cols) y = Matrix<T>(blocks.rows(), w.cols);
+            blocks.multiply(w, y);
+            orthonormalize(y, Orthonormal::basis);
+            blocks.multiply_transposed(y, z);
+        }
+        orthonormalize(z, it + 1 == iters ? last : Orthonormal::basis);
+        std::swap(w, z);
+    }
+}
+
 // Q = orth(Y) and Bt = A^T Q from Y = A W and Z = A^T Y, without another pass over
 // A: Cholesky-QR2 gives Q = Y R^-1 (R upper triangular, R^T R = Y^T Y), so
 // A^T Q = Z R^-1. In exact arithmetic that is the same Bt as a product with Q. In
@@ -460,7 +512,8 @@ bool orthonormalize_with_product(Matrix<T>& y, Matrix<T>& z, index k) {
 // reached (float32_iterations: W for row-major A, orthonormal Q for column-major).
 // HMT's Algorithm 4.4 orthonormalises after every product and reads A twice per
 // power iteration. Here each iteration is one product A^T (A W) (normal_iterations)
-// with one orthonormalisation: the same subspace in exact arithmetic; where the
+// with one orthonormalisation (two, HMT's, where the spectrum asks for them:
+// power_iterations): the same subspace in exact arithmetic; where the
 // kernels run, A is read q + 2 times instead of 2q + 2, and q + 1 times for
 // row-major A when the last two products come from one pass
 // (orthonormalize_with_product).
@@ -473,7 +526,7 @@ void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index it
         // and Bt = A^T Q, both from the one pass Y = A W, Z = A^T Y where that is
         // accurate (orthonormalize_with_product), else with a pass for A^T Q.
         const RowBlocks<T> blocks(a, l, schedule);
-        normal_iterations(blocks, start, iters);
+        power_iterations(blocks, start, iters, k, std::numeric_limits<double>::quiet_NaN());
         if (a.rows >= 4 * l) {  // tall enough for Cholesky-QR
             blocks.normal_product(start, bt, &q);
             if (orthonormalize_with_product(q, bt, k)) return;
@@ -485,13 +538,15 @@ void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index it
     } else {
         // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
         const RowBlocks<T> blocks(a.transposed(), l, schedule);
+        double spread = std::numeric_limits<double>::quiet_NaN();
         if (started) {
             q = std::move(start);
         } else {
             blocks.multiply_transposed(start, q);  // A Omega = (A^T)^T Omega
+            if (iters > 0) spread = panel_spread(q, k, 1);
             orthonormalize(q, iters > 0 ? Orthonormal::basis : Orthonormal::final);
         }
-        normal_iterations(blocks, q, iters, Orthonormal::final);
+        power_iterations(blocks, q, iters, k, spread, Orthonormal::final);
         blocks.multiply(q, bt);  // Bt = A^T Q
     }
 }
@@ -549,8 +604,14 @@ struct Float32Copy {
 // 5.2-8.5 -> 5.3-6.4, 700 x 700 2.9-4.2 -> 2.6-3.9, 500 x 500 the same.)
 template <class T>
 bool wants_float32_copy(const ConstView<T>& a, const RandomizedSvdOptions& options) {
-    if (!std::is_same_v<T, double> || !options.mixed_precision) return false;
-    const index float_iters = a.row_major ? options.power_iters : options.power_iters - 1;
+    if (!std::is_same_v<T, double> || options.mixed_precision == MixedPrecision::off) {
+        return false;
+    }
+    // Verified iterations run the last product in float64 (verified_iterations).
+    const index float_iters = options.mixed_precision == MixedPrecision::verified
+                                  ? options.power_iters - 1
+                              : a.row_major ? options.power_iters
+                                            : options.power_iters - 1;
     const double flops = 2.0 * double(a.rows) * double(a.cols) * double(options.sketch_columns);
     return float_iters >= 1 && flops >= 1e7;
 }
@@ -640,7 +701,8 @@ void scale_float32_copy(const ConstView<double>& a, double largest, Float32Copy&
 // Gaussian n x l, n >> l); after one iteration from Omega they underestimate
 // sigma_k / sigma_1 (the estimate came out about twice eps32 (sigma_1/sigma_k)^2),
 // so the test errs towards float64.
-double panel_spread(const Matrix<float>& panel, index k, int power) {
+template <class T>
+double panel_spread(const Matrix<T>& panel, index k, int power) {
     // The panel's squared singular values are the eigenvalues of its Gram matrix,
     // formed in float64 (30 x 30 from 2000 x 30 in 0.05 ms, where gesdd of the
     // panel took 1.1 ms); ascending.
@@ -824,6 +886,11 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
         return largest && !iterations_can_use(*largest) ? AmxFirst::unusable : AmxFirst::ran;
     });
     if (largest && !iterations_can_use(*largest)) return std::nullopt;
+    // Past AMX's limit and past one float32 product's (one_product_suffices):
+    // range_finder runs the iterations from Omega as a run without AMX does.
+    if (!(kBf16x3Unit * spread <= limits.two_pieces) && !one_product_suffices<float>(spread)) {
+        return std::nullopt;
+    }
     return later_iterations(blocks, a, std::move(z), spread, iters - 1, limits, schedule);
 }
 
@@ -839,7 +906,8 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
 template <class T>
 bool copy_in_first_pass(const ConstView<T>& a, const RandomizedSvdOptions& options) {
     const ConstView<float> shape{nullptr, a.rows, a.cols, a.cols, a.row_major};
-    return wants_float32_copy(a, options) && a.row_major &&
+    return options.mixed_precision == MixedPrecision::fast && wants_float32_copy(a, options) &&
+           a.row_major &&
            float_power_iterations_run(shape, options.sketch_columns, options.power_iters);
 }
 
@@ -907,6 +975,201 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
         }
         return cast<double>(panel);
     }
+}
+
+// ---- Verified mixed precision (MixedPrecision::verified) ----
+//
+// The power iterations may run below the working precision T (AMX's bfloat16
+// pieces, a float32 copy of float64 A) only while that leaves the result what T's
+// iterations would have given: the mark the lower precision leaves on an iterate
+// (a leak out of the wanted subspace of about unit * (sigma_1 / sigma_k)^2) must
+// be at most 1/margin of the leak T's iterations are still removing at that
+// point. Both shrink alike in every later iteration, so the ratio holds to the end.
+// The leak is measured, not assumed: each product M^T M W also gives the Ritz
+// residuals of the iterate W it was applied to (ritz_leak). An iterate found to
+// leak less than its precision allows is dropped; the iterations go back to the
+// one before it, one precision up. The last product always runs in T, so the last
+// lower-precision iterate is measured too. The record: docs/benchmarks-history.md
+// ("Accuracy contract: verified mixed precision"). The margin is
+// RandomizedSvdOptions::leak_margin.
+
+// The precisions, lowest first; `working` is T's (float32 for float32 A).
+enum class Level { amx = 0, float32 = 1, float64 = 2 };
+
+Level level_above(Level level) { return static_cast<Level>(static_cast<int>(level) + 1); }
+
+// Unit of a level's products relative to ||M||^2 ||W||: bfloat16 pieces carry about
+// 16 significant bits (kBf16x3Unit), float32 24.
+double level_unit(Level level) {
+    switch (level) {
+        case Level::amx: return kBf16x3Unit;
+        case Level::float32: return double(std::numeric_limits<float>::epsilon());
+        case Level::float64: return double(std::numeric_limits<double>::epsilon());
+    }
+    return 1.0;
+}
+
+// How far the top-k Ritz vectors of span(W) (W orthonormal, rows x l) leak out of
+// it, from z = M^T M W: max over j of ||z g_j - theta_j W g_j|| / theta_j, with
+// (theta_j, g_j) the top-k eigenpairs of W^T z. The residual is orthogonal to span(W)
+// and weighs a leak into direction i by 1 - sigma_i^2 / theta_j, so this errs low:
+// towards the higher precision. +inf when the panel cannot tell (theta_k <= 0).
+template <class P>
+double ritz_leak(const Matrix<P>& w, const Matrix<P>& z, index k) {
+    const index rows = w.rows, l = w.cols;
+    const Matrix<double> wd = cast<double>(w), zd = cast<double>(z);
+    Matrix<double> h(l, l);
+    Blas<double>::gemm('T', 'N', l, l, rows, 1.0, wd.data(), wd.ld(), zd.data(), zd.ld(), 0.0,
+                       h.data(), h.ld());
+    for (index j = 0; j < l; ++j) {
+        for (index i = j + 1; i < l; ++i) h(i, j) = 0.5 * (h(i, j) + h(j, i));
+    }
+    std::vector<double> theta(static_cast<std::size_t>(l));
+    double query = 0;
+    blas_int iquery = 0;
+    check_lapack_info(Blas<double>::syevd('V', 'L', l, h.data(), h.ld(), theta.data(), &query,
+                                          -1, &iquery, -1),
+                      "syevd (workspace query)");
+    std::vector<double> buffer(static_cast<std::size_t>(workspace_size(query)));
+    std::vector<blas_int> ibuffer(static_cast<std::size_t>(std::max<blas_int>(1, iquery)));
+    check_lapack_info(Blas<double>::syevd('V', 'L', l, h.data(), h.ld(), theta.data(),
+                                          buffer.data(), static_cast<index>(buffer.size()),
+                                          ibuffer.data(), static_cast<index>(ibuffer.size())),
+                      "syevd");
+    // Ascending: the top k are the last k, the k-th largest first among them.
+    const double* g = h.column(l - k);
+    Matrix<double> zg(rows, k), wg(rows, k);
+    Blas<double>::gemm('N', 'N', rows, k, l, 1.0, zd.data(), zd.ld(), g, h.ld(), 0.0, zg.data(),
+                       zg.ld());
+    Blas<double>::gemm('N', 'N', rows, k, l, 1.0, wd.data(), wd.ld(), g, h.ld(), 0.0, wg.data(),
+                       wg.ld());
+    double leak = 0;
+    for (index j = 0; j < k; ++j) {
+        const double t = theta[static_cast<std::size_t>(l - k + j)];
+        if (!(t > 0) || !std::isfinite(t)) return std::numeric_limits<double>::infinity();
+        double sum = 0;
+        const double* a = zg.column(j);
+        const double* b = wg.column(j);
+        for (index i = 0; i < rows; ++i) {
+            const double r = a[i] - t * b[i];
+            sum += r * r;
+        }
+        leak = std::max(leak, std::sqrt(sum) / t);
+    }
+    return leak;
+}
+
+// Where verified_iterations leaves the power iterations: the panel (W for
+// row-major A, orthonormal Q for column-major) after `done` of the q products
+// M^T M, for range_finder to go on from in T.
+template <class T>
+struct Reached {
+    Matrix<T> panel;
+    index done = 0;
+};
+
+// The power iterations of A, as many as the measured leaks allow below T
+// (above), then one product in T. M32 is M (A, or A^T for column-major A; row-major
+// either way) in float32: the copy of float64 A, or float32 A itself; `lowest` is the
+// lowest precision this call may use. Nothing (range_finder from Omega, all in T)
+// when the spectrum leaves no room below T or the first iterate fails its check.
+template <class T>
+std::optional<Reached<T>> verified_iterations(const ConstView<T>& a, const Matrix<T>& omega,
+                                              index k, index iters, const ConstView<float>& m32,
+                                              Level lowest, double margin,
+                                              const Schedule& schedule) {
+    constexpr Level working = std::is_same_v<T, double> ? Level::float64 : Level::float32;
+    const index l = omega.cols;
+    if (iters < 2 || k >= l) return std::nullopt;  // no lower product that T would check
+    const RowBlocks<float> blocks(m32, l, schedule);
+    // z = M^T M w at `level` or the first above it that runs; returns the level used.
+    const auto lower_product = [&](Level level, const Matrix<float>& w, Matrix<float>& z) {
+        if (level == Level::amx && amx_may_run(m32, l) &&
+            amx_normal_product(m32, w, z, schedule.threads, schedule.stop)) {
+            return Level::amx;
+        }
+        blocks.normal_product(w, z);
+        return Level::float32;
+    };
+
+    // The first product: M^T M Omega (row-major A), or A Omega (column-major), from
+    // which (sigma_1 / sigma_k)^2 is estimated (panel_spread, about twice too high).
+    const Matrix<float> omega32 = cast<float>(omega);
+    Matrix<float> current(m32.cols, l);
+    Level made;
+    double spread;
+    if (a.row_major) {
+        made = lower_product(lowest, omega32, current);
+        spread = panel_spread(current, k, 2);
+    } else {
+        blocks.multiply_transposed(omega32, current);
+        made = Level::float32;
+        spread = panel_spread(current, k, 1);
+    }
+    // The least leak an iterate made at `level` must show (`margin` times its mark).
+    const auto least_leak = [&](Level level) { return margin * level_unit(level) * spread; };
+    Level floor = lowest;
+    while (floor < working && !(least_leak(floor) <= 1)) floor = level_above(floor);
+    if (floor >= working) return std::nullopt;
+    if (made < floor) made = lower_product(floor, omega32, current);
+    orthonormalize(current, Orthonormal::basis);
+
+    // `previous`: the last iterate whose leak was measured to be enough, made at
+    // `previous_made` (none: the start, Omega). `measured`: that leak (1 for the
+    // start), or `current`'s once it has been measured (after a step back).
+    // `rate`: the measured factor by which one product shrinks the leak.
+    std::optional<Matrix<float>> previous;
+    Level previous_made = made;
+    double measured = 1, rate = 1;
+    bool current_measured = false;
+    index done = a.row_major ? 1 : 0;  // products M^T M so far
+    Matrix<float> next(current.rows, l);
+    while (done + 1 < iters) {  // the last product runs in T
+        // The leak the next product's result will have.
+        const double expected = measured * rate * (current_measured ? 1.0 : rate);
+        Level level = floor;
+        while (level < working && !(least_leak(level) <= expected)) level = level_above(level);
+        if (level >= working) break;
+        const Level used = lower_product(level, current, next);
+        const double leak = ritz_leak(current, next, k);
+        if (made < working && !(leak >= least_leak(made))) {
+            // `current` carries too much of the precision that made it: back to the
+            // iterate before, and never that low again.
+            floor = std::max(floor, level_above(made));
+            if (floor >= working || !previous) return std::nullopt;
+            current = std::move(*previous);
+            previous.reset();
+            made = previous_made;
+            current_measured = true;
+            rate = 1;
+            --done;
+            continue;
+        }
+        if (!current_measured) rate = std::min(1.0, leak / measured);
+        measured = leak;
+        current_measured = false;
+        previous = std::move(current);
+        previous_made = made;
+        current = next;
+        orthonormalize(current, Orthonormal::basis);
+        made = used;
+        ++done;
+    }
+
+    // One product in T, which also measures the last lower-precision iterate.
+    const ConstView<T> mt = a.row_major ? a : a.transposed();
+    const RowBlocks<T> blocks_t(mt, l, schedule);
+    Matrix<T> w = cast<T>(current), z(w.rows, l);
+    blocks_t.normal_product(w, z);
+    if (made < working && !(ritz_leak(w, z, k) >= least_leak(made))) {
+        if (!previous) return std::nullopt;
+        w = cast<T>(*previous);
+        --done;
+        blocks_t.normal_product(w, z);
+    }
+    ++done;
+    orthonormalize(z, done < iters ? Orthonormal::basis : Orthonormal::final);
+    return Reached<T>{std::move(z), done};
 }
 
 // Steps 2-3 for row-major float64 A after its power iterations ran on the float32
@@ -1089,7 +1352,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     bool deferred = false, rounding = false;
     Float32Copy copy;
     if constexpr (std::is_same_v<T, float>) {
-        deferred = options.mixed_precision &&
+        deferred = options.mixed_precision == MixedPrecision::fast &&
                    float_power_iterations_run(a, l, options.power_iters);
     } else {
         rounding = copy_in_first_pass(a, options) && allocate_float32_copy(a, copy);
@@ -1147,9 +1410,11 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // bfloat16 pieces (later_iterations; float_power_iterations for float32 A). The
     // products in T that follow make the result accurate in T.
     Matrix<T> q(m, l), bt(n, l);
-    std::optional<Matrix<T>> reached;
+    std::optional<Matrix<T>> reached;  // the panel the lower-precision iterations reached
+    index iters_left = options.power_iters;  // and the products M^T M still to run in T
+    const bool fast = options.mixed_precision == MixedPrecision::fast;
     if constexpr (std::is_same_v<T, float>) {
-        if (options.mixed_precision) {
+        if (fast) {
             float seen = -1;
             reached = float_power_iterations(a, omega, k, options.power_iters,
                                              amx_limits(options), schedule,
@@ -1158,6 +1423,14 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
                 if (seen < 0) seen = largest_entry(a, threads, nullptr);  // (not seen)
                 LOWRANK_EXPECTS(std::isfinite(seen), "A contains NaN or Inf");
                 if (outside_safe_range(seen)) return on_scaled_copy(seen);
+            }
+            if (reached) iters_left = 0;
+        } else if (options.mixed_precision == MixedPrecision::verified && a.row_major &&
+                   amx_may_run(a, l)) {
+            if (auto got = verified_iterations(a, omega, k, options.power_iters, a,
+                                               Level::amx, options.leak_margin, schedule)) {
+                reached = std::move(got->panel);
+                iters_left = options.power_iters - got->done;
             }
         }
     } else if (rounding) {
@@ -1177,20 +1450,29 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
             scale_float32_copy(a, seen, copy);  // (drops the copy when A is zero)
             reached = float32_iterations(a, omega, options, copy, schedule);
         }
-    } else {
+        if (reached) iters_left = a.row_major ? 0 : 1;
+    } else if (fast) {
         reached = float32_iterations(a, omega, options, copy, schedule);
+        if (reached) iters_left = a.row_major ? 0 : 1;
+    } else if (copy.storage) {  // verified
+        const Level lowest = a.row_major && amx_may_run(copy.m, l) ? Level::amx : Level::float32;
+        if (auto got = verified_iterations(a, omega, k, options.power_iters, copy.m, lowest,
+                                           options.leak_margin, schedule)) {
+            reached = std::move(got->panel);
+            iters_left = options.power_iters - got->done;
+        }
     }
     bool ranged = false;
     if constexpr (std::is_same_v<T, double>) {
-        ranged = reached && a.row_major &&
+        ranged = fast && reached && a.row_major &&
                  range_from_float32_copy(a, copy, *reached, k, options.copy_range_limit,
                                          schedule, q, bt);
     }
     copy.storage.reset();  // the float64 products need the memory more
     if (!ranged) {
-        const index iters_left = !reached ? options.power_iters : a.row_major ? 0 : 1;
-        range_finder(a, reached ? std::move(*reached) : std::move(omega), reached.has_value(),
-                     iters_left, k, schedule, q, bt);
+        const bool started = reached.has_value();
+        range_finder(a, started ? std::move(*reached) : std::move(omega), started, iters_left, k,
+                     schedule, q, bt);
     }
 
     // Step 4: the small SVD, Bt = V S Ub^T, so B = Ub S V^T.

@@ -48,16 +48,19 @@ void singular_values_batched(const T* a, index batch, index m, index n, T* out);
 template <class T>
 void symmetric_eigenvalues(Matrix<T>& work, T* out);
 
+enum class MixedPrecision { off, verified, fast };
+
 struct RandomizedSvdOptions {
     index rank = 1;             // k
     index sketch_columns = 11;  // l = k + oversamples, clamped to min(m, n) by the caller
     index power_iters = 4;
     std::uint64_t seed = 0;
-    // Run the power iterations below the working precision where that cannot cost
-    // accuracy (see randomized_svd in svd.cpp): float64 input on a float32 copy of
-    // A (for row-major A also the product Y = A W after them, whose span is the
-    // basis: range_from_float32_copy), and for row-major A on AMX in bfloat16 pieces.
-    bool mixed_precision = true;
+    // Whether the power iterations may run below the working precision: float64
+    // input on a float32 copy of A, and for row-major A on AMX in bfloat16 pieces.
+    // `verified`: only while their result is measured to be as accurate as the
+    // working precision's (verified_iterations in svd.cpp); `fast`: wherever the
+    // spectrum estimate allows, for a float32-accurate subspace (float32_iterations).
+    MixedPrecision mixed_precision = MixedPrecision::verified;
     // Where BLAS runs the products (no AVX2/AVX-512 kernel: normal_product.hpp), A is
     // read in row blocks of about this many bytes (at least one row), one BLAS call
     // per block, and Ctrl-C is polled between blocks. (The kernels use blocks that
@@ -80,6 +83,11 @@ struct RandomizedSvdOptions {
     // (svd.cpp, amx_limits); infinity: whenever they run on AMX; 0: never (for
     // benchmarks/precision_study.py).
     double amx_one_piece_limit = 0.15;
+    // Verified mixed precision takes a lower precision for an iterate only while the
+    // leak its iterations are still removing is at least this many times the mark
+    // that precision leaves (svd.cpp, verified_iterations); for studies of the margin
+    // (benchmarks/contract_study.py).
+    double leak_margin = 3000;
 };
 
 // Randomized SVD. With `sketch` (n x l) the given test matrix replaces the Philox one.

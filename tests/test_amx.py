@@ -134,6 +134,8 @@ def _spectral_error(A, result):
 
 
 def _with_and_without_amx(A, k, **options):
+    # The AMX pieces run past the accuracy contract only when asked for by name.
+    options.setdefault("mixed_precision", "fast")
     _core._amx(True)
     on = lc.randomized_svd(A, k, seed=5, oversamples=10, power_iters=4, **options)
     _core._amx(False)
@@ -197,7 +199,7 @@ def test_a_lifted_limit_puts_any_spectrum_on_amx(amx_restored):
     # does): now the power iterations run on AMX, and the bits move.
     s = np.arange(1, 601, dtype=np.float64) ** -2.0
     A = decaying_spectrum(2000, 600, s, seed=13, dtype=np.float32)
-    lifted = _core.randomized_svd(A, 60, 70, 4, 5, amx_limit=np.inf)
+    lifted = _core.randomized_svd(A, 60, 70, 4, 5, mixed_precision="fast", amx_limit=np.inf)
     default = lc.randomized_svd(A, 60, seed=5, oversamples=10, power_iters=4)
     _core._amx(False)
     without = lc.randomized_svd(A, 60, seed=5, oversamples=10, power_iters=4)
@@ -214,9 +216,10 @@ def test_one_piece_iterations_run_inside_their_limit_and_keep_the_error(dtype, a
     # bits move; the error does not (the precision study's changes there: ~1e-7).
     s = 1.0 / np.arange(1, 601, dtype=np.float64)
     A = decaying_spectrum(2000, 600, s, seed=12, dtype=dtype)
-    one = _core.randomized_svd(A, 20, 30, 4, 5)
-    two = _core.randomized_svd(A, 20, 30, 4, 5, amx_one_piece_limit=0.0)
-    lifted = _core.randomized_svd(A, 20, 30, 4, 5, amx_one_piece_limit=np.inf)
+    one = _core.randomized_svd(A, 20, 30, 4, 5, mixed_precision="fast")
+    two = _core.randomized_svd(A, 20, 30, 4, 5, mixed_precision="fast", amx_one_piece_limit=0.0)
+    lifted = _core.randomized_svd(A, 20, 30, 4, 5, mixed_precision="fast",
+                                  amx_one_piece_limit=np.inf)
     assert all(np.array_equal(x, y) for x, y in zip(one, lifted))
     assert not np.array_equal(one[1], two[1])
     A64 = A.astype(np.float64)
@@ -233,8 +236,8 @@ def test_one_piece_iterations_stay_out_past_their_limit(amx_restored):
     # bits of amx_one_piece_limit=0.
     s = 1.0 / np.arange(1, 601, dtype=np.float64)
     A = decaying_spectrum(2000, 600, s, seed=15, dtype=np.float32)
-    default = _core.randomized_svd(A, 100, 110, 4, 5)
-    two = _core.randomized_svd(A, 100, 110, 4, 5, amx_one_piece_limit=0.0)
+    default = _core.randomized_svd(A, 100, 110, 4, 5, mixed_precision="fast")
+    two = _core.randomized_svd(A, 100, 110, 4, 5, mixed_precision="fast", amx_one_piece_limit=0.0)
     assert all(np.array_equal(x, y) for x, y in zip(default, two))
 
 

@@ -271,15 +271,15 @@ def test_many_row_blocks_match_one(layout, float_dtype):
     # to BLAS transposed) gives what one block gives, to rounding.
     A = decaying_spectrum(300, 200, 1.0 / np.arange(1, 201), seed=21, dtype=float_dtype)
     A = np.asfortranarray(A) if layout == "F" else A
-    one = _core.randomized_svd(A, 10, 20, 2, 3, None, False)
+    one = _core.randomized_svd(A, 10, 20, 2, 3, None, "off")
     itemsize = A.dtype.itemsize
     for block_bytes in (1, 7 * 200 * itemsize, 64 * 300 * itemsize):
-        many = _core.randomized_svd(A, 10, 20, 2, 3, None, False, block_bytes)
+        many = _core.randomized_svd(A, 10, 20, 2, 3, None, "off", block_bytes)
         assert_close(many[1], one[1], float_dtype, factor=10)
         assert_close(many[0] * many[1] @ many[2], one[0] * one[1] @ one[2], float_dtype,
                      factor=100)
     with pytest.raises(ValueError, match="block_bytes"):
-        _core.randomized_svd(A, 10, 20, 2, 3, None, False, 0)
+        _core.randomized_svd(A, 10, 20, 2, 3, None, "off", 0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -304,12 +304,12 @@ def test_last_products_with_and_without_the_shared_pass(dtype, noise):
         assert_close(factor.T @ factor, np.eye(k), dtype, factor=50)
 
 
-def _mixed_and_full(A, k, **options):
+def _mixed_and_full(A, k, mode="auto", **options):
     # The float32 iterations themselves: AMX's, a step lower where the CPU has it,
-    # are tests/test_amx.py's.
+    # are tests/test_amx.py's. `mode`: the default, verified ("auto"), or "fast".
     _, amx = _core._amx(False)
     try:
-        mixed = lc.randomized_svd(A, k, seed=7, **options)
+        mixed = lc.randomized_svd(A, k, seed=7, mixed_precision=mode, **options)
         full = lc.randomized_svd(A, k, seed=7, mixed_precision=False, **options)
     finally:
         _core._amx(amx)
@@ -323,11 +323,14 @@ def _spectral_error(A, result):
 @pytest.mark.parametrize("layout", ["C", "F"])
 @pytest.mark.parametrize("scale", [1.0, 2.0**-1000, 2.0**1000], ids=["1", "tiny", "huge"])
 def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
-    # Large enough for the float32 power iterations; 1/i decays slowly enough for them.
+    # Asked for by name ("fast"), the float32 power iterations run on a slowly
+    # decaying spectrum (1/i) where their rounding stays below the algorithm's own
+    # error; the default ("auto") takes them only where the Ritz-leak check proves
+    # that (tests/test_accuracy_contract.py).
     s = 1.0 / np.arange(1, 601)
     A = decaying_spectrum(2000, 600, s, seed=8) * scale
     A = np.asfortranarray(A) if layout == "F" else A
-    mixed, full = _mixed_and_full(A, 20, oversamples=10, power_iters=3)
+    mixed, full = _mixed_and_full(A, 20, mode="fast", oversamples=10, power_iters=3)
     # Float32 rounding took part: the bits differ from the all-float64 run ...
     assert not np.array_equal(mixed.S, full.S)
     # ... but not the accuracy: the singular values agree to 1e-6 of themselves (the
@@ -370,13 +373,14 @@ def test_the_float32_copy_pass_sees_every_entry(layout):
 
 @pytest.mark.parametrize("layout", ["C", "F"])
 def test_mixed_precision_near_its_limit_keeps_the_error(layout):
-    # 1/i at k = 150: eps32 (sigma_1 / sigma_k)^2 = 2.7e-3 (the core's estimate is
-    # about twice that), inside the 3e-2 limit: float32 iterations run, and the
-    # spectral error moves by no more than a different sketch would move it.
+    # mixed_precision="fast": 1/i at k = 150: eps32 (sigma_1 / sigma_k)^2 = 2.7e-3
+    # (the core's estimate is about twice that), inside the 3e-2 limit: float32
+    # iterations run, and the spectral error moves by no more than a different
+    # sketch would move it.
     s = 1.0 / np.arange(1, 601)
     A = decaying_spectrum(2000, 600, s, seed=11)
     A = np.asfortranarray(A) if layout == "F" else A
-    mixed, full = _mixed_and_full(A, 150, oversamples=10, power_iters=3)
+    mixed, full = _mixed_and_full(A, 150, "fast", oversamples=10, power_iters=3)
     assert not np.array_equal(mixed.S, full.S)
     assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-4)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-4)
@@ -386,7 +390,8 @@ def test_mixed_precision_near_its_limit_keeps_the_error(layout):
 
 @pytest.mark.parametrize("floor", [1e-2, 1e-6])
 def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligible(floor):
-    # C-ordered float64 after float32 iterations: Y = A W comes from the float32 copy
+    # mixed_precision="fast", C-ordered float64 after float32 iterations: Y = A W
+    # comes from the float32 copy
     # while eps32 sigma_1 / sigma_(k+1) <= 1e-4, as with a floor of 1e-2 under
     # sigma_1 = 1 (1.2e-5). Under a floor of 1e-6 (1.2e-1) rounding A to float32
     # would move the basis by a good part of sigma_(k+1): the float64 pass runs
@@ -397,14 +402,15 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     k = 10
     s = np.concatenate([np.linspace(1.0, 0.5, k), np.full(590, floor)])
     A = decaying_spectrum(2000, 600, s, seed=13)
-    mixed, full = _mixed_and_full(A, k, oversamples=10, power_iters=3)
+    mixed, full = _mixed_and_full(A, k, "fast", oversamples=10, power_iters=3)
     assert _spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
     assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-6)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-9)
     _, amx = _core._amx(False)
     try:
-        default = _core.randomized_svd(A, k, k + 10, 3, 7)
-        float64_y = _core.randomized_svd(A, k, k + 10, 3, 7, copy_range_limit=0.0)
+        default = _core.randomized_svd(A, k, k + 10, 3, 7, mixed_precision="fast")
+        float64_y = _core.randomized_svd(A, k, k + 10, 3, 7, mixed_precision="fast",
+                                         copy_range_limit=0.0)
     finally:
         _core._amx(amx)
     taken = not all(np.array_equal(x, y) for x, y in zip(default, float64_y))
@@ -433,5 +439,7 @@ def test_mixed_precision_is_checked_and_ignored_for_small_float32():
     A = random_matrix((400, 300), np.float32, seed=10)
     mixed, full = _mixed_and_full(A, 10, power_iters=2)
     assert all(np.array_equal(x, y) for x, y in zip(mixed, full))
-    with pytest.raises(TypeError, match="mixed_precision"):
+    with pytest.raises(ValueError, match="mixed_precision"):
         lc.randomized_svd(A, 10, mixed_precision="yes")
+    with pytest.raises(TypeError, match="mixed_precision"):
+        lc.randomized_svd(A, 10, mixed_precision=1.0)

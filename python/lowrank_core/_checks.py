@@ -193,6 +193,19 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
+def check_mixed_precision(value) -> str:
+    """The core's name for ``randomized_svd``'s ``mixed_precision``: "auto", "fast" or
+    "off"."""
+    if isinstance(value, (bool, np.bool_)):
+        return "auto" if value else "off"
+    if isinstance(value, str):
+        if value in ("auto", "fast"):
+            return value
+        raise ValueError(f'mixed_precision must be "auto", "fast", True or False, got {value!r}')
+    raise TypeError(f'mixed_precision must be "auto", "fast", True or False, got '
+                    f"{type(value).__name__}")
+
+
 def check_positive_float(value, name: str) -> float:
     """``value`` as a finite float > 0 (bool is refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):

@@ -19,11 +19,12 @@ def randomized_svd(
     power_iters: int,
     seed: int,
     sketch: Optional[npt.NDArray[_F]] = None,
-    mixed_precision: bool = True,
+    mixed_precision: str = "auto",
     block_bytes: int = ...,
     amx_limit: float = 2.0,
     copy_range_limit: float = 1e-4,
     amx_one_piece_limit: float = 0.15,
+    leak_margin: float = 3000.0,
 ) -> Tuple[npt.NDArray[_F], npt.NDArray[_F], npt.NDArray[_F]]: ...
 def singular_values(A: npt.NDArray[_F]) -> npt.NDArray[_F]: ...
 def gaussian_sketch(rows: int, cols: int, seed: int, dtype: str = "float64") -> npt.NDArray[np.floating]: ...

@@ -50,7 +50,7 @@ def svd(A, k):
 
 
 def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketch=None,
-                   mixed_precision=True):
+                   mixed_precision="auto"):
     """Approximate top-k SVD of ``A`` by random sketching (Halko–Martinsson–Tropp).
 
     Parameters
@@ -74,52 +74,16 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     sketch : array_like, shape (n, l), optional
         An explicit test matrix that replaces the random one (then ``seed`` is
         unused); converted to ``A``'s dtype.
-    mixed_precision : bool, default True
-        float64 ``A`` on the CPU: run the power iterations on a float32 copy of
-        ``A`` (scaled by a power of two), about twice as fast, and everything after
-        them in float64, so that U, S and Vh are float64-accurate for the subspace
-        found. For C-ordered ``A`` the product after the iterations, Y = A W,
-        whose span becomes the basis Q, also comes from the copy while
-        ``eps32 * sigma_1 / sigma_{k+1} <= 1e-4`` as Y's own singular values
-        estimate it; B = Q^T A is then formed from ``A`` in float64, the exact
-        projection onto that basis (on 2000 x 1000 matrices the spectral error
-        moved by at most 2.4e-8 of itself and the singular values by 3.7e-10
-        sigma_1, ``benchmarks/copy_range_study.py``; 10000 x 3000, k = 100: that
-        step 229 -> 174 ms). ``A`` of rank k,
-        or with a noise floor far below sigma_1, gets the float64 product.
-        The copy is used only where float32 cannot cost accuracy: when
-        ``eps32 * (sigma_1 / sigma_k)**2 <= 3e-2``, as estimated after the first
-        iteration (an upper bound on how much the k-th wanted direction moves;
-        the spectral error moved by at most 1e-4 of itself in measurements up
-        to that limit, as often down as up), for at least one float32 iteration
-        (``power_iters >= 1``, or 2 for Fortran-ordered ``A``) and enough work to
-        pay for the copy; otherwise, and with ``False``, all is float64. The copy
-        needs half of ``A``'s memory more; its buffer (up to 256 MiB) is kept for
-        the next call of the same size, because fresh memory costs the kernel's
-        page zeroing every time. (Large inputs, 2 m n l of 4e9 and more, also keep
-        one buffer of at most 64 MiB for their products' per-chunk sums.)
-        On CPUs with AMX-BF16 (Intel Xeon since Sapphire Rapids; Linux), the
-        power iterations of C-ordered float32 ``A`` and of float64 ``A``'s
-        float32 copy go one step further: their products run on
-        AMX tiles with each value split into two bfloat16 pieces (about 16
-        significant bits; 1.1-1.8x faster here, more for wider sketches), when
-        ``2 m n l >= 1e7`` and ``2**-16 * (sigma_1 / sigma_k)**2 <= 2`` as
-        estimated from the first product (about twice the true value). That
-        product runs on AMX too and is redone with the float32 products when its
-        estimate is past the limit (one pass over ``A`` more; the result is then
-        that of a run without AMX). Measured on 2000 x 1000 float32 matrices
-        against the float32 products (3 seeds, k = 10 to 300, spectra 1/sqrt(i)
-        to 1/i^2, exp(-i/10), exp(-i/5); the limit lifted;
-        ``benchmarks/precision_study.py``): up to a true value of 1.4 the spectral
-        error moved by at most 3.4e-4 of itself, as often down as up, and at most
-        a 22nd of how much it moved between the three seeds; past the limit by up
-        to 3.7e-3 at 50 to 400 and 2.4e-2 at 1500 to 7700. Where that estimate
-        is at most 0.15, the iterations after the first round ``A`` to one
-        bfloat16 piece instead (three tile products for five; 0.70-0.75x the time
-        of a pass): the precision study with ``--pieces one`` measured changes of
-        the same size as two pieces' there (at most 2.2e-4 against 1.6e-4).
-        For float32 ``A`` the products after the iterations run in float32.
-        No effect on the GPU.
+    mixed_precision : {"auto", "fast", False}, default "auto"
+        Whether the power iterations may run below ``A``'s precision (CPU core):
+        float64 ``A`` on a float32 copy, C-ordered ``A`` on AMX-BF16 tiles.
+        ``"auto"`` (or ``True``) takes a lower precision only while the Ritz
+        residuals of each iterate show it leaking out of the wanted subspace at
+        least 3000 times more than that precision can move it, so the result
+        matches ``False``'s to within 1e-2 of its distance to the exact truncated
+        SVD (float64 in, float64-accurate out). ``"fast"`` trades that guarantee
+        for speed: U and Vh may be only float32-accurate. ``False``: all in
+        ``A``'s precision. The GPU core runs in ``A``'s precision throughout.
 
     Returns
     -------
@@ -140,7 +104,7 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     5. U = Q Ub, truncated to k. When the entries of A are so large or so small
     that ``||A||^2`` would overflow or underflow (outside LAPACK's safe range, as
     gesdd checks it), the iterations run on a copy of A scaled by a power of two.
-    See ``mixed_precision`` for the float32 power iterations of float64 input.
+    See ``mixed_precision`` for the power iterations below ``A``'s precision.
 
     On the CPU, each power iteration is one pass over A (``A^T (A W)`` block by
     block, then one orthonormalisation: the same subspace as step 3 in exact
@@ -181,12 +145,9 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
                 f"got {sketch.shape}"
             )
         seed = 0
-    if not isinstance(mixed_precision, (bool, np.bool_)):
-        raise TypeError(f"mixed_precision must be True or False, got "
-                        f"{type(mixed_precision).__name__}")
+    precision = _checks.check_mixed_precision(mixed_precision)
     backend = backend_for(A) if sketch is None else backend_for(A, sketch)
-    U, S, Vh = backend.randomized_svd(A, k, columns, power_iters, seed, sketch,
-                                      bool(mixed_precision))
+    U, S, Vh = backend.randomized_svd(A, k, columns, power_iters, seed, sketch, precision)
     return SVDResult(U, S, Vh)
 
 
