@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "band_reduction.hpp"
 #include "blas_lapack.hpp"
 #include "errors.hpp"
 #include "parallel.hpp"
@@ -60,26 +63,60 @@ void matrix_rank_batched(const T* a, index batch, index m, index n, Threshold ki
                     "a threshold is required");
     const index p = std::min(m, n);
     const T default_rtol = static_cast<T>(std::max(m, n)) * std::numeric_limits<T>::epsilon();
+    // numpy.linalg computes in float64 whatever the input (its _commonType) and rounds
+    // the values to the input's dtype before matrix_rank compares them: float32 A is
+    // lifted to float64 here too.
+    const bool two_stage = !hermitian && two_stage_pays<double>(m, n);
+    // Two routines' values differ by rounding: up to tens of eps * s_max (two-stage
+    // against gesdd, docs/reliability.md "Numerical rank at the threshold"). A value
+    // that close to the threshold, or within two of T's ulps of it, is recomputed by
+    // NumPy's own routine, gesdd, so the count is NumPy's.
+    const double noise = std::max(64.0, 0.1 * static_cast<double>(std::max(m, n))) *
+                         std::numeric_limits<double>::epsilon();
     for_each_matrix_range(batch, [&](index first, index last) {
-        std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
+        std::vector<double> lifted;
+        std::vector<double> values(static_cast<std::size_t>(std::max<index>(p, 1)));
+        std::vector<T> s(values.size());
         for (index b = first; b < last; ++b) {
-            const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
-            if (hermitian) {
-                absolute_eigenvalues(view, s.data());
+            const T* matrix = a + b * m * n;
+            const double* data;
+            if constexpr (std::is_same_v<T, double>) {
+                data = matrix;
             } else {
-                singular_values(view, s.data());
+                lifted.assign(matrix, matrix + m * n);
+                data = lifted.data();
             }
-            const T s_max = p > 0 ? *std::max_element(s.begin(), s.begin() + p) : T(0);
-            std::int64_t count = 0;
-            if (kind == Threshold::Default) {
-                const T tol = s_max * default_rtol;
-                for (index i = 0; i < p; ++i) count += s[i] > tol;
-            } else {
-                const double tol = kind == Threshold::Absolute
-                                       ? thresholds[b]
-                                       : static_cast<double>(s_max) * thresholds[b];
-                for (index i = 0; i < p; ++i) count += static_cast<double>(s[i]) > tol;
-            }
+            const ConstView<double> view{data, m, n, std::max<index>(n, 1), true};
+            const auto count_above = [&](bool gesdd) {
+                if (hermitian) {
+                    absolute_eigenvalues(view, values.data());
+                } else if (gesdd) {
+                    gesdd_singular_values(view, values.data());
+                } else {
+                    singular_values(view, values.data());
+                }
+                for (index i = 0; i < p; ++i) s[i] = static_cast<T>(values[i]);
+                const T s_max = p > 0 ? *std::max_element(s.begin(), s.begin() + p) : T(0);
+                double tol;
+                std::int64_t count = 0;
+                if (kind == Threshold::Default) {
+                    const T tol_t = s_max * default_rtol;
+                    for (index i = 0; i < p; ++i) count += s[i] > tol_t;
+                    tol = static_cast<double>(tol_t);
+                } else {
+                    tol = kind == Threshold::Absolute ? thresholds[b]
+                                                      : static_cast<double>(s_max) * thresholds[b];
+                    for (index i = 0; i < p; ++i) count += static_cast<double>(s[i]) > tol;
+                }
+                const double band = noise * static_cast<double>(s_max) +
+                                    2 * static_cast<double>(std::numeric_limits<T>::epsilon()) *
+                                        std::abs(tol);
+                bool borderline = false;
+                for (index i = 0; i < p; ++i) borderline |= std::abs(values[i] - tol) <= band;
+                return std::pair{count, borderline};
+            };
+            auto [count, borderline] = count_above(false);
+            if (two_stage && borderline) count = count_above(true).first;
             out[b] = count;
         }
     });

@@ -1273,6 +1273,11 @@ void singular_values(const ConstView<T>& a, T* out) {
         two_stage_singular_values(a, out);
         return;
     }
+    gesdd_singular_values(a, out);
+}
+
+template <class T>
+void gesdd_singular_values(const ConstView<T>& a, T* out) {
     LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
     Matrix<T> work = to_matrix(a);
     gesdd<T>('N', work, out, nullptr, nullptr);
@@ -1504,6 +1509,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     template SvdResult<T> exact_svd<T>(const ConstView<T>&, index);                          \
     template void singular_values<T>(const ConstView<T>&, T*);                               \
     template void two_stage_singular_values<T>(const ConstView<T>&, T*);                     \
+    template void gesdd_singular_values<T>(const ConstView<T>&, T*);                         \
     template void singular_values_batched<T>(const T*, index, index, index, T*);             \
     template void symmetric_eigenvalues<T>(Matrix<T>&, T*);                                  \
     template SvdResult<T> randomized_svd<T>(const ConstView<T>&, const RandomizedSvdOptions&, \

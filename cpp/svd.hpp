@@ -38,6 +38,10 @@ void singular_values(const ConstView<T>& a, T* out);
 template <class T>
 void two_stage_singular_values(const ConstView<T>& a, T* out);
 
+// The same by LAPACK gesdd whatever the size: numpy.linalg.svd's routine.
+template <class T>
+void gesdd_singular_values(const ConstView<T>& a, T* out);
+
 // The same for `batch` row-major (m x n) matrices stored one after another.
 template <class T>
 void singular_values_batched(const T* a, index batch, index m, index n, T* out);

@@ -83,6 +83,58 @@ def test_rank_hermitian_matches_numpy(dtype):
     assert lc.rank(lower, hermitian=True) == np.linalg.matrix_rank(lower, hermitian=True)
 
 
+def _value_at_the_threshold(rng, m, n, dtype, delta, rtol=None):
+    # Random rank with one singular value at (1 + delta) times the default (or
+    # relative) threshold and a tail far below it.
+    p = min(m, n)
+    U, _ = np.linalg.qr(rng.standard_normal((m, p)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, p)))
+    tol = max(m, n) * np.finfo(dtype).eps if rtol is None else rtol
+    r = int(rng.integers(1, p))
+    s = np.concatenate([np.linspace(1, 0.5, r), [tol * (1 + delta)], np.full(p - r - 1, tol / 1e3)])
+    return ((U * s) @ V.T).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_matches_numpy_at_the_threshold(dtype):
+    # NumPy computes float32 ranks in float64 (numpy.linalg lifts every input) and
+    # rounds the values back before comparing: a float32 SVD (sgesdd) disagreed with
+    # it on about 30% of these matrices. From 512 rows and columns the values come
+    # from the two-stage reduction, whose rounding differs from gesdd's; a value that
+    # near the threshold is recomputed by gesdd, NumPy's routine.
+    rng = np.random.default_rng(20)
+    cases = [(40, 30)] * 30 + [(200, 120)] * 12 + [(600, 520)] * 2
+    for m, n in cases:
+        delta = rng.choice([-1.0, 1.0]) * 10 ** rng.uniform(-8, -1)
+        A = _value_at_the_threshold(rng, m, n, dtype, delta)
+        assert lc.rank(A) == np.linalg.matrix_rank(A), (m, n, delta)
+        rtol = 1e-4
+        A = _value_at_the_threshold(rng, m, n, dtype, delta, rtol=rtol)
+        assert lc.rank(A, rtol=rtol) == np.linalg.matrix_rank(A, rtol=rtol), (m, n, delta)
+    # Hermitian: |eigenvalues| (eigvalsh, also computed in float64 by NumPy).
+    Q, _ = np.linalg.qr(rng.standard_normal((60, 60)))
+    tol = 60 * np.finfo(dtype).eps
+    for delta in (-1e-6, 1e-6, -1e-3, 1e-3):
+        w = np.concatenate([np.linspace(1, 0.5, 20), [-tol * (1 + delta)], np.full(39, tol / 1e3)])
+        H = ((Q * w) @ Q.T).astype(dtype)
+        assert lc.rank(H, hermitian=True) == np.linalg.matrix_rank(H, hermitian=True), delta
+
+
+def test_rank_matches_numpy_where_the_two_stage_values_do_not():
+    # float64 at 600 x 520: the two-stage values (lc.singular_values) and gesdd's
+    # differ by about 1e-4 of the threshold; a value that close is recomputed.
+    rng = np.random.default_rng(1)
+    two_stage_alone = []
+    for delta in (1e-4, -1e-4, 5e-5, -5e-5, 2e-5, -2e-5) * 2:
+        A = _value_at_the_threshold(rng, 600, 520, np.float64, delta)
+        expected = np.linalg.matrix_rank(A)
+        assert lc.rank(A) == expected, delta
+        s = lc.singular_values(A)
+        two_stage_alone.append(int(np.count_nonzero(s > s[0] * 600 * np.finfo(float).eps)))
+        two_stage_alone[-1] -= expected
+    assert any(two_stage_alone)  # the cases do reach the recomputation
+
+
 def test_rank_tol_and_rtol_together_is_an_error():
     with pytest.raises(ValueError, match="tol and rtol"):
         lc.rank(np.eye(3), 0.1, rtol=0.1)
