@@ -26,11 +26,17 @@ def _version(module_name: str):
 
 # ---- randomized SVD -------------------------------------------------------
 
-def rsvd_lowrank_core(A, k, l, q, seed, sketch=None):
+def rsvd_lowrank_core(A, k, l, q, seed, sketch=None, mixed_precision="auto"):
     import lowrank_core as lc
 
     return tuple(lc.randomized_svd(A, k, oversamples=l - k, power_iters=q, seed=seed,
-                                   sketch=sketch))
+                                   sketch=sketch, mixed_precision=mixed_precision))
+
+
+def rsvd_lowrank_core_fast(A, k, l, q, seed):
+    """The opt-in looser path (float32-accurate subspace for float64 A), shown beside
+    the default."""
+    return rsvd_lowrank_core(A, k, l, q, seed, mixed_precision="fast")
 
 
 def rsvd_numpy(A, k, l, q, seed):
@@ -114,6 +120,7 @@ SKETCHES = {
 
 RANDOMIZED = {
     "lowrank_core": (rsvd_lowrank_core, "lowrank_core"),
+    "lowrank_core-fast": (rsvd_lowrank_core_fast, "lowrank_core"),
     "numpy": (rsvd_numpy, "numpy"),
     "torch": (rsvd_torch, "torch"),
     "sklearn": (rsvd_sklearn, "sklearn"),

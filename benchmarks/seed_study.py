@@ -85,7 +85,7 @@ def run(args) -> list[dict]:
     from benchmarks.__main__ import run_worker
 
     names = args.libraries.split(",") if args.libraries else [n for n in RANDOMIZED if n != OURS]
-    alternatives = [n for n in names if n != OURS and available(RANDOMIZED[n][1])]
+    alternatives = [n for n in names if not n.startswith(OURS) and available(RANDOMIZED[n][1])]
     libraries = alternatives if args.same_sketch else [OURS] + alternatives
     rows = []
     for case in cases(args.sizes, args.dtypes):

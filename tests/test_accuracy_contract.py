@@ -1,5 +1,5 @@
 """The accuracy contract of randomized_svd's mixed precision (docs/reliability.md,
-"Accuracy contract: verified mixed precision").
+"Accuracy contract").
 
 For every input, the default (``mixed_precision="auto"``) is as accurate as the
 working-precision algorithm with the same sketch and the same number of power
@@ -98,7 +98,7 @@ def test_default_is_as_accurate_as_the_working_precision(spectrum, floor, layout
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])
-def test_the_issue_reproducer_is_float64_accurate(layout):
+def test_a_converged_gapped_spectrum_is_float64_accurate(layout):
     # A gapped spectrum on which the float32 copy's iterations had left U at 5.7e-7
     # (and the rank-5 approximation at 9.6e-9) in C order.
     rng = np.random.default_rng(5)
