@@ -417,14 +417,10 @@ double panel_spread(const Matrix<T>& panel, index k, int power);
 // from `spread` = (sigma_1 / sigma_k)^2 as panel_spread estimates it (about twice too
 // high). In the single product the k-th direction enters at sigma_k^2 beside
 // sigma_1^2, and T's rounding moves it by up to about eps * spread of itself; HMT's
-// orthonormalisation in between keeps that to eps * sigma_1 / sigma_k. Measured in
-// float32 on 2000 x 1000 matrices with ten singular values at 1, ten at g and a tail
-// at g * t, k = 20 (docs/reliability.md, "One product or two per power iteration"):
-// up to eps * spread = 1.2e-3 the spectral error matched HMT's to 2e-8 of itself; at
-// 1.3e-2, 2e-4 above it, and at 0.12 (g = 1e-3) 2e-2 after one iteration and 1.4e-2
-// after one from an orthonormal A Omega. Past an estimate of 4e-3 the iterations are
-// split: one more pass over A per iteration where the fused kernel runs, the same
-// passes on the BLAS path. In float64 that takes sigma_1 / sigma_k beyond about 4e6.
+// orthonormalisation in between keeps that to eps * sigma_1 / sigma_k. The bound
+// 4e-3 is where the measured loss begins (docs/reliability.md, "One product or two
+// per power iteration"); past it the iterations are split, at one more pass over A
+// per iteration where the fused kernel runs.
 template <class T>
 bool one_product_suffices(double spread) {
     return double(std::numeric_limits<T>::epsilon()) * spread <= 4e-3;
@@ -989,9 +985,9 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
 // residuals of the iterate W it was applied to (ritz_leak). An iterate found to
 // leak less than its precision allows is dropped; the iterations go back to the
 // one before it, one precision up. The last product always runs in T, so the last
-// lower-precision iterate is measured too. The record: docs/benchmarks-history.md
-// ("Accuracy contract: verified mixed precision"). The margin is
-// RandomizedSvdOptions::leak_margin.
+// lower-precision iterate is measured too. The margin is
+// RandomizedSvdOptions::leak_margin; how it was chosen: docs/reliability.md
+// ("Verified mixed precision").
 
 // The precisions, lowest first; `working` is T's (float32 for float32 A).
 enum class Level { amx = 0, float32 = 1, float64 = 2 };
