@@ -195,6 +195,7 @@ void matrix_rank_batched(const Resources& resources, const T* a, index batch, in
     Checks checks(resources, 1 + batch);
     const ConstView<T> all{a, batch * m, n, std::max<index>(n, 1), true};
     flag_nonfinite(resources, all, checks.flag("A contains NaN or Inf"));
+    checks.verify_inputs();  // before the solvers: cuSOLVER is never given NaN or Inf
     DeviceBuffer<T> s(batch * p, resources.stream());
     if (hermitian) {
         hermitian_absolute_eigenvalues(resources, checks, a, batch, n, s.data());
@@ -217,6 +218,7 @@ void rank_measure_batched(const Resources& resources, const T* a, index batch, i
     Checks checks(resources, 1 + stack_check_slots(batch, m, n));
     const ConstView<T> all{a, batch * m, n, std::max<index>(n, 1), true};
     flag_nonfinite(resources, all, checks.flag("A contains NaN or Inf"));
+    checks.verify_inputs();  // before the solvers: cuSOLVER is never given NaN or Inf
     DeviceBuffer<T> s(batch * p, resources.stream());
     stack_singular_values(resources, checks, a, batch, m, n, s.data());
     measure_kernel<T><<<to_int(batch, "batch"), kThreads, 0, resources.stream()>>>(
@@ -234,6 +236,7 @@ double relative_error(const Resources& resources, const ConstView<T>& a, const C
     Checks checks(resources, 4);
     flag_nonfinite(resources, a, checks.flag("A contains NaN or Inf"));
     flag_nonfinite(resources, b, checks.flag("B contains NaN or Inf"));
+    checks.verify_inputs();  // before gesvd: cuSOLVER is never given NaN or Inf
     const int mi = to_int(m, "m"), ni = to_int(n, "n");
     const int lda = to_int(a.ld, "leading dimension of A");
     const int ldb = to_int(b.ld, "leading dimension of B");
