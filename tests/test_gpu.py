@@ -321,6 +321,17 @@ def test_relative_error_matches_cpu(cp, ord, float_dtype):
     assert lc.relative_error(zero, cp.ones((4, 3), float_dtype), ord=ord) == float("inf")
     huge = cp.full((3, 3), 1e300 if float_dtype == np.float64 else 1e30, float_dtype)
     assert lc.relative_error(huge, huge * 0.5, ord="fro") == pytest.approx(0.5)
+    # Near the top of the range A - B overflows unless both are scaled first (as the
+    # CPU core does); at the bottom, unscaled entries would be subnormal.
+    finfo = np.finfo(float_dtype)
+    for value in (float(finfo.max) * 0.9, float(finfo.tiny) * 4):
+        A_edge = np.full((4, 3), value, float_dtype)
+        A_edge[0, 0] = -value
+        B_edge = -A_edge
+        want = lc.relative_error(A_edge, B_edge, ord=ord)
+        assert np.isfinite(want) and want == pytest.approx(2.0)
+        got = lc.relative_error(cp.asarray(A_edge), cp.asarray(B_edge), ord=ord)
+        assert got == pytest.approx(want, rel=10 * rtol_for(float_dtype))
 
 
 @pytest.mark.gpu
