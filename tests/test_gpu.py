@@ -409,6 +409,12 @@ def test_argument_errors_match_cpu(cp):
         lc.randomized_svd(A, 2, oversamples=0, sketch=cp.ones((4, 3)))
     with pytest.raises(ValueError, match="tol and rtol"):
         lc.rank(A, tol=1.0, rtol=1.0)
+    bad_sketch = cp.ones((4, 2))
+    bad_sketch[3, 1] = cp.inf
+    with pytest.raises(ValueError, match="sketch contains NaN or Inf"):
+        lc.randomized_svd(A, 2, oversamples=0, sketch=bad_sketch)
+    with pytest.raises(ValueError, match="B contains NaN or Inf"):
+        lc.relative_error(A, A * cp.nan)
     with pytest.raises(TypeError, match="different devices"):
         lc.relative_error(A, np.ones((5, 4)))
 
