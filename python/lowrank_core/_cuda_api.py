@@ -95,9 +95,12 @@ def svd(A, k):
     return U, S, Vh
 
 
-def randomized_svd(A, k, sketch_columns, power_iters, seed, sketch=None, mixed_precision=True):
-    # mixed_precision is the CPU core's: the CUDA core iterates in A's own dtype.
-    del mixed_precision
+def randomized_svd(A, k, sketch_columns, power_iters, seed, sketch=None, precision="auto"):
+    # `precision` ("auto", "fast" or "off", checked by _checks.check_mixed_precision) is
+    # the CPU core's choice of power iterations below A's precision. The CUDA core runs
+    # in A's precision throughout, so every value gives the result "off" gives (float64
+    # in, float64 out), as randomized_svd's docstring says.
+    del precision
     dtype = _dtype_name(A, "A")
     m, n = A.shape
     arrays = (A,) if sketch is None else (A, sketch)
