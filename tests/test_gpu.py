@@ -700,6 +700,45 @@ def test_gpu_bottleneck_ctrl_c_leaves_the_last_completed_epoch(cp):
     assert bool((net.matrix() == again.matrix()).all())
 
 
+_HANDLER_CALLS_THE_CORE = """
+import signal, threading, _thread
+import cupy as cp, numpy as np, lowrank_core as lc
+
+A = cp.asarray(np.random.default_rng(0).standard_normal((10, 10)).astype(np.float32))
+lc.Bottleneck(3, epochs=1, samples=64, seed=0).fit(A)
+values = []
+
+def handler(signum, frame):
+    # Python code run by the poll of a fit in progress, on the same GPU.
+    values.append(float(lc.singular_values(A)[0]))
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGINT, handler)
+timer = threading.Timer(0.3, _thread.interrupt_main)
+net = lc.Bottleneck(3, epochs=1_000_000, samples=2000, seed=0)
+try:
+    net.fit(A, callback=lambda epoch, loss: timer.start() if epoch == 1 else None)
+except KeyboardInterrupt:
+    pass
+assert values and values[0] > 0, values
+print("handler ran", len(net.loss_history_))
+"""
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_signal_handler_may_call_the_cuda_core():
+    # The poll that runs signal handlers holds no lock on the device's handles; if it
+    # did, the handler's call would wait for it forever (hence a process of its own,
+    # with a timeout).
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _HANDLER_CALLS_THE_CORE], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "handler ran" in done.stdout
+
+
 @pytest.mark.gpu
 @needs_gpu
 def test_gpu_bottleneck_work_is_ordered_on_the_callers_stream(cp):
