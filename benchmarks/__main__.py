@@ -200,10 +200,28 @@ def write_results(out: Path, stem: str, meta: dict, rows: list, text: str) -> No
     print(text)
 
 
+def without_gpu_suite(argv):
+    """``argv`` less ``--suite gpu`` when it asks for the GPU suite (benchmarks/gpu.py,
+    with options of its own), else None."""
+    for i, arg in enumerate(argv):
+        if arg == "--suite" and argv[i + 1:i + 2] == ["gpu"]:
+            return argv[:i] + argv[i + 2:]
+        if arg == "--suite=gpu":
+            return argv[:i] + argv[i + 1:]
+    return None
+
+
 def main(argv=None) -> int:
+    gpu_argv = without_gpu_suite(list(sys.argv[1:] if argv is None else argv))
+    if gpu_argv is not None:
+        from benchmarks import gpu
+
+        return gpu.main(gpu_argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=["cpu", "smoke"], default="cpu")
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="--suite gpu: see python -m benchmarks --suite gpu "
+                                            "--help (benchmarks/gpu.py)")
+    parser.add_argument("--suite", choices=["cpu", "smoke", "gpu"], default="cpu")
     parser.add_argument("--ops", default=",".join(OPERATIONS),
                         help="comma-separated operations (default: all)")
     parser.add_argument("--libraries", default=None,

@@ -708,7 +708,22 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
         const auto now = clock::now();
         if (now - last_poll < poll_interval) return;
         last_poll = now;
-        if (hooks.poll(static_cast<double>(steps_done) / total_steps)) throw Interrupted();
+        // hooks.poll may run Python code (a signal handler, the progress bar) that calls
+        // the CUDA core on this device: like the epoch callback, it runs without this
+        // call's hold on the device's handles (else such a call would wait for the lock
+        // forever). The stream is drained first, so that no queued work of this call
+        // shares the handles' workspaces with the other call's.
+        t.resources->synchronize();
+        t.resources.reset();
+        bool stop = false;
+        try {
+            stop = hooks.poll(static_cast<double>(steps_done) / total_steps);
+        } catch (...) {
+            t.reacquire();  // the device current again while the buffers are freed
+            throw;
+        }
+        t.resources.emplace(device, stream);
+        if (stop) throw Interrupted();
     };
 
     for (index epoch = 0; epoch < c.epochs; ++epoch) {

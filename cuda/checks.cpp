@@ -33,19 +33,34 @@ int* Checks::infos(std::string routine, index count) {
     return take(false, true, std::move(routine), count);
 }
 
-void Checks::verify() {
-    std::vector<int> host(static_cast<std::size_t>(used_), 0);
+std::vector<int> Checks::read(index count) const {
+    std::vector<int> host(static_cast<std::size_t>(count), 0);
     if (!host.empty()) {
         CUDA_TRY(cudaMemcpyAsync(host.data(), values_.data(), host.size() * sizeof(int),
                                  cudaMemcpyDeviceToHost, resources_.stream()));
     }
     resources_.synchronize();
-    // Bad input first (as the CPU core checks it before computing), then the solvers.
+    return host;
+}
+
+void Checks::throw_for_flags(const std::vector<int>& host) const {
     for (const Record& record : records_) {
-        if (record.is_flag && host[static_cast<std::size_t>(record.first)] != 0) {
+        const auto slot = static_cast<std::size_t>(record.first);
+        if (record.is_flag && slot < host.size() && host[slot] != 0) {
             throw std::invalid_argument(record.text);
         }
     }
+}
+
+void Checks::verify_inputs() {
+    // Only the slots taken so far: the flags, registered before any solver's devInfo.
+    throw_for_flags(read(used_));
+}
+
+void Checks::verify() {
+    const std::vector<int> host = read(used_);
+    // Bad input first (as the CPU core checks it before computing), then the solvers.
+    throw_for_flags(host);
     for (const Record& record : records_) {
         if (record.is_flag) continue;
         for (index i = 0; i < record.count; ++i) {

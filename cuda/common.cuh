@@ -57,6 +57,15 @@ __device__ T element(const ConstView<T>& a, index i, index j) {
     return a.row_major ? a.data[i * a.ld + j] : a.data[i + j * a.ld];
 }
 
+// Entry e of a view in storage order (row by row for row-major, column by column
+// otherwise): a grid-stride loop over e reads either layout coalesced.
+template <class T>
+__device__ T stored(const ConstView<T>& a, index e) {
+    const index outer = a.row_major ? e / a.cols : e / a.rows;
+    const index inner = a.row_major ? e % a.cols : e % a.rows;
+    return a.data[outer * a.ld + inner];
+}
+
 // --- helpers defined in svd.cu, used by rank.cu -----------------------------------
 
 // Sets *flag to 1 when any entry of the view is NaN or Inf (asynchronously).

@@ -16,8 +16,9 @@
 // stream) and orders all its work on that stream (resources.hpp), and synchronises it
 // before it returns. `fit` synchronises once per epoch, to read the epoch's loss (one
 // double, accumulated on the device) back to the host; it holds the device's handles
-// (a Resources) only while it issues GPU work, never while the epoch callback runs,
-// so the callback may call the CUDA core itself.
+// (a Resources) only while it issues GPU work, never while the epoch callback or the
+// poll (Ctrl-C check, progress) runs, so Python code run there (a callback, a signal
+// handler) may call the CUDA core itself.
 //
 // Plain C++ (no CUDA types but the stream): the bindings include it.
 #pragma once

@@ -1,7 +1,8 @@
 // How much rank a matrix carries, on the GPU: the CPU core's cpp/rank.hpp, name for
 // name, on device memory (views and stacks as in gpu_svd.hpp). The same threshold
 // rules as the CPU core; measures accumulated in double. All work is ordered on
-// resources.stream(); each routine synchronises once, at its end.
+// resources.stream(); each routine synchronises twice: after the NaN/Inf scan of its
+// inputs (before any solver runs on them) and at its end.
 #pragma once
 
 #include <cstdint>

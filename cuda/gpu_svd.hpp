@@ -3,8 +3,9 @@
 // a device pointer: column-major, or row-major handed to cuBLAS as the transpose of a
 // column-major matrix, so the layout of A never costs a copy. Outputs are caller-owned
 // device arrays, column-major. All work is ordered on resources.stream() (see
-// resources.hpp for the stream contract); each routine synchronises once, at its end,
-// to check devInfo and the NaN/Inf scan of its inputs.
+// resources.hpp for the stream contract); each routine that reads a matrix synchronises
+// after the NaN/Inf scan of its inputs (no solver is given NaN or Inf) and at its end,
+// to check devInfo.
 #pragma once
 
 #include <cstdint>

@@ -137,6 +137,44 @@ __global__ void scaled_sum_squares_partials(const T* x, const T* y, index count,
     }
 }
 
+// Per block: max |a| and max |b| over the block's entries (each view in its own
+// storage order), as one pair of partials.
+template <class T>
+__global__ void max_abs_view_partials(ConstView<T> a, ConstView<T> b, double* partials) {
+    __shared__ double shared[kThreads];
+    const index count = a.rows * a.cols;
+    double ma = 0.0, mb = 0.0;
+    for (index e = blockIdx.x * static_cast<index>(blockDim.x) + threadIdx.x; e < count;
+         e += static_cast<index>(gridDim.x) * blockDim.x) {
+        ma = MaxOp()(ma, fabs(static_cast<double>(stored(a, e))));
+        mb = MaxOp()(mb, fabs(static_cast<double>(stored(b, e))));
+    }
+    ma = block_reduce(ma, MaxOp(), shared);
+    mb = block_reduce(mb, MaxOp(), shared);
+    if (threadIdx.x == 0) {
+        partials[2 * blockIdx.x] = ma;
+        partials[2 * blockIdx.x + 1] = mb;
+    }
+}
+
+__device__ inline float times_power_of_two(float x, int exponent) { return scalbnf(x, exponent); }
+__device__ inline double times_power_of_two(double x, int exponent) { return scalbn(x, exponent); }
+
+// Column-major (m x n, ld m): difference = 2^-e A - 2^-e B and own = 2^-e_a A, each
+// operand scaled exactly before the one subtraction (the rule of cpp/rank.cpp).
+template <class T>
+__global__ void scaled_difference_kernel(ConstView<T> a, ConstView<T> b, int exponent,
+                                         int exponent_a, T* difference, T* own) {
+    const index count = a.rows * a.cols;
+    for (index e = blockIdx.x * static_cast<index>(blockDim.x) + threadIdx.x; e < count;
+         e += static_cast<index>(gridDim.x) * blockDim.x) {
+        const index i = e % a.rows, j = e / a.rows;
+        const T x = element(a, i, j), y = element(b, i, j);
+        own[e] = times_power_of_two(x, -exponent_a);
+        difference[e] = times_power_of_two(x, -exponent) - times_power_of_two(y, -exponent);
+    }
+}
+
 // One block: combines `blocks` pairs of partials into out[0], out[1] (max or sum).
 template <class Op>
 __global__ void combine_pairs(const double* partials, unsigned blocks, Op op, double* out) {
@@ -195,6 +233,7 @@ void matrix_rank_batched(const Resources& resources, const T* a, index batch, in
     Checks checks(resources, 1 + batch);
     const ConstView<T> all{a, batch * m, n, std::max<index>(n, 1), true};
     flag_nonfinite(resources, all, checks.flag("A contains NaN or Inf"));
+    checks.verify_inputs();  // before the solvers: cuSOLVER is never given NaN or Inf
     DeviceBuffer<T> s(batch * p, resources.stream());
     if (hermitian) {
         hermitian_absolute_eigenvalues(resources, checks, a, batch, n, s.data());
@@ -217,6 +256,7 @@ void rank_measure_batched(const Resources& resources, const T* a, index batch, i
     Checks checks(resources, 1 + stack_check_slots(batch, m, n));
     const ConstView<T> all{a, batch * m, n, std::max<index>(n, 1), true};
     flag_nonfinite(resources, all, checks.flag("A contains NaN or Inf"));
+    checks.verify_inputs();  // before the solvers: cuSOLVER is never given NaN or Inf
     DeviceBuffer<T> s(batch * p, resources.stream());
     stack_singular_values(resources, checks, a, batch, m, n, s.data());
     measure_kernel<T><<<to_int(batch, "batch"), kThreads, 0, resources.stream()>>>(
@@ -234,25 +274,40 @@ double relative_error(const Resources& resources, const ConstView<T>& a, const C
     Checks checks(resources, 4);
     flag_nonfinite(resources, a, checks.flag("A contains NaN or Inf"));
     flag_nonfinite(resources, b, checks.flag("B contains NaN or Inf"));
-    const int mi = to_int(m, "m"), ni = to_int(n, "n");
-    const int lda = to_int(a.ld, "leading dimension of A");
-    const int ldb = to_int(b.ld, "leading dimension of B");
-    // D = A - B, column-major (m x n); each operand read through its own layout.
-    DeviceBuffer<T> difference(m * n, stream);
-    if (m * n > 0) {
-        const char op_a = a.row_major ? 'T' : 'N', op_b = b.row_major ? 'T' : 'N';
-        Lib<T>::geam(resources.cublas(), op_a, op_b, mi, ni, T(1), a.data, lda, T(-1), b.data,
-                     ldb, difference.data(), mi);
+    const index count = m * n;
+    double largest[2] = {0.0, 0.0};  // max |A|, max |B|
+    if (count > 0) {
+        const unsigned blocks = grid_for(count);
+        DeviceBuffer<double> partials(2 * static_cast<index>(blocks), stream);
+        DeviceBuffer<double> results(2, stream);
+        max_abs_view_partials<T><<<blocks, kThreads, 0, stream>>>(a, b, partials.data());
+        LOWRANK_CHECK_LAUNCH();
+        combine_pairs<<<1, kThreads, 0, stream>>>(partials.data(), blocks, MaxOp(),
+                                                  results.data());
+        LOWRANK_CHECK_LAUNCH();
+        CUDA_TRY(cudaMemcpyAsync(largest, results.data(), 2 * sizeof(double),
+                                 cudaMemcpyDeviceToHost, stream));
+    }
+    // Synchronises (`largest` is filled); before gesvd: cuSOLVER never sees NaN or Inf.
+    checks.verify_inputs();
+    // Near the overflow threshold A - B can overflow, and tiny entries lose digits as
+    // subnormals (as in cpp/rank.cpp). So A - B is formed with both scaled by one power
+    // of two that brings the larger entry near 1, ||A|| from A scaled by its own, and
+    // the two powers are put back in double at the end (exact; the ratio may exceed
+    // T's range). The maxima are T values, exact in double: ilogb agrees with T's.
+    const double largest_both = std::max(largest[0], largest[1]);
+    const int exponent = largest_both > 0 ? std::ilogb(largest_both) : 0;
+    const int exponent_a = largest[0] > 0 ? std::ilogb(largest[0]) : 0;
+    DeviceBuffer<T> difference(count, stream), a_copy(count, stream);
+    if (count > 0) {
+        scaled_difference_kernel<T><<<grid_for(count), kThreads, 0, stream>>>(
+            a, b, exponent, exponent_a, difference.data(), a_copy.data());
+        LOWRANK_CHECK_LAUNCH();
     }
     double numerator = 0.0, denominator = 0.0;
     if (norm == Norm::Frobenius) {
-        DeviceBuffer<T> a_copy(m * n, stream);
-        const index count = m * n;
         std::vector<double> host(4, 0.0);
         if (count > 0) {
-            const char op_a = a.row_major ? 'T' : 'N';
-            Lib<T>::geam(resources.cublas(), op_a, op_a, mi, ni, T(1), a.data, lda, T(0), a.data,
-                         lda, a_copy.data(), mi);
             const unsigned blocks = grid_for(count);
             DeviceBuffer<double> partials(2 * static_cast<index>(blocks), stream);
             DeviceBuffer<double> results(4, stream);  // scales (2), scaled sums (2)
@@ -278,9 +333,11 @@ double relative_error(const Resources& resources, const ConstView<T>& a, const C
         DeviceBuffer<T> s_difference(p, stream), s_a(p, stream);
         T host[2] = {T(0), T(0)};
         if (p > 0) {
-            const ConstView<T> d{difference.data(), m, n, std::max<index>(m, 1), false};
+            const index ld = std::max<index>(m, 1);
+            const ConstView<T> d{difference.data(), m, n, ld, false};
+            const ConstView<T> own{a_copy.data(), m, n, ld, false};
             singular_values_of(resources, d, s_difference.data(), checks.info("gesvd"));
-            singular_values_of(resources, a, s_a.data(), checks.info("gesvd"));
+            singular_values_of(resources, own, s_a.data(), checks.info("gesvd"));
             CUDA_TRY(cudaMemcpyAsync(&host[0], s_difference.data(), sizeof(T),
                                      cudaMemcpyDeviceToHost, stream));
             CUDA_TRY(cudaMemcpyAsync(&host[1], s_a.data(), sizeof(T), cudaMemcpyDeviceToHost,
@@ -293,7 +350,7 @@ double relative_error(const Resources& resources, const ConstView<T>& a, const C
     if (denominator == 0.0) {
         return numerator == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
     }
-    return numerator / denominator;
+    return std::ldexp(numerator / denominator, exponent - exponent_a);
 }
 
 #define LOWRANK_INSTANTIATE(T)                                                                 \

@@ -5,9 +5,10 @@
 // cuBLAS and cuSOLVER calls, copies, and the allocation and release of its workspaces
 // (cudaMallocAsync / cudaFreeAsync). Inputs may therefore be produced by earlier work
 // on that stream, and outputs may be used by later work on it without further
-// synchronisation. A routine synchronises the stream once before it returns, because
-// it must read LAPACK's devInfo (and the input's NaN check) back to raise the right
-// error; results returned to Python are then ready. No other stream is touched; no
+// synchronisation. A routine synchronises the stream after the NaN/Inf scan of its
+// inputs (so that no solver runs on NaN or Inf) and once more before it returns,
+// because it must read LAPACK's devInfo back to raise the right error; results
+// returned to Python are then ready. No other stream is touched; no
 // managed memory is used.
 //
 // `Resources` caches one cuBLAS and one cuSOLVER handle per device (created on first

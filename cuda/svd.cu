@@ -21,11 +21,7 @@ __global__ void nonfinite_kernel(ConstView<T> a, int* flag) {
     const index total = a.rows * a.cols;
     for (index e = blockIdx.x * static_cast<index>(blockDim.x) + threadIdx.x; e < total;
          e += static_cast<index>(gridDim.x) * blockDim.x) {
-        // Walk in storage order so that reads are coalesced in either layout.
-        const index outer = a.row_major ? e / a.cols : e / a.rows;
-        const index inner = a.row_major ? e % a.cols : e % a.rows;
-        const T value = a.data[outer * a.ld + inner];
-        if (!isfinite(value)) *flag = 1;  // benign race: every writer writes 1
+        if (!isfinite(stored(a, e))) *flag = 1;  // benign race: every writer writes 1
     }
 }
 
@@ -273,6 +269,7 @@ void exact_svd(const Resources& resources, const ConstView<T>& a, index k, T* U,
     LOWRANK_EXPECTS(k >= 1 && k <= p, "k must be between 1 and min(m, n) = " + std::to_string(p));
     Checks checks(resources, 2);
     flag_nonfinite(resources, a, checks.flag("A contains NaN or Inf"));
+    checks.verify_inputs();  // before gesvd: cuSOLVER is never given NaN or Inf
 
     Tall<T> b = tall_copy(resources, a);  // B = A (m >= n) or A^T (m < n), rows >= cols = p
     DeviceBuffer<T> s(p, resources.stream());
@@ -324,11 +321,12 @@ void randomized_svd(const Resources& resources, const ConstView<T>& a,
     const cublasHandle_t blas = resources.cublas();
     Checks checks(resources, 2 + 2 * (1 + 2 * options.power_iters) + 1);
     flag_nonfinite(resources, a, checks.flag("A contains NaN or Inf"));
+    if (sketch) flag_nonfinite(resources, *sketch, checks.flag("sketch contains NaN or Inf"));
+    checks.verify_inputs();  // before geqrf/orgqr/gesvd: cuSOLVER is never given NaN or Inf
 
     // Step 1: the test matrix Omega (n x l), Gaussian from Philox or given.
     DeviceBuffer<T> omega(n * l, stream);
     if (sketch) {
-        flag_nonfinite(resources, *sketch, checks.flag("sketch contains NaN or Inf"));
         const char op = op_of_view(*sketch);
         const int ld = to_int(sketch->ld, "leading dimension of sketch");
         Lib<T>::geam(blas, op, op, ni, li, T(1), sketch->data, ld, T(0), sketch->data, ld,
@@ -379,6 +377,7 @@ void singular_values_batched(const Resources& resources, const T* a, index batch
     // The whole stack as one row-major (batch * m x n) matrix, for the NaN/Inf scan.
     const ConstView<T> all{a, batch * m, n, std::max<index>(n, 1), true};
     flag_nonfinite(resources, all, checks.flag("A contains NaN or Inf"));
+    checks.verify_inputs();  // before the solvers: cuSOLVER is never given NaN or Inf
     stack_singular_values(resources, checks, a, batch, m, n, out);
     checks.verify();
 }

@@ -201,3 +201,50 @@ def test_ratio_by_round_pairs_each_rounds_medians(tmp_path, monkeypatch):
     # Each round's median is kept, so a slow round shows whose time moved.
     assert ours["round_medians_s"] == pytest.approx([1.1, 3.0])
     assert other["round_medians_s"] == pytest.approx([2.2, 3.0])
+
+
+def test_gpu_suite_runs_its_steps_with_numpy_standing_in_for_cupy():
+    # The GPU suite's measuring code is written against the array module, so every
+    # step runs here on NumPy arrays (the CPU core) at tiny sizes: the GPU run then
+    # spends its minutes measuring. Timings are not asserted.
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    from benchmarks import gpu
+
+    def sync():
+        return None
+
+    rows = gpu.randomized_svd_rows(np, None, [(300, 200)], 1, sync, k=20)
+    rows += gpu.stack_rows(np, [(4, 6, 5)], 1, sync)
+    rows += gpu.bottleneck_rows(np, None, 12, 3, 64, 1, sync)
+    measured = [r for r in rows if "median_s" in r]
+    assert {r["op"] for r in measured} == {"randomized_svd", "singular_values", "rank",
+                                            "bottleneck"}
+    for row in measured:
+        assert "error" not in row, row
+    for row in (r for r in measured if r["op"] == "randomized_svd"):
+        assert 0.99 < row["error_ratio"] < 1.1, row  # both reach the optimum sigma_(k+1)
+    for row in (r for r in measured if r["op"] == "singular_values"):
+        assert row["max_relative_error"] < 1e-5, row
+    assert {r["rank"] for r in measured if r["op"] == "rank"} == {5}
+    unavailable = [r for r in rows if r["library"] in ("torch", "torch.svd_lowrank")]
+    assert unavailable and all("not available" in r["error"] for r in unavailable)
+    meta = {"date": "today", "command": "c", "repeats": 1, "versions": {"numpy": "1"},
+            "lowrank_core_cuda": "13.0",
+            "gpu": {"gpu": "stand-in", "memory_gib": 1.0, "driver": 1, "cuda_runtime_cupy": 1,
+                    "nvidia_smi": None}}
+    text = gpu.markdown(rows, meta)
+    assert "| 300x200 float64 k=20 | lowrank_core |" in text
+    assert "cuSOLVER gesvdr" in text and "## bottleneck" in text
+
+
+def test_gpu_suite_without_a_gpu_says_so(tmp_path):
+    if __import__("lowrank_core").gpu_available():
+        pytest.skip("a GPU is usable here: the suite would measure")
+    command = [sys.executable, "-m", "benchmarks", "--suite", "gpu", "--out", str(tmp_path),
+               "--name", "gpu"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+    meta = json.loads((tmp_path / "gpu.json").read_text())["meta"]
+    assert meta["skipped"].startswith("no usable GPU here")
+    assert "Not run: no usable GPU" in (tmp_path / "gpu.md").read_text()

@@ -279,6 +279,12 @@ class Bottleneck:
         self._on_gpu = _checks.is_cupy(A)
         try:
             network.fit(A, on_epoch, on_poll)
+        except BaseException:
+            if self._on_gpu and network.device < 0:
+                # The GPU fit failed before the parameters reached the device: there is
+                # no state to keep.
+                self._network = None
+            raise
         finally:
             if bar is not None:
                 bar.close()

@@ -62,7 +62,8 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
     float32/float64 keep their precision (float16 becomes float32); integer and
     bool become float64; complex, object, string and other dtypes are a
     ``TypeError``. Arrays that are neither C- nor Fortran-contiguous are copied
-    to C order, and arrays not aligned for their dtype are copied. ``dtype``, if given, is the dtype to convert to.
+    to C order, and arrays not aligned for their dtype are copied. ``dtype``, if
+    given, is the dtype to convert to.
     """
     xp = array_module(A)
     if xp is np:
@@ -108,9 +109,19 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
             A = A.astype(target)
     if not (A.flags.c_contiguous or A.flags.f_contiguous):
         A = xp.ascontiguousarray(A)
-    if not A.flags.aligned:  # a view at an odd byte offset: the core reads T directly
+    if not _aligned(A):  # a view at an odd byte offset: the core reads T directly
         A = A.copy(order="A")
     return A
+
+
+def _aligned(A) -> bool:
+    """Whether ``A``'s data starts on a multiple of its dtype's alignment (its strides,
+    contiguous, are multiples of the item size). NumPy keeps this in ``flags.aligned``;
+    CuPy's ``flags`` has only ``c_contiguous``, ``f_contiguous`` and ``owndata``, so for
+    CuPy the device pointer itself is checked."""
+    if is_cupy(A):
+        return A.data.ptr % A.dtype.alignment == 0
+    return bool(A.flags.aligned)
 
 
 def as_stack(A, *, transposable: bool = False):

@@ -95,9 +95,12 @@ def svd(A, k):
     return U, S, Vh
 
 
-def randomized_svd(A, k, sketch_columns, power_iters, seed, sketch=None, mixed_precision=True):
-    # mixed_precision is the CPU core's: the CUDA core iterates in A's own dtype.
-    del mixed_precision
+def randomized_svd(A, k, sketch_columns, power_iters, seed, sketch=None, precision="auto"):
+    # `precision` ("auto", "fast" or "off", checked by _checks.check_mixed_precision) is
+    # the CPU core's choice of power iterations below A's precision. The CUDA core runs
+    # in A's precision throughout, so every value gives the result "off" gives (float64
+    # in, float64 out), as randomized_svd's docstring says.
+    del precision
     dtype = _dtype_name(A, "A")
     m, n = A.shape
     arrays = (A,) if sketch is None else (A, sketch)
@@ -211,13 +214,12 @@ def bottleneck_network(dtype, widths, bias, init, optimizer, lr, epochs, samples
 
 class _BottleneckNetwork:
     """A GPU network with the methods ``Bottleneck`` calls on a ``_core`` network, on
-    CuPy arrays: outputs are allocated with CuPy on the device of the fit and written on
-    CuPy's current stream there."""
+    CuPy arrays: outputs are allocated with CuPy on the device that holds the parameters
+    and written on CuPy's current stream there."""
 
     def __init__(self, network, dtype):
         self._network = network
         self._dtype = np.dtype(dtype)
-        self._device = None  # the cupy.cuda.Device of the last fit
 
     def __getattr__(self, name):  # widths, rank, scale, steps_taken, device
         if name.startswith("_"):
@@ -229,9 +231,13 @@ class _BottleneckNetwork:
         return self._network.loss_history
 
     def _fitted_device(self):
-        if self._device is None:
+        # The device that holds the parameters, as the CUDA core reports it: never one
+        # recorded ahead of a fit, so a fit that fails on another GPU before moving the
+        # parameters there leaves the network pointing at where they are.
+        device = self._network.device
+        if device < 0:
             raise RuntimeError("the GPU bottleneck network is not fitted")
-        return self._device
+        return cupy.cuda.Device(device)
 
     def _check(self, X, name):
         if not is_cupy(X):
@@ -251,9 +257,6 @@ class _BottleneckNetwork:
             raise TypeError(f"A must have dtype {self._dtype}, got {A.dtype}")
         device = _same_device(A)
         with device:
-            # The device is recorded first: after Ctrl-C or an error in the callback the
-            # network keeps its last completed epoch on this device.
-            self._device = device
             return self._network.fit(_view(A, "A"), on_epoch, on_poll, device.id, _stream())
 
     def _output(self, shape, order, method):
@@ -298,8 +301,8 @@ class _BottleneckNetwork:
 
     def parameters(self):
         """(weights, biases) as NumPy copies (trained units), for tests and inspection."""
-        device = self._device
-        if device is None:
+        if self._network.device < 0:
             return self._network.parameters(-1, 0)
+        device = self._fitted_device()
         with device:
             return self._network.parameters(device.id, _stream())
