@@ -121,13 +121,6 @@ void validate(const BottleneckConfig& config) {
 }
 
 template <class T>
-struct BottleneckNetwork<T>::Checkpoint {
-    std::vector<Matrix<T>> weights, weight_moment1, weight_moment2;
-    std::vector<std::vector<T>> biases, bias_moment1, bias_moment2;
-    index steps = 0;
-};
-
-template <class T>
 BottleneckNetwork<T>::BottleneckNetwork(BottleneckConfig config) : config_(std::move(config)) {
     validate(config_);
     initialize();
@@ -237,6 +230,41 @@ void BottleneckNetwork<T>::set_parameters(const std::vector<Matrix<T>>& weights,
     if (!config_.bias) {
         for (auto& b : biases_) std::fill(b.begin(), b.end(), T(0));
     }
+}
+
+template <class T>
+BottleneckState<T> BottleneckNetwork<T>::state() const {
+    BottleneckState<T> out;
+    save(out);
+    out.scale = scale_;
+    out.loss_history = loss_history_;
+    return out;
+}
+
+template <class T>
+void BottleneckNetwork<T>::set_state(BottleneckState<T> state) {
+    const std::size_t layer_count = weights_.size();
+    const auto same_shapes = [&](const std::vector<Matrix<T>>& w,
+                                 const std::vector<std::vector<T>>& b) {
+        if (w.size() != layer_count || b.size() != layer_count) return false;
+        for (std::size_t l = 0; l < layer_count; ++l) {
+            if (w[l].rows != weights_[l].rows || w[l].cols != weights_[l].cols ||
+                b[l].size() != biases_[l].size()) {
+                return false;
+            }
+        }
+        return true;
+    };
+    LOWRANK_EXPECTS(same_shapes(state.weights, state.biases) &&
+                        same_shapes(state.weight_moment1, state.bias_moment1) &&
+                        same_shapes(state.weight_moment2, state.bias_moment2),
+                    "the state's parameters do not fit the widths " + width_list(config_.widths));
+    LOWRANK_EXPECTS(state.steps >= 0, "the state's step count must be >= 0");
+    LOWRANK_EXPECTS(std::isfinite(state.scale) && state.scale > 0,
+                    "the state's scale must be finite and > 0");
+    restore(state);
+    scale_ = state.scale;
+    loss_history_ = std::move(state.loss_history);
 }
 
 template <class T>
@@ -690,13 +718,7 @@ std::vector<T> BottleneckNetwork<T>::singular_values() const {
 template <class T>
 index BottleneckNetwork<T>::numerical_rank() const {
     const std::vector<T> sigma = singular_values();
-    if (sigma.empty()) return 0;
-    const T largest = *std::max_element(sigma.begin(), sigma.end());
-    const T tol = largest * static_cast<T>(std::max(input_width(), output_width())) *
-                  std::numeric_limits<T>::epsilon();
-    index count = 0;
-    for (const T v : sigma) count += v > tol;
-    return count;
+    return learned_map_rank(sigma, input_width(), output_width());
 }
 
 template class BottleneckNetwork<float>;

@@ -16,7 +16,9 @@
 // says what s was.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <functional>
 #include <string>
 #include <vector>
@@ -76,6 +78,33 @@ void validate(const BottleneckConfig& config);
 // The choke point: index into widths of the first narrowest hidden layer.
 index choke_index(const std::vector<index>& widths);
 
+// Numerical rank of a learned map (m x n) from its singular values, with NumPy's
+// default tolerance s_max * max(m, n) * eps(T), computed in double: in T, s_max *
+// max(m, n) alone overflows for s_max near T's largest value (both devices use it).
+template <class T>
+index learned_map_rank(const std::vector<T>& sigma, index m, index n) {
+    if (sigma.empty()) return 0;
+    const double largest = static_cast<double>(*std::max_element(sigma.begin(), sigma.end()));
+    const double tol = largest * static_cast<double>(std::max(m, n)) *
+                       static_cast<double>(std::numeric_limits<T>::epsilon());
+    index count = 0;
+    for (const T v : sigma) count += static_cast<double>(v) > tol;
+    return count;
+}
+
+// What a network holds beyond its configuration: the parameters (trained units), the
+// optimizer's state, the scale s and the loss history of the last fit. Enough to
+// rebuild a trained network elsewhere (pickling) that gives the same map and takes
+// the same next optimizer step.
+template <class T>
+struct BottleneckState {
+    std::vector<Matrix<T>> weights, weight_moment1, weight_moment2;
+    std::vector<std::vector<T>> biases, bias_moment1, bias_moment2;
+    index steps = 0;
+    double scale = 1.0;
+    std::vector<double> loss_history;
+};
+
 template <class T>
 class BottleneckNetwork {
   public:
@@ -99,6 +128,10 @@ class BottleneckNetwork {
     const std::vector<std::vector<T>>& biases() const { return biases_; }
     void set_parameters(const std::vector<Matrix<T>>& weights,
                         const std::vector<std::vector<T>>& biases);
+    // The whole state, and setting it back (shapes checked against the widths; the
+    // scale must be finite and > 0).
+    BottleneckState<T> state() const;
+    void set_state(BottleneckState<T> state);
     // The gradients of the last `batch_gradients` or `exact_gradients` call.
     const std::vector<Matrix<T>>& weight_gradients() const { return weight_gradients_; }
     const std::vector<std::vector<T>>& bias_gradients() const { return bias_gradients_; }
@@ -141,7 +174,9 @@ class BottleneckNetwork {
     void forward_internal(const T* x, index batch, index ldx, index bias_from);
     void backward_internal(index batch, index bias_from);
     void apply_adam(T* p, T* m1, T* m2, const T* g, std::size_t count, T rate, T c1, T c2);
-    struct Checkpoint;
+    // The parameters, optimizer state and step count (not the scale or the losses):
+    // what a fit goes back to on Ctrl-C.
+    using Checkpoint = BottleneckState<T>;
     void save(Checkpoint& checkpoint) const;
     void restore(const Checkpoint& checkpoint);
 

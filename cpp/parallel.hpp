@@ -23,14 +23,6 @@
 
 namespace lowrank {
 
-// How many threads the core may run BLAS calls on: the BLAS's own thread count
-// (so threadpoolctl's limits hold) when per-thread control exists, else 1.
-inline int core_threads() {
-    const auto& f = blas_lapack::installed();
-    if (!f.get_num_threads || !f.set_num_threads_local) return 1;
-    return std::max(1, f.get_num_threads());
-}
-
 // While any instance is alive, the BLAS runs single-threaded. In OpenBLAS's pthreads
 // builds (SciPy's), openblas_set_num_threads_local sets the process-wide count, so
 // this is process-wide too: the first instance saves the count and sets 1, the last
@@ -55,6 +47,16 @@ class SingleThreadedBlas {
     SingleThreadedBlas(const SingleThreadedBlas&) = delete;
     SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
 
+    // The BLAS's thread count as configured: the count saved by the first instance
+    // while any is alive, else the current one. Another thread's instance must not
+    // change how a call splits its work (core_threads), or its bits.
+    static int configured_threads() {
+        const auto& f = blas_lapack::installed();
+        std::lock_guard<std::mutex> lock(state().mutex);
+        if (state().holders > 0) return state().saved;
+        return f.get_num_threads ? f.get_num_threads() : 1;
+    }
+
   private:
     struct State {
         std::mutex mutex;
@@ -67,6 +69,17 @@ class SingleThreadedBlas {
     }
     bool active_ = false;
 };
+
+// How many threads the core may run BLAS calls on: the BLAS's own thread count
+// (so threadpoolctl's limits hold) when per-thread control exists, else 1. The
+// count as configured, also while another call holds the BLAS single-threaded
+// (SingleThreadedBlas): it sets how a call splits A into ranges and so the order
+// of its sums, so the same call gives the same bits whatever runs beside it.
+inline int core_threads() {
+    const auto& f = blas_lapack::installed();
+    if (!f.get_num_threads || !f.set_num_threads_local) return 1;
+    return std::max(1, SingleThreadedBlas::configured_threads());
+}
 
 // Calls body(part, parts) for every part on up to `parts` threads (the caller's
 // thread runs part 0, and any part the core's pool, thread_pool.hpp, has not begun

@@ -53,6 +53,22 @@ double frobenius_norm(const Matrix<T>& a) {
     return scale * std::sqrt(sum);
 }
 
+// The measures are scale-invariant, but the singular values of a finite A overflow
+// for entries near T's largest value (and lose digits as subnormals near its
+// smallest). Such an A is measured on a copy scaled by a power of two (exact) that
+// brings its largest entry near 1; elsewhere the copy is empty and A is used as is.
+template <class T>
+Matrix<T> scaled_to_unit(const ConstView<T>& a) {
+    const T largest = max_abs(a);
+    if (!(largest > 0) || !std::isfinite(largest)) return {};
+    const int exponent = std::ilogb(largest);
+    constexpr int bound = std::numeric_limits<T>::max_exponent / 2;
+    if (exponent < bound && exponent > -bound) return {};
+    Matrix<T> scaled = to_matrix(a);
+    for (T& value : scaled.values) value = std::scalbn(value, -exponent);
+    return scaled;
+}
+
 }  // namespace
 
 template <class T>
@@ -160,7 +176,8 @@ void rank_measure_batched(const T* a, index batch, index m, index n, Measure mea
         std::vector<T> s(static_cast<std::size_t>(std::max<index>(p, 1)));
         for (index b = first; b < last; ++b) {
             const ConstView<T> view{a + b * m * n, m, n, std::max<index>(n, 1), true};
-            singular_values(view, s.data());
+            const Matrix<T> scaled = scaled_to_unit(view);
+            singular_values(scaled.values.empty() ? view : scaled.view(), s.data());
             out[b] = spectral_measure(s.data(), p, measure);
         }
     });

@@ -41,7 +41,8 @@ void gesdd(char jobz, Matrix<T>& a, T* s, Matrix<T>* u, Matrix<T>* vt) {
     std::vector<T> work(static_cast<std::size_t>(workspace_size(query)));
     check_lapack_info(Blas<T>::gesdd(jobz, m, n, a.data(), a.ld(), s, u_data, ldu, vt_data, ldvt,
                                      work.data(), static_cast<index>(work.size()), iwork.data()),
-                      "gesdd");
+                      "gesdd");    // Singular values are >= 0: gesdd gives -0 for a matrix of -0 entries.
+    for (index i = 0; i < p; ++i) s[i] = std::fabs(s[i]);
 }
 
 // Householder QR of the panel Y (m x l, m >= l): Y <- Q (geqrf, then orgqr).
@@ -1295,9 +1296,7 @@ void two_stage_singular_values(const ConstView<T>& a, T* out) {
         for (T& value : work.values) value = std::scalbn(value, -exponent);
     }
     two_stage_values(work, out);
-    if (exponent != 0) {
-        for (index i = 0; i < work.cols; ++i) out[i] = std::scalbn(out[i], exponent);
-    }
+    for (index i = 0; i < work.cols; ++i) out[i] = std::scalbn(std::fabs(out[i]), exponent);
 }
 
 template <class T>

@@ -969,13 +969,7 @@ std::vector<T> GpuBottleneck<T>::singular_values(const Resources& resources) con
 template <class T>
 index GpuBottleneck<T>::numerical_rank(const Resources& resources) const {
     const std::vector<T> sigma = singular_values(resources);
-    if (sigma.empty()) return 0;
-    const T largest = *std::max_element(sigma.begin(), sigma.end());
-    const T tol = largest * static_cast<T>(std::max(input_width(), output_width())) *
-                  std::numeric_limits<T>::epsilon();
-    index count = 0;
-    for (const T v : sigma) count += v > tol;
-    return count;
+    return learned_map_rank(sigma, input_width(), output_width());
 }
 
 template <class T>

@@ -547,3 +547,143 @@ def test_philox_streams_are_distinct_and_stream_zero_is_the_sketch():
     assert np.array_equal(reference.gaussian_stream(9, 7, 21, 2, 5), whole[7:28])
     uniform = reference.uniform_stream(9, 3, 1000, 3)
     assert 0 < uniform.min() and uniform.max() < 1 and abs(uniform.mean() - 0.5) < 0.05
+
+
+# --- Edges found by an adversarial probe -------------------------------------------------
+
+
+def test_float64_a_below_float32s_range_is_refused_not_zeroed():
+    # Narrowed to float32 it would be all zeros (or subnormals without digits), and the
+    # learned map silently wrong by many orders of magnitude.
+    A = random_matrix((6, 5), np.float64, seed=40) * 1e-300
+    with pytest.raises(ValueError, match="A has values too small for float32"):
+        lc.Bottleneck(2, seed=0).fit(A)
+    # float64 networks hold it, and a float32 one takes A scaled up.
+    net = lc.Bottleneck(2, data="exact", dtype="float64", seed=0).fit(A)
+    assert net.rank_ == 2 and np.all(np.isfinite(net.matrix()))
+    assert lc.relative_error(A, net.matrix()) < 1.0
+    lc.Bottleneck(2, epochs=1, samples=64, seed=0).fit(A * 1e300)
+
+
+def test_predict_refuses_x_below_float32s_range():
+    net = lc.Bottleneck(2, epochs=1, samples=64, seed=0).fit(random_matrix((6, 5), np.float32))
+    with pytest.raises(ValueError, match="X has values too small for float32"):
+        net.predict(np.full((3, 5), 1e-300))
+
+
+@pytest.mark.parametrize("factor", [3e37, 1e38, 3e38 / 4])
+def test_rank_of_a_float32_network_is_scale_invariant(factor):
+    # s_max * max(m, n) overflowed float32 near its limit, and the rank came out 0.
+    A = random_matrix((4, 4), np.float64, seed=41)
+    small = lc.Bottleneck(2, data="exact", seed=0).fit(A)
+    large = lc.Bottleneck(2, data="exact", seed=0).fit(A * (factor / np.abs(A).max()))
+    assert np.all(np.isfinite(large.singular_values_))
+    assert small.rank_ == large.rank_ == 2
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("data", "foo", "data must be one of"),
+    ("lr", "x", "lr must be a real number"),
+    ("lr", -1.0, "lr must be a finite number > 0"),
+    ("layers", (1,), "layers has a width below rank"),
+    ("layers", "abc", "layers must be a sequence of integers"),
+    ("rank", 0, "rank must be >= 1"),
+    ("epochs", 1.5, "epochs must be an integer"),
+    ("optimizer", "rmsprop", "optimizer must be one of"),
+    ("init", None, "init must be one of"),
+    ("bias", 1, "bias must be True or False"),
+    ("dtype", "float16", "dtype must be one of"),
+    ("seed", -1, "seed must be >= 0"),
+])
+def test_attributes_set_after_construction_are_checked_at_fit(name, value, message):
+    net = lc.Bottleneck(2, epochs=1, samples=64, seed=0)
+    setattr(net, name, value)
+    with pytest.raises((ValueError, TypeError), match=message):
+        net.fit(random_matrix((6, 5), np.float32))
+    # The same message as the constructor's.
+    options = dict(epochs=1, samples=64, seed=0)
+    options[name] = value
+    rank = options.pop("rank", 2)
+    with pytest.raises((ValueError, TypeError), match=message):
+        lc.Bottleneck(rank, **options)
+
+
+def test_valid_attributes_set_after_construction_are_used():
+    A = random_matrix((6, 5), np.float32, seed=42)
+    net = lc.Bottleneck(3, epochs=1, samples=64, seed=0)
+    net.rank, net.layers, net.dtype, net.data = 2, (4, 2), "float64", "exact"
+    net.fit(A)
+    assert net.matrix().dtype == np.float64
+    assert net.factors()[0].shape == (6, 2)
+    want = lc.Bottleneck(2, layers=(4, 2), epochs=1, samples=64, dtype="float64",
+                         data="exact", seed=0).fit(A)
+    np.testing.assert_array_equal(net.matrix(), want.matrix())
+
+
+def _same_network(a, b):
+    np.testing.assert_array_equal(a.matrix(), b.matrix())
+    np.testing.assert_array_equal(a.loss_history_, b.loss_history_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+    assert a.rank_ == b.rank_ and a.seed_ == b.seed_
+    wa, ba = a._network.parameters()
+    wb, bb = b._network.parameters()
+    for x, y in zip(wa + ba, wb + bb):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("float_dtype", [np.float32, np.float64])
+def test_a_fitted_network_pickles_and_deep_copies(optimizer, float_dtype):
+    import copy
+    import pickle
+
+    A = random_matrix((8, 6), float_dtype, seed=43)
+    net = lc.Bottleneck(2, optimizer=optimizer, epochs=2, samples=128,
+                        dtype=np.dtype(float_dtype).name, seed=5).fit(A)
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        _same_network(net, other)
+        assert repr(other) == repr(net)
+        np.testing.assert_array_equal(other.predict(A[:3, :]), net.predict(A[:3, :]))
+        # The optimizer state came along: the same next steps give the same parameters.
+        x = random_matrix((16, 6), float_dtype, seed=44)
+        t = random_matrix((16, 8), float_dtype, seed=45)
+        for network in (net._network, other._network):
+            for _ in range(3):
+                network.batch_gradients(x, t)
+                network.step(1e-2)
+        _same_network(net, other)
+        # And a new fit of the copy is the original's.
+        np.testing.assert_array_equal(other.fit(A).matrix(), net.fit(A).matrix())
+
+
+def test_an_unfitted_network_pickles():
+    import pickle
+
+    net = pickle.loads(pickle.dumps(lc.Bottleneck(3, lr=0.01, seed=1)))
+    assert repr(net) == repr(lc.Bottleneck(3, lr=0.01, seed=1))
+    with pytest.raises(lc.NotFittedError):
+        net.matrix()
+
+
+def test_a_pickled_network_refuses_a_state_that_does_not_fit():
+    net = lc.Bottleneck(2, epochs=1, samples=64, seed=0).fit(random_matrix((6, 5), np.float32))
+    version, config, state = net._network.__getstate__()
+    bad = list(state)
+    bad[0] = bad[0][:-1]  # a weight missing
+    with pytest.raises(ValueError, match="do not fit the widths"):
+        type(net._network).__new__(type(net._network)).__setstate__((version, config, tuple(bad)))
+    with pytest.raises(ValueError, match="not a pickled bottleneck network of this version"):
+        type(net._network).__new__(type(net._network)).__setstate__((99, config, state))
+
+
+def test_a_gpu_fitted_network_refuses_pickling_clearly():
+    # (Stands in for a GPU fit: the refusal is decided by where the network was fitted;
+    # tests/test_gpu.py checks it on a real one.)
+    import copy
+    import pickle
+
+    net = lc.Bottleneck(2, epochs=1, samples=64, seed=0).fit(random_matrix((6, 5), np.float32))
+    net._on_gpu = True
+    for save in (pickle.dumps, copy.deepcopy):
+        with pytest.raises(TypeError, match="fitted on the GPU cannot be pickled"):
+            save(net)

@@ -790,3 +790,14 @@ def test_gpu_bottleneck_bad_inputs_are_the_cpu_errors(cp):
     integer = lc.Bottleneck(2, epochs=1, samples=10, dtype="float64", seed=0).fit(
         cp.arange(30).reshape(6, 5))
     assert isinstance(integer.matrix(), cp.ndarray) and integer.matrix().dtype == np.float64
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_bottleneck_refuses_pickling_clearly(cp):
+    import pickle
+
+    A = cp.asarray(random_matrix((8, 6), np.float32, seed=3))
+    net = lc.Bottleneck(2, epochs=1, samples=64, seed=0).fit(A)
+    with pytest.raises(TypeError, match="fitted on the GPU cannot be pickled"):
+        pickle.dumps(net)

@@ -144,3 +144,28 @@ def test_the_bindings_refuse_misaligned_views():
         lc._core.svd(odd, 1)
     with pytest.raises(ValueError, match="A is not aligned"):
         lc._core.singular_values(odd.reshape(1, 4, 3))
+
+
+class _Unreadable:
+    """Stands in for a torch bfloat16 tensor: np.asarray of it raises TypeError."""
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Got unsupported ScalarType BFloat16")
+
+
+@pytest.mark.parametrize("mod", IMPLEMENTATIONS, ids=["core", "reference"])
+@pytest.mark.parametrize("name", list(MATRIX_FUNCTIONS))
+def test_masked_arrays_are_refused_not_read_without_their_mask(name, mod):
+    A = np.ma.masked_array(np.ones((4, 3)), mask=np.eye(4, 3, dtype=bool))
+    with pytest.raises(TypeError, match=r"A is a masked array.*A\.filled"):
+        MATRIX_FUNCTIONS[name](mod, A)
+
+
+@pytest.mark.parametrize("name", [n for n in MATRIX_FUNCTIONS if n != "relative_error"])
+def test_an_array_numpy_cannot_read_gets_a_message_naming_a(name):
+    with pytest.raises(TypeError, match="A cannot be read as a NumPy array.*BFloat16"):
+        MATRIX_FUNCTIONS[name](lc, _Unreadable())
+    with pytest.raises(TypeError, match="B cannot be read as a NumPy array"):
+        lc.relative_error(np.ones((2, 2)), _Unreadable())
+    with pytest.raises(TypeError, match="A cannot be read as a NumPy array"):
+        lc.Bottleneck(1).fit(_Unreadable())

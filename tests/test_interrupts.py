@@ -95,3 +95,80 @@ def test_sigint_during_a_long_call_raises_keyboard_interrupt(case):
     print(f"{case}: KeyboardInterrupt {report['caught_at'] - sent_at:.3f} s after SIGINT")
     assert report["caught"] == "KeyboardInterrupt", report
     assert report["usable"], report
+
+
+# One LAPACK call has no loop of the core's to poll in: it runs on a thread of its own
+# while the calling thread polls, and Ctrl-C abandons it (bindings/interruptible.hpp).
+LAPACK_CHILD = textwrap.dedent(
+    """
+    import json, os, signal, sys, time
+    import numpy as np
+    import lowrank_core as lc
+    from lowrank_core import _core
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    case, exit_normally = sys.argv[1], sys.argv[2] == "exit"
+    rng = np.random.default_rng(0)
+    # Large enough that the call takes many seconds on any machine the tests run on.
+    A = rng.standard_normal((2500, 2500))
+    run = {
+        "svd": lambda: lc.svd(A, 5),
+        "singular_values": lambda: lc.singular_values(A),
+        "erank": lambda: lc.erank(A),
+        "rank": lambda: lc.rank(A),
+        "relative_error": lambda: lc.relative_error(A, A * 0.5, ord=2),
+    }[case]
+    print("started", flush=True)
+    caught = None
+    try:
+        run()
+    except KeyboardInterrupt:
+        caught = "KeyboardInterrupt"
+    except BaseException as error:
+        caught = type(error).__name__
+    caught_at = time.time()
+    # Still running when KeyboardInterrupt came: interrupted before completion.
+    abandoned = _core._abandoned_calls()
+    B = rng.standard_normal((60, 5)) @ rng.standard_normal((5, 40))
+    usable = bool(np.allclose(lc.svd(B, 5).S, np.linalg.svd(B, compute_uv=False)[:5]))
+    usable = usable and lc.rank(B) == 5
+    print(json.dumps({"caught": caught, "caught_at": caught_at, "abandoned": abandoned,
+                      "usable": usable}), flush=True)
+    if not exit_normally:
+        os._exit(0)  # not waiting for the abandoned call (the "exit" case checks that)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "case, ending",
+    [("svd", "exit"), ("singular_values", "quit"), ("erank", "quit"), ("rank", "quit"),
+     ("relative_error", "quit")],
+)
+def test_sigint_during_one_long_lapack_call_raises_keyboard_interrupt(case, ending):
+    child = subprocess.Popen(
+        [sys.executable, "-c", LAPACK_CHILD, case, ending],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "started", child.stderr.read()
+        time.sleep(0.5)  # inside LAPACK by now
+        child.send_signal(signal.SIGINT)
+        sent_at = time.time()
+        out, err = child.communicate(timeout=HANG_GUARD_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        pytest.fail(f"{case}: SIGINT did not stop the call within {HANG_GUARD_S} s")
+    finally:
+        if child.poll() is None:
+            child.kill()
+    # "exit": a normal exit waits for the abandoned call to end, and ends cleanly.
+    assert child.returncode == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    print(f"{case}: KeyboardInterrupt {report['caught_at'] - sent_at:.3f} s after SIGINT")
+    assert report["caught"] == "KeyboardInterrupt", report
+    assert report["abandoned"] == 1, report  # the call had not finished
+    assert report["usable"], report

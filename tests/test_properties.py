@@ -230,13 +230,16 @@ def input_errors(array, ndim=None, min_ndim=0):
 
 def narrowing_errors(array, dtype):
     """ValueError where a finite float64 array is converted to float32 (Bottleneck's
-    dtype) and has values beyond float32's range."""
+    dtype) and has values beyond float32's range, or all below its normal range (they
+    would lose their digits or become 0)."""
     values = converted(array)
     if (values is None or values.dtype != np.float64 or np.dtype(dtype) != np.float32
             or not np.isfinite(values).all()):
         return set()
-    too_large = np.abs(values).max(initial=0) > float(np.finfo(np.float32).max)
-    return {ValueError} if too_large else set()
+    largest = np.abs(values).max(initial=0)
+    too_large = largest > float(np.finfo(np.float32).max)
+    too_small = 0 < largest < float(np.finfo(np.float32).tiny)
+    return {ValueError} if too_large or too_small else set()
 
 
 def int_errors(value, minimum, maximum=math.inf):

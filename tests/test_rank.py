@@ -229,3 +229,24 @@ def test_relative_error_of_tiny_a_against_huge_b_is_finite():
     B = np.full((1, 7), 3e36, np.float32)
     want = reference.relative_error(A.astype(np.float64), B.astype(np.float64))
     assert lc.relative_error(A, B) == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize("float_dtype", [np.float32, np.float64])
+def test_measures_of_a_finite_matrix_near_the_float_maximum_are_finite(float_dtype):
+    # Its singular values overflow (sigma_1 > the largest float), so the measures are
+    # computed on a copy scaled by a power of two: they are scale-invariant.
+    top = float(np.finfo(float_dtype).max)
+    A = (np.random.default_rng(46).uniform(-1, 1, (6, 5)) * top).astype(float_dtype)
+    assert np.isinf(lc.singular_values(A)[0])  # why scaling is needed
+    unit = (A / np.asarray(2.0 ** (np.finfo(float_dtype).maxexp - 1), float_dtype))
+    for measure in (lc.erank, lc.stable_rank, lc.entropy_rank):
+        got = measure(A)
+        assert np.isfinite(got)
+        assert got == pytest.approx(measure(unit), rel=1e-5)
+    assert lc.stable_rank(A) <= lc.erank(A) <= lc.entropy_rank(A) <= 5
+
+
+def test_measures_of_tiny_matrices_keep_their_digits():
+    A = random_matrix((7, 5), np.float64, seed=47)
+    for measure in (lc.erank, lc.stable_rank, lc.entropy_rank):
+        assert measure(A * 2.0 ** -1000) == pytest.approx(measure(A), rel=1e-12)

@@ -91,3 +91,11 @@ def test_singular_values_of_stacks(dtype):
     assert_close(got, reference.singular_values(A), computed_dtype(dtype))
     assert lc.singular_values(np.zeros((0, 4, 3))).shape == (0, 3)
     assert lc.singular_values(np.zeros((4, 0))).shape == (0,)
+
+
+@pytest.mark.parametrize("float_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 5), (300, 260)])  # gesdd, and the two-stage path
+def test_singular_values_of_negative_zeros_are_positive_zeros(shape, float_dtype):
+    A = -np.zeros(shape, dtype=float_dtype)
+    for S in (lc.svd(A, 2).S, lc.singular_values(A), lc.randomized_svd(A, 2, seed=0).S):
+        assert not np.signbit(S).any(), S

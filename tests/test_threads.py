@@ -53,11 +53,12 @@ def run_in_threads(function, threads=THREADS):
     return [result for per_thread in results for result in per_thread]
 
 
-# Comparisons are to a tight per-dtype tolerance, not bit for bit: while another
-# thread is inside the core, the core may run BLAS single-threaded (it sets
-# OpenBLAS's thread count process-wide, see cpp/parallel.hpp), and a product
-# summed on a different number of threads rounds differently. Same thread count,
-# same bits is what test_determinism.py checks.
+# Comparisons here are to a tight per-dtype tolerance, not bit for bit: while
+# another thread is inside the core, the core may run BLAS single-threaded (it sets
+# OpenBLAS's thread count process-wide, see cpp/parallel.hpp), and LAPACK calls
+# (svd, singular_values) on a different number of threads round differently.
+# randomized_svd splits its work by the configured count whatever runs beside it:
+# test_randomized_svd_gives_the_serial_bits_from_8_threads compares its bits.
 def svd_matches(got, want, dtype, A):
     scale = float(want.S[0])
     assert_close(got.S, want.S, dtype, scale=scale, factor=10)
@@ -365,3 +366,30 @@ def test_results_do_not_depend_on_which_thread_ran_a_part():
         assert all(np.array_equal(x, y) for x, y in zip(again, first))
     want = reference.randomized_svd(A, 10, power_iters=4, seed=3)
     svd_matches(first, want, np.float32, A)
+
+
+def test_randomized_svd_gives_the_serial_bits_from_8_threads():
+    # The same seed gives the same bits whatever runs beside the call: the work's
+    # partition comes from the BLAS's configured thread count, not from the count
+    # another call's single-threaded section sets meanwhile (cpp/parallel.hpp).
+    M64 = random_matrix((1200, 800), np.float64, seed=20)  # float32 power iterations
+    M32 = M64.astype(np.float32)
+    calls = {
+        "float64 auto": lambda: lc.randomized_svd(M64, 10, seed=3),
+        "float64 off": lambda: lc.randomized_svd(M64, 10, seed=3, mixed_precision=False),
+        "float32": lambda: lc.randomized_svd(M32, 10, seed=3),
+        "rank": lambda: np.asarray(lc.rank(M64[:300, :200])),
+    }
+
+    def bits(result):
+        parts = (result.U, result.S, result.Vh) if hasattr(result, "S") else (result,)
+        return b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
+
+    serial = {name: bits(call()) for name, call in calls.items()}
+
+    def all_calls():
+        return {name: bits(call()) for name, call in calls.items()}
+
+    for result in run_in_threads(all_calls):
+        assert {name: result[name] == serial[name] for name in calls} == {
+            name: True for name in calls}

@@ -57,6 +57,79 @@ py::list vectors_to_list(const std::vector<std::vector<T>>& vectors) {
 }
 
 template <class T>
+std::vector<Matrix<T>> matrices_from(const py::list& arrays, const char* name) {
+    std::vector<Matrix<T>> out;
+    for (const py::handle& item : arrays) {
+        out.push_back(to_matrix(view_of(py::cast<py::array_t<T>>(item), name)));
+    }
+    return out;
+}
+
+template <class T>
+std::vector<std::vector<T>> vectors_from(const py::list& arrays, const char* name) {
+    std::vector<std::vector<T>> out;
+    for (const py::handle& item : arrays) {
+        const auto array = py::cast<py::array_t<T, py::array::c_style | py::array::forcecast>>(item);
+        if (array.ndim() != 1) {
+            throw std::invalid_argument(std::string(name) + " must be a 1-D array");
+        }
+        out.emplace_back(array.data(), array.data() + array.shape(0));
+    }
+    return out;
+}
+
+// Pickling: the configuration, by the Python layer's option names, and the state
+// (BottleneckState). Version 1 of the format.
+constexpr int kPickleVersion = 1;
+
+template <class T>
+py::tuple pickled(const BottleneckNetwork<T>& net) {
+    const BottleneckConfig& c = net.config();
+    const py::tuple config = py::make_tuple(
+        c.widths, c.bias, choice_name(c.init, init_choices()),
+        choice_name(c.optimizer, optimizer_choices()), c.lr, c.epochs, c.samples, c.batch_size,
+        choice_name(c.data, data_choices()), c.seed);
+    BottleneckState<T> s = net.state();
+    const py::tuple state = py::make_tuple(
+        matrices_to_list(s.weights), vectors_to_list(s.biases),
+        matrices_to_list(s.weight_moment1), matrices_to_list(s.weight_moment2),
+        vectors_to_list(s.bias_moment1), vectors_to_list(s.bias_moment2), s.steps, s.scale,
+        to_numpy(std::move(s.loss_history)));
+    return py::make_tuple(kPickleVersion, config, state);
+}
+
+template <class T>
+BottleneckNetwork<T> unpickled(const py::tuple& pickle) {
+    if (pickle.size() != 3 || pickle[0].cast<int>() != kPickleVersion) {
+        throw std::invalid_argument("not a pickled bottleneck network of this version");
+    }
+    const auto config = pickle[1].cast<py::tuple>();
+    const auto state = pickle[2].cast<py::tuple>();
+    if (config.size() != 10 || state.size() != 9) {
+        throw std::invalid_argument("not a pickled bottleneck network of this version");
+    }
+    BottleneckNetwork<T> net(make_bottleneck_config(
+        config[0].cast<std::vector<index>>(), config[1].cast<bool>(),
+        config[2].cast<std::string>(), config[3].cast<std::string>(), config[4].cast<double>(),
+        config[5].cast<index>(), config[6].cast<index>(), config[7].cast<index>(),
+        config[8].cast<std::string>(), config[9].cast<std::uint64_t>()));
+    BottleneckState<T> s;
+    s.weights = matrices_from<T>(state[0].cast<py::list>(), "a weight");
+    s.biases = vectors_from<T>(state[1].cast<py::list>(), "a bias");
+    s.weight_moment1 = matrices_from<T>(state[2].cast<py::list>(), "a weight moment");
+    s.weight_moment2 = matrices_from<T>(state[3].cast<py::list>(), "a weight moment");
+    s.bias_moment1 = vectors_from<T>(state[4].cast<py::list>(), "a bias moment");
+    s.bias_moment2 = vectors_from<T>(state[5].cast<py::list>(), "a bias moment");
+    s.steps = state[6].cast<index>();
+    s.scale = state[7].cast<double>();
+    const auto losses =
+        state[8].cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+    s.loss_history.assign(losses.data(), losses.data() + losses.size());
+    net.set_state(std::move(s));
+    return net;
+}
+
+template <class T>
 py::tuple gradients_tuple(const BottleneckNetwork<T>& net, double loss) {
     return py::make_tuple(loss, matrices_to_list(net.weight_gradients()),
                           vectors_to_list(net.bias_gradients()));
@@ -180,7 +253,8 @@ void define(py::module_& m, const char* name) {
              })
         .def("intercept", [](const Net& n) { return to_numpy(n.intercept()); })
         .def("singular_values", [](const Net& n) { return to_numpy(n.singular_values()); })
-        .def("numerical_rank", &Net::numerical_rank);
+        .def("numerical_rank", &Net::numerical_rank)
+        .def(py::pickle(&pickled<T>, &unpickled<T>));
 }
 
 template <class T>

@@ -17,6 +17,7 @@
 #include "blas_lapack.hpp"
 #include "block_cache.hpp"
 #include "errors.hpp"
+#include "interruptible.hpp"
 #include "register.hpp"
 #include "thread_pool.hpp"
 
@@ -161,6 +162,11 @@ PYBIND11_MODULE(_core, m) {
     lowrank::bindings::register_svd(m);
     lowrank::bindings::register_rank(m);
     lowrank::bindings::register_bottleneck(m);
+    m.def("_wait_for_abandoned_calls", &lowrank::bindings::wait_for_abandoned_calls,
+          "Blocks until the LAPACK calls that Ctrl-C abandoned have ended (or until the\n"
+          "next Ctrl-C); registered with atexit (bindings/interruptible.hpp).");
+    m.def("_abandoned_calls", &lowrank::bindings::abandoned_calls_running,
+          "How many LAPACK calls that Ctrl-C abandoned are still running (for tests).");
     m.def("_pool_parts", &pool_parts, py::arg("parts"), py::arg("dispatches"),
           "For tests: `dispatches` runs of `parts` empty parts on the core's thread pool;\n"
           "(every part ran exactly once, parts > 0 that the calling thread ran itself).");

@@ -6,7 +6,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "interruptible.hpp"
 #include "numpy_arrays.hpp"
 #include "rank.hpp"
 #include "register.hpp"
@@ -30,25 +32,28 @@ py::array_t<std::int64_t> matrix_rank(const py::array_t<T>& a,
         kind = relative ? Threshold::Relative : Threshold::Absolute;
         values = threshold->data();
     }
-    py::array_t<std::int64_t> out(static_cast<py::ssize_t>(s.batch));
-    std::int64_t* out_data = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        matrix_rank_batched(s.data, s.batch, s.rows, s.cols, kind, values, hermitian, out_data);
-    }
-    return out;
+    std::vector<py::handle> keep{a};
+    if (threshold) keep.push_back(*threshold);
+    std::vector<std::int64_t> ranks = run_interruptible(
+        worth_a_thread(s.rows, s.cols, s.batch), keep, [s, kind, values, hermitian] {
+            std::vector<std::int64_t> out(static_cast<std::size_t>(s.batch));
+            matrix_rank_batched(s.data, s.batch, s.rows, s.cols, kind, values, hermitian,
+                                out.data());
+            return out;
+        });
+    return to_numpy(std::move(ranks));
 }
 
 template <class T>
 py::array_t<double> measure(const py::array_t<T>& a, Measure which) {
     const Stack<T> s = stack_of(a, "A");
-    py::array_t<double> out(static_cast<py::ssize_t>(s.batch));
-    double* out_data = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        rank_measure_batched(s.data, s.batch, s.rows, s.cols, which, out_data);
-    }
-    return out;
+    std::vector<double> measures =
+        run_interruptible(worth_a_thread(s.rows, s.cols, s.batch), {a}, [s, which] {
+            std::vector<double> out(static_cast<std::size_t>(s.batch));
+            rank_measure_batched(s.data, s.batch, s.rows, s.cols, which, out.data());
+            return out;
+        });
+    return to_numpy(std::move(measures));
 }
 
 template <class T>
@@ -62,8 +67,8 @@ double error(const py::array_t<T>& a, const py::array_t<T>& b, const std::string
     } else {
         throw std::invalid_argument("ord must be 2 or 'fro'");
     }
-    py::gil_scoped_release release;
-    return relative_error(va, vb, norm);
+    return run_interruptible(worth_a_thread(va.rows, va.cols), {a, b},
+                             [va, vb, norm] { return relative_error(va, vb, norm); });
 }
 
 template <class T>

@@ -15,6 +15,7 @@
 #include "parallel.hpp"
 #include "numpy_arrays.hpp"
 #include "register.hpp"
+#include "interruptible.hpp"
 #include "signals.hpp"
 #include "svd.hpp"
 
@@ -30,12 +31,8 @@ py::tuple to_tuple(SvdResult<T>&& r) {
 template <class T>
 py::tuple svd(const py::array_t<T>& a, index k) {
     const ConstView<T> view = view_of(a, "A");
-    SvdResult<T> result;
-    {
-        py::gil_scoped_release release;
-        result = exact_svd(view, k);
-    }
-    return to_tuple(std::move(result));
+    return to_tuple(run_interruptible(worth_a_thread(view.rows, view.cols), {a},
+                                      [view, k] { return exact_svd(view, k); }));
 }
 
 template <class T>
@@ -151,13 +148,15 @@ template <class T>
 py::array_t<T> stack_singular_values(const py::array_t<T>& a) {
     const Stack<T> s = stack_of(a, "A");
     const index p = std::min(s.rows, s.cols);
-    py::array_t<T> out({static_cast<py::ssize_t>(s.batch), static_cast<py::ssize_t>(p)});
-    T* out_data = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        singular_values_batched(s.data, s.batch, s.rows, s.cols, out_data);
-    }
-    return out;
+    std::vector<T> values = run_interruptible(
+        worth_a_thread(s.rows, s.cols, s.batch), {a}, [s, p] {
+            std::vector<T> out(static_cast<std::size_t>(s.batch * p));
+            singular_values_batched(s.data, s.batch, s.rows, s.cols, out.data());
+            return out;
+        });
+    const auto item = static_cast<py::ssize_t>(sizeof(T));
+    return adopt(std::move(values), {static_cast<py::ssize_t>(s.batch), static_cast<py::ssize_t>(p)},
+                 {item * std::max<py::ssize_t>(p, 1), item});
 }
 
 // singular_values' two-stage path at any size, for the tests of its edge shapes.

@@ -11,6 +11,8 @@ against.
 
 from __future__ import annotations
 
+import atexit
+
 try:
     from . import _core  # noqa: F401
 except ImportError as error:  # pragma: no cover - only on a broken install
@@ -20,6 +22,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
         "source tree (see README.md), not by putting python/ on sys.path."
     ) from error
 
+
 from ._backend import cpu_kernels, gpu_available
 from ._bottleneck import Bottleneck, NotFittedError
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
@@ -28,6 +31,19 @@ from ._svd import randomized_svd, singular_values, svd
 from . import reference  # noqa: E402  (plain-NumPy ground truth, lowrank_core.reference.svd ...)
 
 __version__ = "0.1.0"
+
+
+def _wait_for_abandoned_calls():
+    # A LAPACK call that Ctrl-C abandoned still runs on a thread of its own, and the
+    # BLAS's buffers must outlive it (bindings/interruptible.hpp). Another Ctrl-C stops
+    # the wait.
+    try:
+        _core._wait_for_abandoned_calls()
+    except KeyboardInterrupt:
+        pass
+
+
+atexit.register(_wait_for_abandoned_calls)
 
 __all__ = [
     "Bottleneck",

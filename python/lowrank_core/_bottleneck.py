@@ -155,6 +155,12 @@ class Bottleneck:
     large matrices into the saddle point W = 0; for standard Gaussian A this scale
     is close to 1, the paper's unscaled setting.)
 
+    Saving. A network fitted on the CPU pickles and deep-copies (so it works with
+    joblib, multiprocessing and model saving): its configuration, parameters,
+    optimizer state, scale and loss history, so that the copy gives the same map,
+    bit for bit, and takes the same next optimizer steps. A network fitted on the GPU
+    cannot be pickled yet (a ``TypeError``).
+
     ``data="exact"``. The expected loss equals the mean squared error over the
     ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so each
     step is one exact gradient of it (and the first layer's product is free). It
@@ -233,7 +239,10 @@ class Bottleneck:
         Raises
         ------
         ValueError
-            A not 2-D, empty or with NaN/Inf; ``rank`` above min(m, n). Or the
+            A not 2-D, empty or with NaN/Inf, or (float64 A for a float32 network) with
+            values beyond float32's range or all below its normal range; ``rank``
+            above min(m, n); an option set after construction that the constructor
+            would refuse (with its message; a ``TypeError`` where it gives one). Or the
             training diverged (``lr`` too large for this A and optimizer: the
             weights became NaN or infinite); the network is then left unfitted.
         TypeError
@@ -248,17 +257,23 @@ class Bottleneck:
         # One dispatch, on the type of A: NumPy (or any array_like) -> the CPU core, CuPy
         # -> the CUDA core (a TypeError in a build without it). The network remembers
         # which: matrix, factors, predict then work on that device only.
-        backend = backend_for(A)
-        A = _checks.as_float_array(A, "A", ndim=2, dtype=self.dtype)
-        widths = _checks.bottleneck_widths(self.rank, self.layers, A.shape)
-        _checks.check_bottleneck_size(widths, self.samples, self.batch_size, self.data)
-        _checks.check_finite(A, "A")
+        # The options are checked again here, as set now (scikit-learn's convention:
+        # attributes may have been set after construction), with the constructor's
+        # messages.
+        o = _checks.check_bottleneck_options(
+            self.rank, self.layers, self.bias, self.init, self.optimizer, self.lr, self.epochs,
+            self.samples, self.batch_size, self.data, self.dtype)
         seed = _checks.check_seed(self.seed)
+        backend = backend_for(A)
+        A = _checks.as_float_array(A, "A", ndim=2, dtype=o["dtype"])
+        widths = _checks.bottleneck_widths(o["rank"], o["layers"], A.shape)
+        _checks.check_bottleneck_size(widths, o["samples"], o["batch_size"], o["data"])
+        _checks.check_finite(A, "A")
         network = backend.bottleneck_network(
-            self.dtype, widths, self.bias, self.init, self.optimizer, self.lr, self.epochs,
-            self.samples, self.batch_size, self.data, seed)
+            o["dtype"], widths, o["bias"], o["init"], o["optimizer"], o["lr"], o["epochs"],
+            o["samples"], o["batch_size"], o["data"], seed)
 
-        bar = _ProgressBar(self.epochs) if progress else None
+        bar = _ProgressBar(o["epochs"]) if progress else None
         diverged = False
 
         def on_epoch(epoch, loss):
@@ -275,8 +290,9 @@ class Bottleneck:
         on_poll = bar.update if bar is not None else None
         # From here on the network is this object's, so that after Ctrl-C or an error
         # in the callback it stays usable in its last completed epoch's state.
-        self._network, self.seed_, self.n_features_in_ = network, seed, A.shape[1]
-        self._on_gpu = _checks.is_cupy(A)
+        fitted = dict(_network=network, seed_=seed, n_features_in_=A.shape[1],
+                      _on_gpu=_checks.is_cupy(A))
+        self.__dict__.update(fitted)
         try:
             network.fit(A, on_epoch, on_poll)
         except BaseException:
@@ -288,13 +304,27 @@ class Bottleneck:
         finally:
             if bar is not None:
                 bar.close()
+            # A callback that fitted this object again has replaced the network: the
+            # fit that returns last is the one kept.
+            self.__dict__.update(fitted)
         if diverged or not _finite_parameters(network):
             self._network = None
-            steps = "; data='exact' starts at 10 * lr" if self.data == "exact" else ""
+            steps = "; data='exact' starts at 10 * lr" if o["data"] == "exact" else ""
             raise ValueError(
                 f"training diverged: the weights became NaN or infinite (optimizer="
-                f"{self.optimizer!r}, lr={self.lr}{steps}); fit again with a smaller lr")
+                f"{o['optimizer']!r}, lr={o['lr']}{steps}); fit again with a smaller lr")
         return self
+
+    def __getstate__(self):
+        # A CPU network pickles itself (configuration, parameters, optimizer state, scale
+        # and loss history: bindings/core/bottleneck.cpp); the GPU network cannot be
+        # rebuilt from such a state yet.
+        if self._network is not None and self._on_gpu:
+            raise TypeError(
+                "a Bottleneck fitted on the GPU cannot be pickled or copied (the CUDA core "
+                "cannot restore a trained network's optimizer state); fit it on a NumPy "
+                "array to get a network that pickles, or save its factors()")
+        return self.__dict__.copy()
 
     def _fitted(self):
         if self._network is None:

@@ -66,8 +66,16 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
     given, is the dtype to convert to.
     """
     xp = array_module(A)
+    if isinstance(A, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array, and lowrank_core does not read masks; "
+                        f"pass {name}.filled(value) (masked entries replaced) or "
+                        f"np.asarray({name}) (the data under the mask)")
     if xp is np:
-        A = np.asarray(A)
+        try:
+            A = np.asarray(A)
+        except (TypeError, ValueError) as error:  # e.g. a torch bfloat16 tensor, a ragged list
+            raise type(error)(f"{name} cannot be read as a NumPy array ({error}); pass a "
+                              "real float32, float64, integer or bool array") from error
     kind = A.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} is complex ({A.dtype}); complex input is not supported")
@@ -103,6 +111,16 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
                 raise ValueError(
                     f"{name} has values too large for {target.name} (largest magnitude "
                     f"{largest:.3g}; {target.name} holds up to {float(np.finfo(target).max):.3g})"
+                )
+            # Values all below the narrower type's normal range would lose their digits
+            # or become 0, and the result would be silently wrong.
+            largest = float(xp.abs(A).max()) if A.size else 0.0
+            tiny = float(np.finfo(target).tiny)
+            if 0 < largest < tiny:
+                raise ValueError(
+                    f"{name} has values too small for {target.name} (largest magnitude "
+                    f"{largest:.3g}; {target.name}'s normal values start at {tiny:.3g}): "
+                    f"scale {name} up, or use float64"
                 )
             A = narrowed
         else:
