@@ -41,7 +41,8 @@ void gesdd(char jobz, Matrix<T>& a, T* s, Matrix<T>* u, Matrix<T>* vt) {
     std::vector<T> work(static_cast<std::size_t>(workspace_size(query)));
     check_lapack_info(Blas<T>::gesdd(jobz, m, n, a.data(), a.ld(), s, u_data, ldu, vt_data, ldvt,
                                      work.data(), static_cast<index>(work.size()), iwork.data()),
-                      "gesdd");    // Singular values are >= 0: gesdd gives -0 for a matrix of -0 entries.
+                      "gesdd");
+    // Singular values are >= 0: gesdd gives -0 for a matrix of -0 entries.
     for (index i = 0; i < p; ++i) s[i] = std::fabs(s[i]);
 }
 
