@@ -299,7 +299,7 @@ class Bottleneck:
             if self._on_gpu and network.device < 0:
                 # The GPU fit failed before the parameters reached the device: there is
                 # no state to keep.
-                self._network = None
+                fitted["_network"] = None
             raise
         finally:
             if bar is not None:
