@@ -67,19 +67,11 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(
-    "case", ["randomized_svd", "bottleneck-fixed", "bottleneck-stream", "bottleneck-exact"]
-)
-def test_sigint_during_a_long_call_raises_keyboard_interrupt(case):
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, case],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _interrupt(child, case, delay):
+    """SIGINT to `child` `delay` s after it says "started"; its output and the time sent."""
     try:
         assert child.stdout.readline().strip() == "started", child.stderr.read()
-        time.sleep(1.0)  # let the child get well inside the core
+        time.sleep(delay)
         child.send_signal(signal.SIGINT)
         sent_at = time.time()
         out, err = child.communicate(timeout=HANG_GUARD_S)
@@ -90,6 +82,20 @@ def test_sigint_during_a_long_call_raises_keyboard_interrupt(case):
     finally:
         if child.poll() is None:
             child.kill()
+    return out, err, sent_at
+
+
+@pytest.mark.parametrize(
+    "case", ["randomized_svd", "bottleneck-fixed", "bottleneck-stream", "bottleneck-exact"]
+)
+def test_sigint_during_a_long_call_raises_keyboard_interrupt(case):
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, case],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err, sent_at = _interrupt(child, case, delay=1.0)  # well inside the core
     assert child.returncode == 0, err
     report = json.loads(out.strip().splitlines()[-1])
     print(f"{case}: KeyboardInterrupt {report['caught_at'] - sent_at:.3f} s after SIGINT")
@@ -152,19 +158,7 @@ def test_sigint_during_one_long_lapack_call_raises_keyboard_interrupt(case, endi
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert child.stdout.readline().strip() == "started", child.stderr.read()
-        time.sleep(0.5)  # inside LAPACK by now
-        child.send_signal(signal.SIGINT)
-        sent_at = time.time()
-        out, err = child.communicate(timeout=HANG_GUARD_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.communicate()
-        pytest.fail(f"{case}: SIGINT did not stop the call within {HANG_GUARD_S} s")
-    finally:
-        if child.poll() is None:
-            child.kill()
+    out, err, sent_at = _interrupt(child, case, delay=0.5)  # inside LAPACK by now
     # "exit": a normal exit waits for the abandoned call to end, and ends cleanly.
     assert child.returncode == 0, err
     report = json.loads(out.strip().splitlines()[-1])
