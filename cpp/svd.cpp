@@ -776,7 +776,7 @@ struct AmxLimits {
     double two_pieces, one_piece;
 };
 AmxLimits amx_limits(const RandomizedSvdOptions& options) {
-    return {options.amx_limit, std::min(options.amx_limit, options.amx_one_piece_limit)};
+    return {options.tuning.amx_limit, std::min(options.tuning.amx_limit, options.tuning.amx_one_piece_limit)};
 }
 // Products smaller than this (2 m n l) stay on the float32 kernels.
 constexpr double kAmxMinFlops = 1e7;
@@ -1332,15 +1332,31 @@ Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed) {
     return gaussian_sketch<T>(rows, cols, seed, core_threads());
 }
 
-template <class T>
-SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
-                            const ConstView<T>* sketch, StopPoll* stop) {
-    const index m = a.rows, n = a.cols, k = options.rank, l = options.sketch_columns;
+void validate(const RandomizedSvdOptions& options, index m, index n, const index* sketch_rows,
+              const index* sketch_cols) {
+    const index k = options.rank, l = options.sketch_columns;
     LOWRANK_EXPECTS(k >= 1 && k <= std::min(m, n),
                     "k must be between 1 and min(m, n) = " + std::to_string(std::min(m, n)));
     LOWRANK_EXPECTS(l >= k && l <= std::min(m, n),
                     "the sketch must have between k and min(m, n) columns");
     LOWRANK_EXPECTS(options.power_iters >= 0, "power_iters must be >= 0");
+    if (sketch_rows) {
+        LOWRANK_EXPECTS(*sketch_rows == n && sketch_cols && *sketch_cols == l,
+                        "sketch must have shape (n, l)");
+    }
+    const RandomizedSvdTuning& t = options.tuning;
+    LOWRANK_EXPECTS(t.block_bytes >= 1, "block_bytes must be >= 1");
+    LOWRANK_EXPECTS(t.amx_limit >= 0, "amx_limit must be >= 0");
+    LOWRANK_EXPECTS(t.copy_range_limit >= 0, "copy_range_limit must be >= 0");
+    LOWRANK_EXPECTS(t.amx_one_piece_limit >= 0, "amx_one_piece_limit must be >= 0");
+    LOWRANK_EXPECTS(t.leak_margin >= 1, "leak_margin must be >= 1");
+}
+
+template <class T>
+SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& options,
+                            const ConstView<T>* sketch, StopPoll* stop) {
+    const index m = a.rows, n = a.cols, k = options.rank, l = options.sketch_columns;
+    validate(options, m, n, sketch ? &sketch->rows : nullptr, sketch ? &sketch->cols : nullptr);
     // The core's threads for the passes over A; from the BLAS's thread count, read
     // before the BLAS is made single-threaded below.
     const int threads = core_threads();
@@ -1365,7 +1381,6 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     LOWRANK_EXPECTS(std::isfinite(largest), "A contains NaN or Inf");
     const T sketch_largest = sketch ? max_abs(*sketch) : T(1);
     if (sketch) {
-        LOWRANK_EXPECTS(sketch->rows == n && sketch->cols == l, "sketch must have shape (n, l)");
         LOWRANK_EXPECTS(std::isfinite(sketch_largest), "sketch contains NaN or Inf");
     }
     // A power iteration forms A^T A W, of size ||A||^2: it overflows or underflows
@@ -1388,7 +1403,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     // From here on the BLAS runs single-threaded and the products run on the core's
     // threads (RowBlocks), as many as the BLAS would have used: a threaded BLAS's
     // idle workers spin and would compete with them.
-    const Schedule schedule{options.block_bytes, threads, stop};
+    const Schedule schedule{options.tuning.block_bytes, threads, stop};
     const SingleThreadedBlas single_threaded_blas;
     const PanelThreads panel_threads(threads);
     if constexpr (std::is_same_v<T, double>) {
@@ -1429,7 +1444,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
         } else if (options.mixed_precision == MixedPrecision::verified && a.row_major &&
                    amx_may_run(a, l)) {
             if (auto got = verified_iterations(a, omega, k, options.power_iters, a,
-                                               Level::amx, options.leak_margin, schedule)) {
+                                               Level::amx, options.tuning.leak_margin, schedule)) {
                 reached = std::move(got->panel);
                 iters_left = options.power_iters - got->done;
             }
@@ -1458,7 +1473,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     } else if (copy.storage) {  // verified
         const Level lowest = a.row_major && amx_may_run(copy.m, l) ? Level::amx : Level::float32;
         if (auto got = verified_iterations(a, omega, k, options.power_iters, copy.m, lowest,
-                                           options.leak_margin, schedule)) {
+                                           options.tuning.leak_margin, schedule)) {
             reached = std::move(got->panel);
             iters_left = options.power_iters - got->done;
         }
@@ -1466,7 +1481,7 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     bool ranged = false;
     if constexpr (std::is_same_v<T, double>) {
         ranged = fast && reached && a.row_major &&
-                 range_from_float32_copy(a, copy, *reached, k, options.copy_range_limit,
+                 range_from_float32_copy(a, copy, *reached, k, options.tuning.copy_range_limit,
                                          schedule, q, bt);
     }
     copy.storage.reset();  // the float64 products need the memory more

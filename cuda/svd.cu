@@ -306,15 +306,8 @@ void randomized_svd(const Resources& resources, const ConstView<T>& a,
                     T* S, T* Vh) {
     check_view(a, "A");
     const index m = a.rows, n = a.cols, k = options.rank, l = options.sketch_columns;
-    LOWRANK_EXPECTS(k >= 1 && k <= std::min(m, n),
-                    "k must be between 1 and min(m, n) = " + std::to_string(std::min(m, n)));
-    LOWRANK_EXPECTS(l >= k && l <= std::min(m, n),
-                    "the sketch must have between k and min(m, n) columns");
-    LOWRANK_EXPECTS(options.power_iters >= 0, "power_iters must be >= 0");
-    if (sketch) {
-        check_view(*sketch, "sketch");
-        LOWRANK_EXPECTS(sketch->rows == n && sketch->cols == l, "sketch must have shape (n, l)");
-    }
+    validate(options, m, n, sketch ? &sketch->rows : nullptr, sketch ? &sketch->cols : nullptr);
+    if (sketch) check_view(*sketch, "sketch");
     const int mi = to_int(m, "m"), ni = to_int(n, "n"), ki = to_int(k, "k"),
               li = to_int(l, "sketch columns"), lda = to_int(a.ld, "leading dimension of A");
     const cudaStream_t stream = resources.stream();

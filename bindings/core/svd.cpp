@@ -50,19 +50,11 @@ py::tuple randomized(const py::array_t<T>& a, index k, index sketch_columns, ind
     } else {
         throw std::invalid_argument("mixed_precision must be 'auto', 'fast' or 'off'");
     }
-    if (block_bytes < 1) throw std::invalid_argument("block_bytes must be >= 1");
-    if (!(amx_limit >= 0)) throw std::invalid_argument("amx_limit must be >= 0");
-    if (!(copy_range_limit >= 0)) throw std::invalid_argument("copy_range_limit must be >= 0");
-    if (!(amx_one_piece_limit >= 0))
-        throw std::invalid_argument("amx_one_piece_limit must be >= 0");
-    if (!(leak_margin >= 1)) throw std::invalid_argument("leak_margin must be >= 1");
     const ConstView<T> view = view_of(a, "A");
     std::optional<ConstView<T>> sketch_view;
     if (sketch) sketch_view = view_of(*sketch, "sketch");
-    const RandomizedSvdOptions options{k,           sketch_columns,  power_iters,
-                                       seed,        precision,       block_bytes,
-                                       amx_limit,   copy_range_limit, amx_one_piece_limit,
-                                       leak_margin};
+    RandomizedSvdOptions options{k, sketch_columns, power_iters, seed, precision, {}};
+    options.tuning = {block_bytes, amx_limit, copy_range_limit, amx_one_piece_limit, leak_margin};
     StopPoll stop = python_signal_poll();
     SvdResult<T> result;
     {
@@ -239,11 +231,11 @@ void define(py::module_& m) {
     m.def("randomized_svd", &randomized<T>, py::arg("A").noconvert(), py::arg("k"),
           py::arg("sketch_columns"), py::arg("power_iters"), py::arg("seed"),
           py::arg("sketch").noconvert() = py::none(), py::arg("mixed_precision") = "auto",
-          py::arg("block_bytes") = RandomizedSvdOptions{}.block_bytes,
-          py::arg("amx_limit") = RandomizedSvdOptions{}.amx_limit,
-          py::arg("copy_range_limit") = RandomizedSvdOptions{}.copy_range_limit,
-          py::arg("amx_one_piece_limit") = RandomizedSvdOptions{}.amx_one_piece_limit,
-          py::arg("leak_margin") = RandomizedSvdOptions{}.leak_margin,
+          py::arg("block_bytes") = RandomizedSvdTuning{}.block_bytes,
+          py::arg("amx_limit") = RandomizedSvdTuning{}.amx_limit,
+          py::arg("copy_range_limit") = RandomizedSvdTuning{}.copy_range_limit,
+          py::arg("amx_one_piece_limit") = RandomizedSvdTuning{}.amx_one_piece_limit,
+          py::arg("leak_margin") = RandomizedSvdTuning{}.leak_margin,
           "Randomized SVD (Halko-Martinsson-Tropp) with a Philox or given sketch; power\n"
           "iterations below A's precision: 'auto' where verified, 'fast', or 'off'.");
     m.def("singular_values", &stack_singular_values<T>, py::arg("A").noconvert(),
