@@ -23,6 +23,7 @@ from pathlib import Path
 from benchmarks import cases as case_module
 from benchmarks.libraries import OPERATIONS, available
 
+OWN_OPTIONS = ("gpu", "bottleneck")  # suites with a command line of their own
 EXACT_LIMIT = 3000 * 2000  # exact SVD/rank/singular values only up to this many entries
 
 
@@ -200,28 +201,37 @@ def write_results(out: Path, stem: str, meta: dict, rows: list, text: str) -> No
     print(text)
 
 
-def without_gpu_suite(argv):
-    """``argv`` less ``--suite gpu`` when it asks for the GPU suite (benchmarks/gpu.py,
-    with options of its own), else None."""
+def split_suite(argv):
+    """(suite, the rest of ``argv``) when ``argv`` asks for a suite with options of its
+    own (gpu: benchmarks/gpu.py; bottleneck: benchmarks/bottleneck_speed.py), else
+    (None, argv)."""
     for i, arg in enumerate(argv):
-        if arg == "--suite" and argv[i + 1:i + 2] == ["gpu"]:
-            return argv[:i] + argv[i + 2:]
-        if arg == "--suite=gpu":
-            return argv[:i] + argv[i + 1:]
-    return None
+        for suite in OWN_OPTIONS:
+            if arg == "--suite" and argv[i + 1:i + 2] == [suite]:
+                return suite, argv[:i] + argv[i + 2:]
+            if arg == f"--suite={suite}":
+                return suite, argv[:i] + argv[i + 1:]
+    return None, argv
 
 
 def main(argv=None) -> int:
-    gpu_argv = without_gpu_suite(list(sys.argv[1:] if argv is None else argv))
-    if gpu_argv is not None:
+    suite, rest = split_suite(list(sys.argv[1:] if argv is None else argv))
+    if suite == "gpu":
         from benchmarks import gpu
 
-        return gpu.main(gpu_argv)
+        return gpu.main(rest)
+    if suite == "bottleneck":
+        from benchmarks import bottleneck_speed
+
+        return bottleneck_speed.main(rest)
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="--suite gpu: see python -m benchmarks --suite gpu "
-                                            "--help (benchmarks/gpu.py)")
-    parser.add_argument("--suite", choices=["cpu", "smoke", "gpu"], default="cpu")
+                                     epilog="--suite gpu and --suite bottleneck take options of "
+                                            "their own: python -m benchmarks --suite gpu --help "
+                                            "(benchmarks/gpu.py), --suite bottleneck --help "
+                                            "(benchmarks/bottleneck_speed.py). One-off studies: "
+                                            "benchmarks/studies/.")
+    parser.add_argument("--suite", choices=["cpu", "smoke", *OWN_OPTIONS], default="cpu")
     parser.add_argument("--ops", default=",".join(OPERATIONS),
                         help="comma-separated operations (default: all)")
     parser.add_argument("--libraries", default=None,

@@ -1,6 +1,6 @@
 """The bottleneck network: speed against PyTorch, exact-mode time to the SVD, paper gaps.
 
-    python benchmarks/bottleneck_speed.py [--quick] [--out benchmarks/results]
+    python -m benchmarks --suite bottleneck [--quick] [--rounds 5] [--out DIR] [--name STEM]
 
 1. Steps per second of ``lowrank_core.Bottleneck`` (data="fixed", Adam, batch 32)
    and of the same network written in PyTorch as a user would write it (CPU,
@@ -14,7 +14,7 @@
    the mean gap |error - SVD error| per rank over 10 matrices, beside the paper's.
 
 PyTorch is optional (``pip install torch``); without it those rows say so.
-Results go to ``<out>/bottleneck_speed.md`` and ``.json``.
+Results go to ``<out>/<stem>.md`` and ``.json`` (default stem: bottleneck-DATE).
 """
 
 from __future__ import annotations
@@ -197,8 +197,11 @@ def paper_gaps(matrices: int = 10, n: int = 10) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks --suite bottleneck",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--name", default=None,
+                        help="file name stem (default: bottleneck-date)")
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     parser.add_argument("--worker", choices=["ours", "torch"])
     parser.add_argument("--n", type=int)
@@ -221,7 +224,8 @@ def main(argv=None) -> int:
         print(json.dumps(run(args.n, args.rank, args.samples, args.epochs)))
         return 0
 
-    command = " ".join([os.path.basename(sys.executable), *sys.argv])
+    command = "python -m benchmarks --suite bottleneck " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     torch_version = torch_available()
     settings = [  # (n, rank, samples, epochs for ours, epochs for torch)
         (10, 5, 10_000, 10 if not args.quick else 2, 2 if not args.quick else 1),
@@ -261,10 +265,11 @@ def main(argv=None) -> int:
                   main_process_threads={name: os.environ.get(name, "default")
                                         for name in THREAD_VARIABLES},
                   speed=speed, exact=exact, paper_gaps=gaps)
+    stem = args.name or f"bottleneck-{datetime.date.today().isoformat()}"
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bottleneck_speed.json"), "w") as f:
+    with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
         json.dump(report, f, indent=2)
-    with open(os.path.join(args.out, "bottleneck_speed.md"), "w") as f:
+    with open(os.path.join(args.out, f"{stem}.md"), "w") as f:
         f.write(markdown(report))
     print(markdown(report))
     return 0

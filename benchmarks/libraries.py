@@ -74,7 +74,7 @@ def rsvd_fbpca(A, k, l, q, seed):
 # The sketch each adapter above draws with `seed`, for tall or square A (m >= n; all
 # but NumPy's transpose a wide A and so draw another shape). lowrank_core run with
 # `sketch=` set to it computes the same subspace iteration, so the two errors differ
-# by the algorithms' rounding and not by the draw (benchmarks/seed_study.py
+# by the algorithms' rounding and not by the draw (benchmarks/studies/seed_study.py
 # --same-sketch). Each mirrors the library's own code.
 
 def _tall(shape) -> int:

@@ -4,7 +4,7 @@
 ``repeats`` calls after one untimed warm-up, and the accuracy of the result; or,
 for a randomized SVD job with ``seeds``, the error ratio of each seed's result,
 or with ``same_sketch`` too, the pair (lowrank_core's error from this library's
-sketch, this library's error) for each seed (benchmarks/seed_study.py).
+sketch, this library's error) for each seed (benchmarks/studies/seed_study.py).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_benchmark_smoke_run(tmp_path):
 
 def test_precision_study_table_keeps_the_worst_seed():
     sys.path.insert(0, str(ROOT))
-    from benchmarks import precision_study
+    from benchmarks.studies import precision_study
 
     rows = [{"spectrum": "1/i", "k": 20, "seed": seed, "x": 6.1e-3, "error_amx": 1.0,
              "error_float32": error, "change": change}
@@ -77,7 +77,7 @@ def test_worker_measures_every_seed(tmp_path):
 
 def test_seed_study_compares_means_in_standard_errors():
     sys.path.insert(0, str(ROOT))
-    from benchmarks import seed_study
+    from benchmarks.studies import seed_study
 
     ours = seed_study.summary([1.01, 1.03, 1.02])
     theirs = seed_study.summary([1.00, 1.02, 1.01])
@@ -135,7 +135,8 @@ def test_reproduced_sketch_is_the_one_the_library_draws(library, dtype):
 
 def test_worker_pairs_errors_from_the_same_sketch(tmp_path):
     sys.path.insert(0, str(ROOT))
-    from benchmarks import seed_study, worker
+    from benchmarks import worker
+    from benchmarks.studies import seed_study
 
     A = _planted(90, 60)
     import numpy as np
@@ -156,7 +157,7 @@ def test_worker_pairs_errors_from_the_same_sketch(tmp_path):
 
 def test_seed_study_paired_table():
     sys.path.insert(0, str(ROOT))
-    from benchmarks import seed_study
+    from benchmarks.studies import seed_study
 
     summary = seed_study.paired_summary([[1.02, 1.0], [1.0, 1.0], [1.1, 1.1]])
     assert abs(summary["ratio_mean"] - 1.02 / 3 - 2 / 3) < 1e-12
@@ -248,3 +249,21 @@ def test_gpu_suite_without_a_gpu_says_so(tmp_path):
     meta = json.loads((tmp_path / "gpu.json").read_text())["meta"]
     assert meta["skipped"].startswith("no usable GPU here")
     assert "Not run: no usable GPU" in (tmp_path / "gpu.md").read_text()
+
+
+@pytest.mark.parametrize("module", ["benchmarks", "benchmarks.studies.precision_study",
+                                    "benchmarks.studies.copy_range_study",
+                                    "benchmarks.studies.contract_study",
+                                    "benchmarks.studies.seed_study"])
+def test_benchmark_and_study_command_lines_answer_help(module):
+    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, check=True,
+                          capture_output=True, text=True)
+    assert "usage:" in done.stdout
+
+
+@pytest.mark.parametrize("suite", ["gpu", "bottleneck"])
+def test_suites_with_their_own_options_are_dispatched(suite):
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", suite, "--help"],
+                          cwd=ROOT, check=True, capture_output=True, text=True)
+    assert f"--suite {suite}" in done.stdout and "--name" in done.stdout
+

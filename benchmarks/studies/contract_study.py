@@ -1,6 +1,6 @@
 """How close verified mixed precision stays to the working precision, by leak margin.
 
-    python -m benchmarks.contract_study [--margins 100 300 1000 3000] [--dtypes float64]
+    python -m benchmarks.studies.contract_study [--margins 100 300 1000 3000] [--dtypes float64]
 
 For each margin (RandomizedSvdOptions::leak_margin), runs the sweep of
 tests/test_accuracy_contract.py (1000 x 600 matrices, k = 10: spectra 1/sqrt(i),

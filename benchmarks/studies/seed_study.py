@@ -1,6 +1,6 @@
 """The randomized SVDs' errors over many sketches, library by library.
 
-    python -m benchmarks.seed_study [--sizes 10000x3000,20000x5000] [--dtypes float64]
+    python -m benchmarks.studies.seed_study [--sizes 10000x3000,20000x5000] [--dtypes float64]
         [--seeds 10] [--libraries numpy,torch] [--same-sketch]
         [--out benchmarks/results] [--name NAME]
 
@@ -40,7 +40,7 @@ import sys
 
 from benchmarks import cases as case_module
 from benchmarks.libraries import RANDOMIZED, available
-from benchmarks.precision_study import study_main
+from benchmarks.studies import study_main
 
 OURS = "lowrank_core"
 
@@ -176,7 +176,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return study_main("seed_study", __doc__, "cpu-seeds", run, markdown, argv,
+    def stem(args):
+        return "cpu-same-sketch" if args.same_sketch else "cpu-seeds"
+
+    return study_main("seed_study", __doc__, stem, run, markdown, argv,
                       add_arguments=add_arguments)
 
 

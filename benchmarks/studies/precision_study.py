@@ -1,6 +1,6 @@
 """How much the randomized SVD's error moves when its power iterations run on AMX.
 
-    python -m benchmarks.precision_study [--pieces two|one] [--out benchmarks/results]
+    python -m benchmarks.studies.precision_study [--pieces two|one] [--out benchmarks/results]
         [--name NAME]
 
 On 2000 x 1000 float32 matrices with known spectra (1/sqrt(i), 1/i, 1/i^1.5,
@@ -11,7 +11,7 @@ switched off (float32 products). It reports the spectral error of each
 (divided by the optimum sigma_(k+1), computed in float64) and the relative change,
 against x = 2^-16 (sigma_1 / sigma_k)^2, the quantity the core's limit bounds
 (2 by default, amx_limit; the core's estimate of x comes out about twice as large). This
-is the measurement behind that limit (cpp/svd.cpp, kBf16x3Unit). With
+is the measurement behind that limit (cpp/lowrank/svd/, kBf16x3Unit). With
 ``--pieces one`` the iterations after the first split A into one bfloat16 piece
 instead of two (amx_one_piece_limit lifted too): the measurement behind
 amx_one_piece_limit. It needs a CPU with AMX-BF16; elsewhere it says so and exits.
@@ -19,12 +19,11 @@ amx_one_piece_limit. It needs a CPU with AMX-BF16; elsewhere it says so and exit
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import sys
-from pathlib import Path
 
 import numpy as np
+
+from benchmarks.studies import study_main
 
 M, N, ITERS, OVERSAMPLES = 2000, 1000, 4, 10
 KS = (10, 20, 30, 45, 70, 100, 150, 200, 300)
@@ -106,36 +105,6 @@ def add_arguments(parser) -> None:
                         help="bfloat16 pieces of A in the iterations after the first")
 
 
-def study_main(module: str, description: str, stem: str, run, markdown, argv=None,
-               ready=None, add_arguments=None) -> int:
-    """The command line of a study (this one, copy_range_study.py, seed_study.py):
-    ``--out`` and ``--name``, and what ``add_arguments(parser)`` adds; runs ``run()``
-    (``run(args)`` with added arguments) unless ``ready()`` says why not, and writes
-    its rows as JSON and ``markdown(rows, meta)`` under ``--out``."""
-    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}",
-                                     description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--name", default=None, help="file name stem")
-    if add_arguments:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
-    why_not = ready() if ready else None
-    if why_not:
-        print(why_not, file=sys.stderr)
-        return 0
-    from benchmarks.__main__ import cpu_model, write_results
-
-    meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpu": cpu_model(),
-            "command": f"python -m benchmarks.{module} " + " ".join(
-                argv if argv is not None else sys.argv[1:])}
-    rows = run(args) if add_arguments else run()
-    name = args.name or f"{stem}-{dt.date.today().isoformat()}"
-    write_results(args.out, name, meta, rows, markdown(rows, meta))
-    return 0
-
-
 def main(argv=None) -> int:
     def ready():
         from lowrank_core import _core
@@ -144,7 +113,10 @@ def main(argv=None) -> int:
             return "this CPU or OS gives no AMX-BF16: nothing to measure"
         return None
 
-    return study_main("precision_study", __doc__, "amx-precision", run, markdown, argv, ready,
+    def stem(args):
+        return "amx-precision-one-piece" if args.pieces == "one" else "amx-precision"
+
+    return study_main("precision_study", __doc__, stem, run, markdown, argv, ready,
                       add_arguments=add_arguments)
 
 

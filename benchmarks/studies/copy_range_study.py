@@ -1,13 +1,13 @@
 """How much float64 randomized SVD results move when Y = A W after the power
 iterations comes from the float32 copy of A.
 
-    python -m benchmarks.copy_range_study [--out benchmarks/results] [--name NAME]
+    python -m benchmarks.studies.copy_range_study [--out benchmarks/results] [--name NAME]
 
 For C-ordered float64 A whose power iterations ran on its float32 copy
 (``mixed_precision``), the core takes the product after them, Y = A W (whose span
 becomes the basis Q), from the copy too while eps32 sigma_1 / sigma_(k+1) <= 1e-4
 as Y's singular values estimate it, then forms Q = orth(Y) and B = Q^T A in float64
-(cpp/svd.cpp, range_from_float32_copy; RandomizedSvdOptions::copy_range_limit).
+(cpp/lowrank/svd/, range_from_float32_copy; RandomizedSvdOptions::copy_range_limit).
 On 2000 x 1000 float64 matrices with known spectra (those of precision_study.py,
 and k values in [0.5, 1] over floors of 1e-2, 1e-4 and 1e-6), k from 10 to 300,
 l = k + 10, 4 power iterations and 3 seeds, it runs randomized_svd with that limit
@@ -22,7 +22,8 @@ import sys
 
 import numpy as np
 
-from benchmarks.precision_study import spectra, spectral_error, study_main
+from benchmarks.studies import study_main
+from benchmarks.studies.precision_study import spectra, spectral_error
 
 M, N, ITERS, OVERSAMPLES = 2000, 1000, 4, 10
 KS = (10, 30, 70, 150, 300)
