@@ -267,3 +267,14 @@ def test_suites_with_their_own_options_are_dispatched(suite):
                           cwd=ROOT, check=True, capture_output=True, text=True)
     assert f"--suite {suite}" in done.stdout and "--name" in done.stdout
 
+
+def test_results_are_named_by_what_and_date():
+    # benchmarks/results/ keeps the latest result of each suite and study, named
+    # <what>-<YYYY-MM-DD>.md/.json (git keeps the earlier ones).
+    import re
+
+    names = sorted(p.name for p in (ROOT / "benchmarks" / "results").iterdir())
+    pattern = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*-\d{4}-\d{2}-\d{2}\.(md|json)")
+    assert names and all(pattern.fullmatch(name) for name in names), names
+    stems = {name.rsplit("-", 3)[0] for name in names}
+    assert len(stems) == len({name.rsplit(".", 1)[0] for name in names}), names
