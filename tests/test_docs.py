@@ -57,3 +57,12 @@ def test_relative_links_reach_a_file_and_heading(page):
             if anchor not in {_slug(h) for h in headings}:
                 broken.append(target)
     assert not broken, broken
+
+
+def test_version_is_written_once():
+    # pyproject.toml takes the version from __init__.py (scikit-build-core's regex
+    # provider), so the installed metadata and __version__ cannot disagree.
+    import importlib.metadata
+
+    assert lowrank_core.__version__ == importlib.metadata.version("lowrank_core")
+    assert "version = " not in (ROOT / "pyproject.toml").read_text().split("[tool.")[0]

@@ -30,7 +30,7 @@ from ._results import SVDResult
 from ._svd import randomized_svd, singular_values, svd
 from . import reference  # noqa: E402  (plain-NumPy ground truth, lowrank_core.reference.svd ...)
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it here
 
 
 def _wait_for_abandoned_calls():
