@@ -270,7 +270,7 @@ def test_suites_with_their_own_options_are_dispatched(suite):
 
 def test_results_are_named_by_what_and_date():
     # benchmarks/results/ keeps the latest result of each suite and study, named
-    # <what>-<YYYY-MM-DD>.md/.json (git keeps the earlier ones).
+    # <what>-<YYYY-MM-DD>.md/.json (git keeps the others).
     import re
 
     names = sorted(p.name for p in (ROOT / "benchmarks" / "results").iterdir())

@@ -397,7 +397,7 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     # would move the basis by a good part of sigma_(k+1): the float64 pass runs
     # instead. Either way the error is the optimum's, to far below float32's
     # rounding.
-    # copy_range_limit=0 (a private option, for benchmarks/copy_range_study.py)
+    # copy_range_limit=0 (a private option, for benchmarks/studies/copy_range_study.py)
     # keeps the float64 product: the bits show which ran.
     k = 10
     s = np.concatenate([np.linspace(1.0, 0.5, k), np.full(590, floor)])
