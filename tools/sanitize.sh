@@ -30,7 +30,7 @@ python3 -m venv "$venv"
 . "$venv/bin/activate"
 pip install -q --upgrade pip
 pip install -q numpy scipy "pytest>=7" "hypothesis>=6" "threadpoolctl>=3" atheris \
-  "scikit-build-core>=0.10" "pybind11>=2.12"
+  "scikit-build-core>=0.11" "pybind11>=2.12"
 # The CUDA core's host side is instrumented too where a toolkit is found (AUTO).
 LOWRANK_CORE_SANITIZE=address,undefined LOWRANK_CORE_WERROR=ON \
   pip install -q --no-build-isolation --no-deps -C build-dir=build/sanitize .
