@@ -306,7 +306,7 @@ def test_last_products_with_and_without_the_shared_pass(dtype, noise):
 
 def _mixed_and_full(A, k, mode="auto", **options):
     # The float32 iterations themselves: AMX's, a step lower where the CPU has it,
-    # are tests/test_amx.py's. `mode`: the default, verified ("auto"), or "fast".
+    # are tests/internal/test_amx.py's. `mode`: the default, verified ("auto"), or "fast".
     _, amx = _core._amx(False)
     try:
         mixed = lc.randomized_svd(A, k, seed=7, mixed_precision=mode, **options)
@@ -435,7 +435,7 @@ def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():
 
 def test_mixed_precision_is_checked_and_ignored_for_small_float32():
     # Float32 input goes lower only on AMX and for products of at least 1e7 flops
-    # (2 m n l; here 4.8e6): tests/test_amx.py.
+    # (2 m n l; here 4.8e6): tests/internal/test_amx.py.
     A = random_matrix((400, 300), np.float32, seed=10)
     mixed, full = _mixed_and_full(A, 10, power_iters=2)
     assert all(np.array_equal(x, y) for x, y in zip(mixed, full))
