@@ -14,7 +14,7 @@ import lowrank_core as lc
 from lowrank_core import _core, reference
 from lowrank_core.reference import _bottleneck as ref_bottleneck
 
-from conftest import assert_close, random_matrix
+from helpers import assert_close, random_matrix
 
 WIDTHS = [7, 6, 3, 5]  # n -> 6 -> 3 -> m: a non-square A and unequal widths
 

@@ -19,7 +19,7 @@ import lowrank_core as lc
 from lowrank_core import _backend, _build_config, _core, reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import assert_close, random_matrix, rtol_for
+from helpers import assert_close, random_matrix, rtol_for, run_python
 
 GPU, WHY = _backend.gpu_status()
 needs_gpu = pytest.mark.skipif(
@@ -731,10 +731,7 @@ def test_gpu_bottleneck_signal_handler_may_call_the_cuda_core():
     # The poll that runs signal handlers holds no lock on the device's handles; if it
     # did, the handler's call would wait for it forever (hence a process of its own,
     # with a timeout).
-    import subprocess
-
-    done = subprocess.run([sys.executable, "-c", _HANDLER_CALLS_THE_CORE], capture_output=True,
-                          text=True, timeout=120)
+    done = run_python(_HANDLER_CALLS_THE_CORE, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "handler ran" in done.stdout
 

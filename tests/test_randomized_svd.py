@@ -10,7 +10,7 @@ import lowrank_core as lc
 from lowrank_core import _core, reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import assert_close, random_matrix
+from helpers import assert_close, random_matrix, spectral_error
 
 
 def test_philox_known_answers():
@@ -316,10 +316,6 @@ def _mixed_and_full(A, k, mode="auto", **options):
     return mixed, full
 
 
-def _spectral_error(A, result):
-    return np.linalg.norm(A - result.to_dense(), 2)
-
-
 @pytest.mark.parametrize("layout", ["C", "F"])
 @pytest.mark.parametrize("scale", [1.0, 2.0**-1000, 2.0**1000], ids=["1", "tiny", "huge"])
 def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
@@ -337,8 +333,8 @@ def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
     # algorithm's own error in them is 1e-3 here: sigma_20 = 0.05 comes out 0.04992)
     # and the spectral error to 1e-7 of itself.
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-6)
-    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-7)
-    assert _spectral_error(A, mixed) <= 1.01 * s[20] * scale
+    assert spectral_error(A, mixed) == pytest.approx(spectral_error(A, full), rel=1e-7)
+    assert spectral_error(A, mixed) <= 1.01 * s[20] * scale
     for factor in (mixed.U, mixed.Vh.T):
         np.testing.assert_allclose(factor.T @ factor, np.eye(20), atol=1e-13)
     assert mixed.U.dtype == np.float64
@@ -382,7 +378,7 @@ def test_mixed_precision_near_its_limit_keeps_the_error(layout):
     A = np.asfortranarray(A) if layout == "F" else A
     mixed, full = _mixed_and_full(A, 150, "fast", oversamples=10, power_iters=3)
     assert not np.array_equal(mixed.S, full.S)
-    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-4)
+    assert spectral_error(A, mixed) == pytest.approx(spectral_error(A, full), rel=1e-4)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-4)
     for factor in (mixed.U, mixed.Vh.T):
         np.testing.assert_allclose(factor.T @ factor, np.eye(150), atol=1e-13)
@@ -403,8 +399,8 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     s = np.concatenate([np.linspace(1.0, 0.5, k), np.full(590, floor)])
     A = decaying_spectrum(2000, 600, s, seed=13)
     mixed, full = _mixed_and_full(A, k, "fast", oversamples=10, power_iters=3)
-    assert _spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
-    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-6)
+    assert spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
+    assert spectral_error(A, mixed) == pytest.approx(spectral_error(A, full), rel=1e-6)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-9)
     _, amx = _core._amx(False)
     try:

@@ -13,17 +13,9 @@ import lowrank_core as lc
 from lowrank_core import reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import random_matrix
+from helpers import low_rank, random_matrix
 
 NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
-
-
-def low_rank(shape, r, dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    batch, (m, n) = shape[:-2], shape[-2:]
-    X = rng.standard_normal(batch + (m, r))
-    Y = rng.standard_normal(batch + (r, n))
-    return (X @ Y).astype(dtype)
 
 
 def rank_inputs():

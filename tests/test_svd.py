@@ -9,7 +9,7 @@ import lowrank_core as lc
 from lowrank_core import reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import assert_close, computed_dtype, random_matrix, rtol_for
+from helpers import assert_close, computed_dtype, random_matrix, rtol_for
 
 SHAPES = [(1, 1), (7, 3), (3, 7), (6, 6), (40, 25), (25, 40)]
 DTYPES = [np.float32, np.float64, np.int64]
