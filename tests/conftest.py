@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from lowrank_core import _core
+from lowrank_core import _backend, _core
 
 try:
     from hypothesis import settings
@@ -42,3 +42,17 @@ def chunked():
     before = _core._chunked_flops(0)
     yield
     _core._chunked_flops(before)
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module a behavioural test runs on: NumPy always (the CPU core), CuPy
+    where a GPU is usable (the CUDA core); the same assertions hold for both."""
+    if request.param == "numpy":
+        return np
+    available, why = _backend.gpu_status()
+    if not available:
+        pytest.skip(f"needs CuPy and a CUDA GPU (gpu_available() is False: {why})")
+    import cupy
+
+    return cupy

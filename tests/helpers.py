@@ -1,5 +1,5 @@
-"""Helpers shared by the tests: matrices, tolerances per dtype, and a child-process
-runner with a hang guard.
+"""Helpers shared by the tests: matrices, tolerances per dtype, arrays on either
+device, and a child-process runner with a hang guard.
 
 Tolerances are per dtype and relative to the scale of the problem (sigma_1):
 results are compared with NumPy and the reference to rounding, not bit for bit.
@@ -75,6 +75,25 @@ def spectral_error(A, result):
     A64 = np.asarray(A, dtype=np.float64)
     dense = (result.U.astype(np.float64) * result.S) @ result.Vh.astype(np.float64)
     return np.linalg.norm(A64 - dense, 2)
+
+
+# --- arrays on either device (the xp fixture: conftest.py) ------------------------------
+
+
+def on_gpu(xp) -> bool:
+    """Whether xp is CuPy (the arrays live on a GPU)."""
+    return xp.__name__ == "cupy"
+
+
+def to_device(xp, A, layout="C"):
+    """A copy of the host array A as an xp array, C- or Fortran-ordered."""
+    A = xp.asarray(A)
+    return xp.asfortranarray(A) if layout == "F" else xp.ascontiguousarray(A)
+
+
+def to_host(x):
+    """A NumPy array of x: x itself for NumPy, a copy for CuPy (for comparisons only)."""
+    return x.get() if type(x).__module__.startswith("cupy") else np.asarray(x)
 
 
 # --- child processes --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import lowrank_core as lc
 from lowrank_core import _core, reference
 from lowrank_core.data import decaying_spectrum
 
-from helpers import assert_close, random_matrix, spectral_error
+from helpers import assert_close, on_gpu, random_matrix, spectral_error, to_device, to_host
 
 
 def test_philox_known_answers():
@@ -439,3 +439,54 @@ def test_mixed_precision_is_checked_and_ignored_for_small_float32():
         lc.randomized_svd(A, 10, mixed_precision="yes")
     with pytest.raises(TypeError, match="mixed_precision"):
         lc.randomized_svd(A, 10, mixed_precision=1.0)
+
+
+# --- NumPy or CuPy --------------------------------------------------------------------
+# On either device (the xp fixture): CuPy input runs on the CUDA core and must give
+# the CPU core's answers, in arrays of the input's kind.
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("shape", [(80, 50), (50, 80)], ids=str)
+def test_randomized_svd_same_seed_agrees_with_cpu(xp, shape, layout, float_dtype):
+    m, n = shape
+    A_host = decaying_spectrum(m, n, 0.8 ** np.arange(min(m, n)), seed=6, dtype=float_dtype)
+    A = to_device(xp, A_host, layout)
+    before = A.copy()
+    for k, oversamples, power_iters in [(1, 0, 0), (8, 5, 2), (10, 10, "auto")]:
+        got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                seed=42)
+        assert all(isinstance(x, xp.ndarray) for x in got)
+        # The GPU runs in A's precision throughout, so either device is compared with the
+        # CPU without power iterations below A's precision: the same algorithm, to rounding.
+        cpu = lc.randomized_svd(A_host, k, oversamples=oversamples, power_iters=power_iters,
+                                seed=42, mixed_precision=False)
+        scale = float(cpu.S[0])
+        assert_close(to_host(got.S), cpu.S, float_dtype, scale=scale, factor=10)
+        assert_close(to_host(got.U), cpu.U, float_dtype, scale=1.0, factor=100)
+        assert_close(to_host(got.Vh), cpu.Vh, float_dtype, scale=1.0, factor=100)
+        # Deterministic: the same seed twice gives the same bits; on the GPU whatever
+        # mixed_precision asks for (the GPU has one precision).
+        for precision in ("auto", "fast", False) if on_gpu(xp) else ("auto",):
+            again = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                      seed=42, mixed_precision=precision)
+            for a, b in zip(got, again):
+                assert bool((a == b).all())
+    assert bool((A == before).all()), "A was modified"
+
+
+def test_randomized_svd_explicit_sketch_matches_reference(xp, float_dtype):
+    A_host = random_matrix((60, 40), float_dtype, seed=5)
+    A = xp.asarray(A_host)
+    for k, oversamples, power_iters in [(1, 0, 0), (5, 3, 2), (40, 10, 3)]:
+        columns = min(k + oversamples, 40)
+        sketch_host = random_matrix((40, columns), float_dtype, seed=k)
+        for sketch in (xp.asarray(sketch_host), xp.asfortranarray(xp.asarray(sketch_host))):
+            got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                    sketch=sketch)
+            want = reference.randomized_svd(A_host, k, oversamples=oversamples,
+                                            power_iters=power_iters, sketch=sketch_host)
+            scale = float(want.S[0])
+            assert_close(to_host(got.S), want.S, float_dtype, scale=scale, factor=10)
+            assert_close(to_host(got.to_dense()), want.to_dense(), float_dtype, scale=scale,
+                         factor=100)
