@@ -1,8 +1,5 @@
-"""Shared fixtures and tolerances.
-
-Tolerances are per dtype and relative to the scale of the problem (sigma_1):
-results are compared with NumPy and the reference to rounding, not bit for bit.
-"""
+"""Fixtures and Hypothesis profiles. The helpers the tests import (matrices,
+tolerances per dtype, the child-process runner) are in tests/helpers.py."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from lowrank_core import _core
+from lowrank_core import _backend, _core
 
 try:
     from hypothesis import settings
@@ -33,43 +30,6 @@ if settings is not None:
                               print_blob=True)
     settings.load_profile(os.environ.get("LOWRANK_CORE_HYPOTHESIS_PROFILE", "default"))
 
-# Relative tolerance for quantities computed in a dtype, scaled by sigma_1 or by
-# the norm of the compared arrays.
-RTOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-10}
-
-
-def rtol_for(dtype) -> float:
-    dtype = np.dtype(dtype)
-    return RTOL.get(dtype, RTOL[np.dtype(np.float64)])
-
-
-def computed_dtype(dtype) -> np.dtype:
-    """The precision lowrank_core computes an input dtype in."""
-    return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
-
-
-def random_matrix(shape, dtype, seed=0):
-    """A random matrix of the dtype; integer dtypes get small random integers."""
-    rng = np.random.default_rng(seed)
-    if np.dtype(dtype).kind in "iu":
-        return rng.integers(-5, 6, size=shape).astype(dtype)
-    if np.dtype(dtype).kind == "b":
-        return rng.random(shape) < 0.5
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def assert_close(actual, expected, dtype, scale=None, factor=1.0):
-    """|actual - expected| <= factor * rtol(dtype) * scale (default: max |expected|)."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if scale is None:
-        scale = max(float(np.abs(expected).max(initial=0.0)), 1e-300)
-    error = float(np.abs(actual - expected).max(initial=0.0))
-    bound = factor * rtol_for(dtype) * scale
-    assert error <= bound, f"max error {error:.3e} > {bound:.3e}"
-
-
 @pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
 def float_dtype(request):
     return np.dtype(request.param)
@@ -82,3 +42,17 @@ def chunked():
     before = _core._chunked_flops(0)
     yield
     _core._chunked_flops(before)
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module a behavioural test runs on: NumPy always (the CPU core), CuPy
+    where a GPU is usable (the CUDA core); the same assertions hold for both."""
+    if request.param == "numpy":
+        return np
+    available, why = _backend.gpu_status()
+    if not available:
+        pytest.skip(f"needs CuPy and a CUDA GPU (gpu_available() is False: {why})")
+    import cupy
+
+    return cupy

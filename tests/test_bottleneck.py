@@ -14,7 +14,7 @@ import lowrank_core as lc
 from lowrank_core import _core, reference
 from lowrank_core.reference import _bottleneck as ref_bottleneck
 
-from conftest import assert_close, random_matrix
+from helpers import assert_close, random_matrix, to_host
 
 WIDTHS = [7, 6, 3, 5]  # n -> 6 -> 3 -> m: a non-square A and unequal widths
 
@@ -687,3 +687,190 @@ def test_a_gpu_fitted_network_refuses_pickling_clearly():
     for save in (pickle.dumps, copy.deepcopy):
         with pytest.raises(TypeError, match="fitted on the GPU cannot be pickled"):
             save(net)
+
+
+# --- NumPy or CuPy --------------------------------------------------------------------
+# On either device (the xp fixture): CuPy input runs on the CUDA core and must give
+# the CPU core's answers, in arrays of the input's kind.
+
+
+def device_and_cpu_fits(xp, A_host, k, dtype="float32", **options):
+    dev = lc.Bottleneck(k, dtype=dtype, **options).fit(xp.asarray(A_host))
+    cpu = lc.Bottleneck(k, dtype=dtype, **options).fit(A_host)
+    return dev, cpu
+
+
+def test_bottleneck_exact_mode_learns_the_cpu_map(xp, float_dtype):
+    A_host = random_matrix((10, 8), np.float64, seed=30)
+    dev, cpu = device_and_cpu_fits(xp, A_host, 3, dtype=float_dtype.name, data="exact", epochs=2,
+                                seed=0)
+    W = cpu.matrix()
+    scale = float(np.abs(W).max())
+    # Same initial weights, same schedule, same steps: the maps agree to a float32
+    # tolerance (the two BLAS round differently, a few thousand steps apart).
+    assert_close(to_host(dev.matrix()), W, np.float32, scale=scale, factor=50)
+    np.testing.assert_allclose(dev.loss_history_, cpu.loss_history_, rtol=1e-3)
+    assert dev._network.steps_taken == cpu._network.steps_taken == 2000
+    # The scale divides by the initial map's norm, a product of the weights in the
+    # network's dtype (cuBLAS against the CPU's BLAS): equal to that dtype's rounding.
+    assert dev._network.scale == pytest.approx(cpu._network.scale,
+                                               rel=100 * float(np.finfo(float_dtype).eps))
+    for got, want in zip(dev._network.parameters()[0], cpu._network.parameters()[0]):
+        assert_close(got, want, np.float32, scale=float(np.abs(want).max()), factor=50)
+    assert_close(to_host(dev.intercept_), cpu.intercept_, np.float32, scale=scale, factor=50)
+    assert_close(to_host(dev.singular_values_), cpu.singular_values_, np.float32, scale=scale,
+                 factor=50)
+
+
+@pytest.mark.parametrize("data", ["fixed", "stream"])
+def test_bottleneck_sampled_modes_follow_the_cpu(xp, data, float_dtype):
+    # The same vectors (Philox data stream) in the same order (the CPU's shuffle):
+    # the loss histories stay close.
+    A_host = random_matrix((9, 7), np.float64, seed=31)
+    dev, cpu = device_and_cpu_fits(xp, A_host, 3, dtype=float_dtype.name, data=data, epochs=3,
+                                samples=500, batch_size=32, seed=1)
+    assert dev.loss_history_.shape == cpu.loss_history_.shape == (3,)
+    np.testing.assert_allclose(dev.loss_history_, cpu.loss_history_, rtol=1e-2)
+    W = cpu.matrix()
+    assert_close(to_host(dev.matrix()), W, np.float32, scale=float(np.abs(W).max()), factor=100)
+
+
+@pytest.mark.parametrize("matrix_seed", [0, 1, 2])
+def test_bottleneck_exact_mode_reaches_the_svd_on_random_10x10_at_every_k(xp, matrix_seed):
+    A_host = np.random.default_rng(matrix_seed).standard_normal((10, 10))
+    s = np.linalg.svd(A_host, compute_uv=False)
+    for k in [1, 2, 5, 9]:
+        net = lc.Bottleneck(k, data="exact", seed=0).fit(xp.asarray(A_host))
+        assert isinstance(net.rank_, int) and net.rank_ <= k
+        W = to_host(net.matrix()).astype(np.float64)
+        gap = np.linalg.norm(A_host - W, 2) / s[0] - s[k] / s[0]
+        assert abs(gap) <= 1e-4, (k, gap)
+
+
+@pytest.mark.parametrize("layers, bias", [(None, True), ((12, 6, 3, 6), True), ((3,), False)])
+def test_bottleneck_outputs_are_arrays_of_the_inputs_kind(xp, layers, bias):
+    A_host = random_matrix((9, 12), np.float32, seed=32)
+    A = xp.asarray(A_host)
+    before = A.copy()
+    net = lc.Bottleneck(3, layers=layers, bias=bias, epochs=2, samples=200, seed=1).fit(A)
+    assert bool((A == before).all()), "A was modified"
+    W = net.matrix()
+    L, R = net.factors()
+    assert isinstance(W, xp.ndarray) and W.shape == (9, 12) and W.dtype == np.float32
+    assert isinstance(L, xp.ndarray) and L.shape == (9, 3)
+    assert isinstance(R, xp.ndarray) and R.shape == (3, 12)
+    assert_close(to_host(L @ R), to_host(W), np.float32, factor=10)
+    assert isinstance(net.rank_, int) and net.rank_ <= 3
+    history = net.loss_history_
+    assert isinstance(history, np.ndarray) and history.dtype == np.float64
+    assert history.shape == (2,)
+    intercept = net.intercept_
+    assert isinstance(intercept, xp.ndarray) and intercept.shape == (9,)
+    if not bias:
+        assert not bool(intercept.any())
+    sigma = net.singular_values_
+    assert isinstance(sigma, xp.ndarray) and sigma.shape == (3,)
+    X_host = random_matrix((4, 12), np.float32, seed=33)
+    X = xp.asarray(X_host)
+    Y = net.predict(X)
+    assert isinstance(Y, xp.ndarray) and Y.shape == (4, 9)
+    assert_close(to_host(Y), X_host @ to_host(W).T + to_host(intercept), np.float32, factor=100)
+    assert bool((X == xp.asarray(X_host)).all()), "X was modified"
+    assert net.predict(xp.ones((0, 12), np.float32)).shape == (0, 9)
+    # The same input in Fortran order trains the same network.
+    fortran = lc.Bottleneck(3, layers=layers, bias=bias, epochs=2, samples=200,
+                            seed=1).fit(xp.asfortranarray(A))
+    assert_close(to_host(fortran.matrix()), to_host(W), np.float32, factor=10)
+
+
+@pytest.mark.parametrize("data", ["fixed", "stream", "exact"])
+def test_bottleneck_seed_gives_bit_identical_histories(xp, data):
+    A = xp.asarray(random_matrix((10, 8), np.float32, seed=34))
+    options = dict(data=data, epochs=2, samples=500, seed=123)
+    first = lc.Bottleneck(3, **options).fit(A)
+    second = lc.Bottleneck(3, **options).fit(A)
+    assert np.array_equal(first.loss_history_, second.loss_history_)
+    assert bool((first.matrix() == second.matrix()).all())
+    assert np.array_equal(first.fit(A).loss_history_, second.loss_history_)
+
+
+def test_bottleneck_callbacks_stop_and_keep_the_completed_epochs(xp):
+    A = xp.asarray(random_matrix((6, 6), np.float32, seed=35))
+    seen = []
+
+    def callback(epoch, loss):
+        seen.append(epoch)
+        # The callback may use the core itself (the fit holds no lock meanwhile).
+        assert lc.relative_error(A, A * 0.5) == pytest.approx(0.5)
+        if epoch == 3:
+            return False
+        return None
+
+    net = lc.Bottleneck(2, epochs=10, samples=64, seed=0).fit(A, callback=callback)
+    assert seen == [1, 2, 3]
+    three = lc.Bottleneck(2, epochs=3, samples=64, seed=0).fit(A)
+    assert np.array_equal(net.loss_history_, three.loss_history_)
+    assert bool((net.matrix() == three.matrix()).all())
+
+    def failing(epoch, loss):
+        if epoch == 2:
+            raise RuntimeError("stop here")
+
+    broken = lc.Bottleneck(2, epochs=5, samples=64, seed=0)
+    with pytest.raises(RuntimeError, match="stop here"):
+        broken.fit(A, callback=failing)
+    two = lc.Bottleneck(2, epochs=2, samples=64, seed=0).fit(A)
+    assert np.array_equal(broken.loss_history_, two.loss_history_)
+    assert bool((broken.matrix() == two.matrix()).all())
+
+
+def test_bottleneck_ctrl_c_leaves_the_last_completed_epoch(xp):
+    A = xp.asarray(random_matrix((10, 10), np.float32, seed=36))
+    # The handles and kernels are loaded first, and the interrupt is armed only once
+    # the first epoch is complete: in a fresh process it cannot land in epoch 1.
+    lc.Bottleneck(3, epochs=1, samples=64, seed=0).fit(A)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+
+    def arm(epoch, loss):
+        if epoch == 1:
+            timer.start()
+
+    net = lc.Bottleneck(3, epochs=1_000_000, samples=2000, seed=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            net.fit(A, callback=arm)
+    finally:
+        timer.cancel()
+    completed = len(net.loss_history_)
+    assert 1 <= completed < 1_000_000
+    again = lc.Bottleneck(3, epochs=completed, samples=2000, seed=0).fit(A)
+    assert np.array_equal(net.loss_history_, again.loss_history_)
+    assert bool((net.matrix() == again.matrix()).all())
+
+
+def test_bottleneck_bad_inputs_are_the_cpu_errors(xp):
+    net = lc.Bottleneck(3, epochs=1, samples=10)
+    with pytest.raises(ValueError, match="rank must be <= 2"):
+        net.fit(xp.ones((2, 5)))
+    for bad in (np.nan, np.inf, -np.inf):
+        A = xp.ones((4, 4))
+        A[1, 2] = bad
+        with pytest.raises(ValueError, match="A contains NaN or Inf"):
+            net.fit(A)
+    with pytest.raises(ValueError, match="A must be 2-D"):
+        net.fit(xp.ones(4))
+    with pytest.raises(ValueError, match="A is empty"):
+        net.fit(xp.ones((0, 4)))
+    with pytest.raises(TypeError, match="complex"):
+        net.fit(xp.ones((4, 4), complex))
+    with pytest.raises(lc.NotFittedError):
+        net.matrix()
+    fitted = lc.Bottleneck(2, epochs=1, samples=10, seed=0).fit(xp.eye(4))
+    with pytest.raises(ValueError, match="X must have 4 columns"):
+        fitted.predict(xp.ones((3, 5)))
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        fitted.predict(xp.ones(4))
+    # Integer input becomes the network's dtype on the input's device.
+    integer = lc.Bottleneck(2, epochs=1, samples=10, dtype="float64", seed=0).fit(
+        xp.arange(30).reshape(6, 5))
+    assert isinstance(integer.matrix(), xp.ndarray) and integer.matrix().dtype == np.float64

@@ -19,7 +19,7 @@ import lowrank_core as lc
 from lowrank_core import _checks
 
 import cupy_standin
-from conftest import assert_close, random_matrix
+from helpers import assert_close, random_matrix
 
 
 @pytest.fixture

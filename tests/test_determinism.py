@@ -11,10 +11,10 @@ BLAS's thread count, can make two runs agree or differ).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from helpers import run_python
 
 # Run in this process (exec) and in subprocesses (python -c): prints nothing,
 # defines hashes(threads) -> {name: sha256 of the result's bytes}.
@@ -100,8 +100,7 @@ def in_process(threads):
 
 def in_subprocess(threads):
     code = SCRIPT + "\nimport json, sys\nprint(json.dumps(hashes(json.loads(sys.argv[1]))))\n"
-    process = subprocess.run([sys.executable, "-c", code, json.dumps(threads)],
-                             capture_output=True, text=True, timeout=300)  # a hang guard
+    process = run_python(code, json.dumps(threads))
     assert process.returncode == 0, process.stderr[-3000:]
     return json.loads(process.stdout.splitlines()[-1])
 

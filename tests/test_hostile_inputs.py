@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -20,7 +18,7 @@ import pytest
 
 import lowrank_core as lc
 
-from conftest import random_matrix
+from helpers import random_matrix, run_python
 
 CHILD = textwrap.dedent(
     """
@@ -95,8 +93,7 @@ CHILD = textwrap.dedent(
 
 
 def test_every_public_function_survives_odd_inputs():
-    child = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                           timeout=600)
+    child = run_python(CHILD, timeout=600)
     assert child.returncode == 0, child.stderr
     outcomes = json.loads(child.stdout.strip().splitlines()[-1])
     bad = [o for o in outcomes if o[2] not in ("ok", "refused")]

@@ -169,3 +169,69 @@ def test_an_array_numpy_cannot_read_gets_a_message_naming_a(name):
         lc.relative_error(np.ones((2, 2)), _Unreadable())
     with pytest.raises(TypeError, match="A cannot be read as a NumPy array"):
         lc.Bottleneck(1).fit(_Unreadable())
+
+
+# --- NumPy or CuPy --------------------------------------------------------------------
+# On either device (the xp fixture): CuPy input runs on the CUDA core and must give
+# the CPU core's answers, in arrays of the input's kind.
+
+
+def _relative_error_to_ones(A):
+    with np.errstate(invalid="ignore"):  # Inf * 0 warns in NumPy: B is NaN there too
+        B = A * 0 + 1  # on A's device
+    return lc.relative_error(A, B)
+
+
+ROUTINES = {
+    "svd": lambda A: lc.svd(A, 1),
+    "randomized_svd": lambda A: lc.randomized_svd(A, 1, seed=0),
+    "singular_values": lambda A: lc.singular_values(A),
+    "rank": lambda A: lc.rank(A),
+    "erank": lambda A: lc.erank(A),
+    "stable_rank": lambda A: lc.stable_rank(A),
+    "entropy_rank": lambda A: lc.entropy_rank(A),
+    "relative_error": _relative_error_to_ones,
+}
+
+
+@pytest.mark.parametrize("name", list(ROUTINES))
+def test_bad_inputs_are_the_cpu_errors(xp, name):
+    call = ROUTINES[name]
+    A = xp.ones((4, 3))
+    A[2, 1] = xp.nan
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        call(A)
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        call(xp.full((3, 3), xp.inf))
+    with pytest.raises(TypeError, match="A is complex"):
+        call(xp.ones((3, 3), dtype=xp.complex128))
+    # Integer and bool input become float64, computed on the input's device.
+    out = call(xp.arange(12).reshape(4, 3))
+    leaves = out if isinstance(out, tuple) else (out,)
+    for leaf in leaves:
+        assert isinstance(leaf, (int, float, xp.ndarray))
+        if isinstance(leaf, xp.ndarray):
+            assert leaf.dtype in (np.float64, np.int64)
+
+
+def test_argument_errors_match_cpu(xp):
+    A = xp.ones((5, 4))
+    for bad_k in (0, 5):
+        with pytest.raises(ValueError, match="k must be"):
+            lc.svd(A, bad_k)
+        with pytest.raises(ValueError, match="k must be"):
+            lc.randomized_svd(A, bad_k)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        lc.svd(xp.ones(3), 1)
+    with pytest.raises(ValueError, match="shape"):
+        lc.relative_error(A, xp.ones((4, 5)))
+    with pytest.raises(ValueError, match="sketch must have shape"):
+        lc.randomized_svd(A, 2, oversamples=0, sketch=xp.ones((4, 3)))
+    with pytest.raises(ValueError, match="tol and rtol"):
+        lc.rank(A, tol=1.0, rtol=1.0)
+    bad_sketch = xp.ones((4, 2))
+    bad_sketch[3, 1] = xp.inf
+    with pytest.raises(ValueError, match="sketch contains NaN or Inf"):
+        lc.randomized_svd(A, 2, oversamples=0, sketch=bad_sketch)
+    with pytest.raises(ValueError, match="B contains NaN or Inf"):
+        lc.relative_error(A, A * xp.nan)

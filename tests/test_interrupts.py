@@ -12,15 +12,11 @@ test fails, whatever the machine's speed. The measured delays are printed
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 import pytest
 
-HANG_GUARD_S = 300
+from helpers import run_python
 
 CHILD = textwrap.dedent(
     """
@@ -67,38 +63,15 @@ CHILD = textwrap.dedent(
 )
 
 
-def _interrupt(child, case, delay):
-    """SIGINT to `child` `delay` s after it says "started"; its output and the time sent."""
-    try:
-        assert child.stdout.readline().strip() == "started", child.stderr.read()
-        time.sleep(delay)
-        child.send_signal(signal.SIGINT)
-        sent_at = time.time()
-        out, err = child.communicate(timeout=HANG_GUARD_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.communicate()
-        pytest.fail(f"{case}: SIGINT did not stop the call within {HANG_GUARD_S} s")
-    finally:
-        if child.poll() is None:
-            child.kill()
-    return out, err, sent_at
-
-
 @pytest.mark.parametrize(
     "case", ["randomized_svd", "bottleneck-fixed", "bottleneck-stream", "bottleneck-exact"]
 )
 def test_sigint_during_a_long_call_raises_keyboard_interrupt(case):
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, case],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    out, err, sent_at = _interrupt(child, case, delay=1.0)  # well inside the core
-    assert child.returncode == 0, err
-    report = json.loads(out.strip().splitlines()[-1])
-    print(f"{case}: KeyboardInterrupt {report['caught_at'] - sent_at:.3f} s after SIGINT")
+    child = run_python(CHILD, case, sigint_after=1.0, name=case)  # well inside the core
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"{case}: KeyboardInterrupt "
+          f"{report['caught_at'] - child.sigint_sent_at:.3f} s after SIGINT")
     assert report["caught"] == "KeyboardInterrupt", report
     assert report["usable"], report
 
@@ -152,17 +125,12 @@ LAPACK_CHILD = textwrap.dedent(
      ("relative_error", "quit")],
 )
 def test_sigint_during_one_long_lapack_call_raises_keyboard_interrupt(case, ending):
-    child = subprocess.Popen(
-        [sys.executable, "-c", LAPACK_CHILD, case, ending],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    out, err, sent_at = _interrupt(child, case, delay=0.5)  # inside LAPACK by now
+    child = run_python(LAPACK_CHILD, case, ending, sigint_after=0.5, name=case)  # in LAPACK
     # "exit": a normal exit waits for the abandoned call to end, and ends cleanly.
-    assert child.returncode == 0, err
-    report = json.loads(out.strip().splitlines()[-1])
-    print(f"{case}: KeyboardInterrupt {report['caught_at'] - sent_at:.3f} s after SIGINT")
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"{case}: KeyboardInterrupt "
+          f"{report['caught_at'] - child.sigint_sent_at:.3f} s after SIGINT")
     assert report["caught"] == "KeyboardInterrupt", report
     assert report["abandoned"] == 1, report  # the call had not finished
     assert report["usable"], report

@@ -13,7 +13,6 @@ import contextlib
 import gc
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -23,7 +22,7 @@ import pytest
 import lowrank_core as lc
 from lowrank_core import _core
 
-from conftest import random_matrix
+from helpers import random_matrix, run_python
 
 try:
     from threadpoolctl import threadpool_limits
@@ -183,8 +182,7 @@ RUNNER = textwrap.dedent("""
 @pytest.mark.skipif(not sys.platform.startswith("linux"),
                     reason="caps the subprocess's address space with RLIMIT_AS (Linux)")
 def test_huge_requests_raise_instead_of_crashing():
-    process = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(HUGE_REQUESTS)],
-                             capture_output=True, text=True, timeout=300)  # a hang guard
+    process = run_python(RUNNER, json.dumps(HUGE_REQUESTS))
     lines = process.stdout.splitlines()
     running = [line for line in lines if line.startswith("running")]
     assert process.returncode == 0, (
@@ -247,8 +245,7 @@ def test_repeated_calls_fault_no_pages_in(tmp_path, dtype):
     # fresh pages: 152 page faults a call in float32, 281 in float64.
     path = tmp_path / "A.npy"
     np.save(path, random_matrix((1000, 1000), dtype, seed=3))
-    process = subprocess.run([sys.executable, "-c", FAULTS, str(path)], capture_output=True,
-                             text=True, timeout=300)  # a hang guard
+    process = run_python(FAULTS, path)
     assert process.returncode == 0, process.stderr[-3000:]
     per_call = float(process.stdout.split()[-1])
     assert per_call < 10, f"{per_call:.0f} page faults a call"

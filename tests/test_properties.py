@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import lowrank_core as lc
 from lowrank_core import reference
 
-from conftest import rtol_for
+from helpers import rtol_for
 
 # --- generated input ---------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import lowrank_core as lc
 from lowrank_core import _core, reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import assert_close, random_matrix
+from helpers import assert_close, on_gpu, random_matrix, spectral_error, to_device, to_host
 
 
 def test_philox_known_answers():
@@ -306,7 +306,7 @@ def test_last_products_with_and_without_the_shared_pass(dtype, noise):
 
 def _mixed_and_full(A, k, mode="auto", **options):
     # The float32 iterations themselves: AMX's, a step lower where the CPU has it,
-    # are tests/test_amx.py's. `mode`: the default, verified ("auto"), or "fast".
+    # are tests/internal/test_amx.py's. `mode`: the default, verified ("auto"), or "fast".
     _, amx = _core._amx(False)
     try:
         mixed = lc.randomized_svd(A, k, seed=7, mixed_precision=mode, **options)
@@ -314,10 +314,6 @@ def _mixed_and_full(A, k, mode="auto", **options):
     finally:
         _core._amx(amx)
     return mixed, full
-
-
-def _spectral_error(A, result):
-    return np.linalg.norm(A - result.to_dense(), 2)
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])
@@ -337,8 +333,8 @@ def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
     # algorithm's own error in them is 1e-3 here: sigma_20 = 0.05 comes out 0.04992)
     # and the spectral error to 1e-7 of itself.
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-6)
-    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-7)
-    assert _spectral_error(A, mixed) <= 1.01 * s[20] * scale
+    assert spectral_error(A, mixed) == pytest.approx(spectral_error(A, full), rel=1e-7)
+    assert spectral_error(A, mixed) <= 1.01 * s[20] * scale
     for factor in (mixed.U, mixed.Vh.T):
         np.testing.assert_allclose(factor.T @ factor, np.eye(20), atol=1e-13)
     assert mixed.U.dtype == np.float64
@@ -382,7 +378,7 @@ def test_mixed_precision_near_its_limit_keeps_the_error(layout):
     A = np.asfortranarray(A) if layout == "F" else A
     mixed, full = _mixed_and_full(A, 150, "fast", oversamples=10, power_iters=3)
     assert not np.array_equal(mixed.S, full.S)
-    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-4)
+    assert spectral_error(A, mixed) == pytest.approx(spectral_error(A, full), rel=1e-4)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-4)
     for factor in (mixed.U, mixed.Vh.T):
         np.testing.assert_allclose(factor.T @ factor, np.eye(150), atol=1e-13)
@@ -403,8 +399,8 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     s = np.concatenate([np.linspace(1.0, 0.5, k), np.full(590, floor)])
     A = decaying_spectrum(2000, 600, s, seed=13)
     mixed, full = _mixed_and_full(A, k, "fast", oversamples=10, power_iters=3)
-    assert _spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
-    assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-6)
+    assert spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
+    assert spectral_error(A, mixed) == pytest.approx(spectral_error(A, full), rel=1e-6)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-9)
     _, amx = _core._amx(False)
     try:
@@ -435,7 +431,7 @@ def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():
 
 def test_mixed_precision_is_checked_and_ignored_for_small_float32():
     # Float32 input goes lower only on AMX and for products of at least 1e7 flops
-    # (2 m n l; here 4.8e6): tests/test_amx.py.
+    # (2 m n l; here 4.8e6): tests/internal/test_amx.py.
     A = random_matrix((400, 300), np.float32, seed=10)
     mixed, full = _mixed_and_full(A, 10, power_iters=2)
     assert all(np.array_equal(x, y) for x, y in zip(mixed, full))
@@ -443,3 +439,54 @@ def test_mixed_precision_is_checked_and_ignored_for_small_float32():
         lc.randomized_svd(A, 10, mixed_precision="yes")
     with pytest.raises(TypeError, match="mixed_precision"):
         lc.randomized_svd(A, 10, mixed_precision=1.0)
+
+
+# --- NumPy or CuPy --------------------------------------------------------------------
+# On either device (the xp fixture): CuPy input runs on the CUDA core and must give
+# the CPU core's answers, in arrays of the input's kind.
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("shape", [(80, 50), (50, 80)], ids=str)
+def test_randomized_svd_same_seed_agrees_with_cpu(xp, shape, layout, float_dtype):
+    m, n = shape
+    A_host = decaying_spectrum(m, n, 0.8 ** np.arange(min(m, n)), seed=6, dtype=float_dtype)
+    A = to_device(xp, A_host, layout)
+    before = A.copy()
+    for k, oversamples, power_iters in [(1, 0, 0), (8, 5, 2), (10, 10, "auto")]:
+        got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                seed=42)
+        assert all(isinstance(x, xp.ndarray) for x in got)
+        # The GPU runs in A's precision throughout, so either device is compared with the
+        # CPU without power iterations below A's precision: the same algorithm, to rounding.
+        cpu = lc.randomized_svd(A_host, k, oversamples=oversamples, power_iters=power_iters,
+                                seed=42, mixed_precision=False)
+        scale = float(cpu.S[0])
+        assert_close(to_host(got.S), cpu.S, float_dtype, scale=scale, factor=10)
+        assert_close(to_host(got.U), cpu.U, float_dtype, scale=1.0, factor=100)
+        assert_close(to_host(got.Vh), cpu.Vh, float_dtype, scale=1.0, factor=100)
+        # Deterministic: the same seed twice gives the same bits; on the GPU whatever
+        # mixed_precision asks for (the GPU has one precision).
+        for precision in ("auto", "fast", False) if on_gpu(xp) else ("auto",):
+            again = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                      seed=42, mixed_precision=precision)
+            for a, b in zip(got, again):
+                assert bool((a == b).all())
+    assert bool((A == before).all()), "A was modified"
+
+
+def test_randomized_svd_explicit_sketch_matches_reference(xp, float_dtype):
+    A_host = random_matrix((60, 40), float_dtype, seed=5)
+    A = xp.asarray(A_host)
+    for k, oversamples, power_iters in [(1, 0, 0), (5, 3, 2), (40, 10, 3)]:
+        columns = min(k + oversamples, 40)
+        sketch_host = random_matrix((40, columns), float_dtype, seed=k)
+        for sketch in (xp.asarray(sketch_host), xp.asfortranarray(xp.asarray(sketch_host))):
+            got = lc.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                    sketch=sketch)
+            want = reference.randomized_svd(A_host, k, oversamples=oversamples,
+                                            power_iters=power_iters, sketch=sketch_host)
+            scale = float(want.S[0])
+            assert_close(to_host(got.S), want.S, float_dtype, scale=scale, factor=10)
+            assert_close(to_host(got.to_dense()), want.to_dense(), float_dtype, scale=scale,
+                         factor=100)

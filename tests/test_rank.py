@@ -13,17 +13,9 @@ import lowrank_core as lc
 from lowrank_core import reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import random_matrix
+from helpers import assert_close, low_rank, random_matrix, rtol_for, to_device, to_host
 
 NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
-
-
-def low_rank(shape, r, dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    batch, (m, n) = shape[:-2], shape[-2:]
-    X = rng.standard_normal(batch + (m, r))
-    Y = rng.standard_normal(batch + (r, n))
-    return (X @ Y).astype(dtype)
 
 
 def rank_inputs():
@@ -250,3 +242,80 @@ def test_measures_of_tiny_matrices_keep_their_digits():
     A = random_matrix((7, 5), np.float64, seed=47)
     for measure in (lc.erank, lc.stable_rank, lc.entropy_rank):
         assert measure(A * 2.0 ** -1000) == pytest.approx(measure(A), rel=1e-12)
+
+
+# --- NumPy or CuPy --------------------------------------------------------------------
+# On either device (the xp fixture): CuPy input runs on the CUDA core and must give
+# the CPU core's answers, in arrays of the input's kind.
+
+
+@pytest.mark.parametrize("shape", [(20, 30), (3, 20, 30), (2, 3, 40, 36), (4, 8, 8)], ids=str)
+def test_rank_of_matrices_and_stacks_matches_numpy(xp, shape, float_dtype):
+    A_host = low_rank(shape, 5, float_dtype, seed=2)
+    A = xp.asarray(A_host)
+    got = lc.rank(A)
+    want = np.linalg.matrix_rank(A_host)
+    if A_host.ndim == 2:
+        assert isinstance(got, int) and got == want == 5
+    else:
+        assert isinstance(got, xp.ndarray) and got.dtype == np.int64
+        np.testing.assert_array_equal(to_host(got), want)
+    np.testing.assert_array_equal(np.asarray(lc.rank(A, tol=1e-3) if A_host.ndim == 2
+                                             else to_host(lc.rank(A, tol=1e-3))),
+                                  np.linalg.matrix_rank(A_host, tol=1e-3))
+    rtol = np.full(A_host.shape[:-2], 0.5)
+    got_rtol = lc.rank(A, rtol=rtol)
+    want_rtol = lc.rank(A_host, rtol=rtol)
+    np.testing.assert_array_equal(got_rtol if A_host.ndim == 2 else to_host(got_rtol), want_rtol)
+    # hermitian: |eigenvalues| of the lower triangle
+    S_host = A_host[..., :8, :8] + np.swapaxes(A_host[..., :8, :8], -1, -2)
+    S_host = np.tril(S_host)  # only the lower triangle is read
+    got_h = lc.rank(xp.asarray(S_host), hermitian=True)
+    want_h = lc.rank(S_host, hermitian=True)
+    np.testing.assert_array_equal(got_h if S_host.ndim == 2 else to_host(got_h), want_h)
+
+
+@pytest.mark.parametrize("measure", ["erank", "stable_rank", "entropy_rank"])
+@pytest.mark.parametrize("shape", [(30, 20), (3, 20, 30), (2, 40, 33), (5, 6, 6)], ids=str)
+def test_rank_measures_match_cpu(xp, shape, measure, float_dtype):
+    A_host = random_matrix(shape, float_dtype, seed=4)
+    got = getattr(lc, measure)(xp.asarray(A_host))
+    want = getattr(lc, measure)(A_host)
+    ref = getattr(reference, measure)(A_host)
+    if len(shape) == 2:
+        assert isinstance(got, float)
+    else:
+        assert isinstance(got, xp.ndarray) and got.dtype == np.float64
+        got = to_host(got)
+    assert_close(got, want, float_dtype, factor=10)
+    assert_close(got, ref, float_dtype, factor=10)
+    assert getattr(lc, measure)(xp.zeros((4, 3), float_dtype)) == 0.0
+
+
+@pytest.mark.parametrize("ord", [2, "fro"])
+def test_relative_error_matches_cpu(xp, ord, float_dtype):
+    A_host = random_matrix((50, 30), float_dtype, seed=7)
+    B_host = lc.svd(A_host, 5).to_dense()
+    for layout_a, layout_b in [("C", "C"), ("C", "F"), ("F", "C"), ("F", "F")]:
+        A = to_device(xp, A_host, layout_a)
+        B = to_device(xp, B_host, layout_b)
+        got = lc.relative_error(A, B, ord=ord)
+        assert isinstance(got, float)
+        want = lc.relative_error(A_host, B_host, ord=ord)
+        assert abs(got - want) <= 10 * rtol_for(float_dtype) * want
+    zero = xp.zeros((4, 3), float_dtype)
+    assert lc.relative_error(zero, zero, ord=ord) == 0.0
+    assert lc.relative_error(zero, xp.ones((4, 3), float_dtype), ord=ord) == float("inf")
+    huge = xp.full((3, 3), 1e300 if float_dtype == np.float64 else 1e30, float_dtype)
+    assert lc.relative_error(huge, huge * 0.5, ord="fro") == pytest.approx(0.5)
+    # Near the top of the range A - B overflows unless both are scaled first (as the
+    # CPU core does); at the bottom, unscaled entries would be subnormal.
+    finfo = np.finfo(float_dtype)
+    for value in (float(finfo.max) * 0.9, float(finfo.tiny) * 4):
+        A_edge = np.full((4, 3), value, float_dtype)
+        A_edge[0, 0] = -value
+        B_edge = -A_edge
+        want = lc.relative_error(A_edge, B_edge, ord=ord)
+        assert np.isfinite(want) and want == pytest.approx(2.0)
+        got = lc.relative_error(xp.asarray(A_edge), xp.asarray(B_edge), ord=ord)
+        assert got == pytest.approx(want, rel=10 * rtol_for(float_dtype))

@@ -9,7 +9,7 @@ import lowrank_core as lc
 from lowrank_core import reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import assert_close, computed_dtype, random_matrix, rtol_for
+from helpers import assert_close, computed_dtype, random_matrix, rtol_for, to_device, to_host
 
 SHAPES = [(1, 1), (7, 3), (3, 7), (6, 6), (40, 25), (25, 40)]
 DTYPES = [np.float32, np.float64, np.int64]
@@ -99,3 +99,55 @@ def test_singular_values_of_negative_zeros_are_positive_zeros(shape, float_dtype
     A = -np.zeros(shape, dtype=float_dtype)
     for S in (lc.svd(A, 2).S, lc.singular_values(A), lc.randomized_svd(A, 2, seed=0).S):
         assert not np.signbit(S).any(), S
+
+
+# --- NumPy or CuPy --------------------------------------------------------------------
+# On either device (the xp fixture): CuPy input runs on the CUDA core and must give
+# the CPU core's answers, in arrays of the input's kind.
+
+DEVICE_STACKS = [(3, 5, 4), (2, 3, 4, 6), (4, 32, 32), (2, 40, 35), (2, 35, 40), (1, 1, 1),
+                 (0, 3, 3)]
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("shape", [(60, 40), (40, 60), (33, 33)], ids=str)
+def test_svd_matches_cpu_and_reference(xp, shape, layout, float_dtype):
+    m, n = shape
+    spectrum = 0.7 ** np.arange(min(m, n))
+    A_host = decaying_spectrum(m, n, spectrum, seed=3, dtype=float_dtype)
+    A = to_device(xp, A_host, layout)
+    before = A.copy()
+    for k in [1, 5, min(m, n)]:
+        got = lc.svd(A, k)
+        assert all(isinstance(x, xp.ndarray) for x in got)
+        assert got.U.shape == (m, k) and got.S.shape == (k,) and got.Vh.shape == (k, n)
+        assert got.U.dtype == got.S.dtype == got.Vh.dtype == float_dtype
+        cpu = lc.svd(A_host, k)
+        want = reference.svd(A_host, k)
+        scale = float(want.S[0])
+        assert_close(to_host(got.S), want.S, float_dtype, scale=scale, factor=10)
+        assert_close(to_host(got.S), cpu.S, float_dtype, scale=scale, factor=10)
+        assert_close(to_host(got.to_dense()), want.to_dense(), float_dtype, scale=scale,
+                     factor=100)
+        # The same sign convention: the leading vectors themselves agree (their
+        # singular values are well separated, so they are well conditioned).
+        lead = min(k, 5)
+        assert_close(to_host(got.U)[:, :lead], cpu.U[:, :lead], float_dtype, scale=1.0,
+                     factor=100)
+        assert_close(to_host(got.Vh)[:lead], cpu.Vh[:lead], float_dtype, scale=1.0, factor=100)
+        U = to_host(got.U)
+        assert np.all(U[np.abs(U).argmax(axis=0), np.arange(k)] > 0)
+    assert bool((A == before).all()), "A was modified"
+
+
+@pytest.mark.parametrize("shape", DEVICE_STACKS, ids=str)
+def test_singular_values_of_stacks_match_numpy(xp, shape, float_dtype):
+    A_host = random_matrix(shape, float_dtype, seed=1)
+    A = xp.asarray(A_host)
+    got = lc.singular_values(A)
+    assert isinstance(got, xp.ndarray) and got.dtype == float_dtype
+    want = np.linalg.svd(A_host.astype(np.float64), compute_uv=False)
+    assert got.shape == want.shape
+    if want.size:
+        assert_close(to_host(got), want, float_dtype, factor=10)
+    assert_close(to_host(lc.singular_values(xp.asfortranarray(A))), want, float_dtype, factor=10)

@@ -21,7 +21,7 @@ import lowrank_core as lc
 from lowrank_core import _core, reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import assert_close, random_matrix
+from helpers import assert_close, random_matrix
 
 THREADS = 8
 REPEATS = 2  # calls per thread, so that the threads' calls overlap for longer

@@ -61,9 +61,9 @@ step "build (CUDA core on)" "$BUILD_S" "$OUT/build.log" \
 "$PYTHON" -c 'import lowrank_core._backend as b; print("gpu_status:", b.gpu_status())' \
     >>"$SUMMARY" 2>&1 || status=1
 
-step "GPU tests (tests/test_gpu.py, tests/test_cupy_path.py)" "$TESTS_S" \
+step "GPU tests (test_gpu.py, test_cupy_path.py, the xp tests' cupy cases)" "$TESTS_S" \
     "$OUT/gpu-tests.txt" \
-    "$PYTHON" -m pytest -q -rs -p no:cacheprovider tests/test_gpu.py tests/test_cupy_path.py \
+    "$PYTHON" -m pytest -q -rs -p no:cacheprovider -k "cupy or test_gpu" tests \
     --junitxml="$OUT/gpu-tests.xml"
 echo "  - $(tail -n 1 "$OUT/gpu-tests.txt")" >>"$SUMMARY"
 

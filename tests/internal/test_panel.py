@@ -17,7 +17,7 @@ import lowrank_core as lc
 from lowrank_core import _core
 from lowrank_core.data import decaying_spectrum
 
-from conftest import random_matrix
+from helpers import random_matrix
 
 AVAILABLE, _ = _core._panel_kernels()
 PATHS = ["kernels", "blas"] if AVAILABLE else ["blas"]

@@ -15,7 +15,7 @@ import lowrank_core as lc
 from lowrank_core import _core, reference
 from lowrank_core.data import decaying_spectrum
 
-from conftest import random_matrix
+from helpers import random_matrix
 
 FLOAT64_FROM = FLOAT32_FROM = 512  # band_reduction.hpp, two_stage_pays
 

@@ -16,7 +16,7 @@ import pytest
 import lowrank_core as lc
 from lowrank_core import _core
 
-from conftest import assert_close
+from helpers import assert_close
 
 KERNELS = _core._normal_kernels()
 WHICH = ("normal", "plain", "transposed")

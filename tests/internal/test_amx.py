@@ -17,7 +17,7 @@ import lowrank_core as lc
 from lowrank_core import _core
 from lowrank_core.data import decaying_spectrum
 
-from conftest import random_matrix
+from helpers import random_matrix, spectral_error
 
 AVAILABLE, _ = _core._amx()
 needs_amx = pytest.mark.skipif(not AVAILABLE, reason="this CPU or OS gives no AMX-BF16 tiles")
@@ -127,12 +127,6 @@ def test_amx_product_refuses_bad_shapes():
         _core._amx_normal_product(np.asfortranarray(M), random_matrix((30, 4), np.float32))
 
 
-def _spectral_error(A, result):
-    A64 = A.astype(np.float64)
-    dense = (result.U.astype(np.float64) * result.S) @ result.Vh.astype(np.float64)
-    return np.linalg.norm(A64 - dense, 2)
-
-
 def _with_and_without_amx(A, k, **options):
     # The AMX pieces run past the accuracy contract only when asked for by name.
     options.setdefault("mixed_precision", "fast")
@@ -156,8 +150,8 @@ def test_randomized_svd_on_amx_keeps_the_error(dtype, spectrum, amx_restored):
     on, off = _with_and_without_amx(A, 20)
     assert not np.array_equal(on.S, off.S)  # the AMX products ran
     optimum = s[20]
-    assert _spectral_error(A, on) / optimum == pytest.approx(
-        _spectral_error(A, off) / optimum, rel=1e-4)
+    assert spectral_error(A, on) / optimum == pytest.approx(
+        spectral_error(A, off) / optimum, rel=1e-4)
     # Both S are estimates, off sigma by about 1e-4 near sigma_k here.
     np.testing.assert_allclose(on.S, off.S, rtol=1e-4)
     eps = np.finfo(dtype).eps
@@ -174,7 +168,7 @@ def test_randomized_svd_on_amx_keeps_the_error_of_a_wide_sketch(amx_restored):
     A = decaying_spectrum(2000, 600, s, seed=15, dtype=np.float32)
     on, off = _with_and_without_amx(A, 100)
     assert not np.array_equal(on.S, off.S)
-    assert _spectral_error(A, on) == pytest.approx(_spectral_error(A, off), rel=1e-4)
+    assert spectral_error(A, on) == pytest.approx(spectral_error(A, off), rel=1e-4)
     eps = np.finfo(np.float32).eps
     for factor in (on.U, on.Vh.T):
         np.testing.assert_allclose(factor.T @ factor, np.eye(100), atol=100 * eps)
