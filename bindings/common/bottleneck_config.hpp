@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "lowrank/bottleneck/network.hpp"
+#include "lowrank/common/bottleneck_config.hpp"
 
 namespace lowrank::bindings {
 

@@ -5,15 +5,9 @@
 #include <cstdint>
 
 #include "lowrank/common/matrix.hpp"
+#include "lowrank/common/rank_options.hpp"
 
 namespace lowrank {
-
-// How the threshold of `matrix_rank` is given.
-enum class Threshold {
-    Default,   // S.max() * max(m, n) * eps(T), in T, exactly as numpy.linalg.matrix_rank
-    Absolute,  // tol[b], compared in double
-    Relative,  // S.max() * rtol[b], in double
-};
 
 // Numerical rank of `batch` row-major (m x n) matrices stored one after another:
 // the count of singular values (|eigenvalues| when `hermitian`, reading the lower
@@ -22,8 +16,6 @@ enum class Threshold {
 template <class T>
 void matrix_rank_batched(const T* a, index batch, index m, index n, Threshold kind,
                          const double* thresholds, bool hermitian, std::int64_t* out);
-
-enum class Measure { Effective, Stable, Entropy };
 
 // erank = (sum s)^2 / sum s^2, stable = sum s^2 / s_1^2 (= ||A||_F^2 / ||A||_2^2),
 // entropy = exp(-sum p log p), p = s / sum s. Accumulated in double; 0 for a zero
@@ -35,8 +27,6 @@ double spectral_measure(const T* s, index count, Measure measure);
 template <class T>
 void rank_measure_batched(const T* a, index batch, index m, index n, Measure measure,
                           double* out);
-
-enum class Norm { Spectral, Frobenius };
 
 // ||A - B|| / ||A||; 0 when A == B == 0, +inf when only A is 0.
 template <class T>

@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "lowrank/bottleneck/network.hpp"
+#include "lowrank/common/bottleneck_config.hpp"
 #include "lowrank/common/matrix.hpp"
 #include "lowrank/gpu/resources.hpp"
 

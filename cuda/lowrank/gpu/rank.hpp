@@ -9,7 +9,7 @@
 
 #include "lowrank/common/matrix.hpp"
 #include "lowrank/gpu/resources.hpp"
-#include "lowrank/spectrum/rank.hpp"
+#include "lowrank/common/rank_options.hpp"
 
 namespace lowrank::gpu {
 

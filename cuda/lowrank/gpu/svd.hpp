@@ -12,7 +12,7 @@
 
 #include "lowrank/common/matrix.hpp"
 #include "lowrank/gpu/resources.hpp"
-#include "lowrank/svd/randomized.hpp"
+#include "lowrank/common/svd_options.hpp"
 
 namespace lowrank::gpu {
 
