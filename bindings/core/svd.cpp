@@ -17,7 +17,10 @@
 #include "lowrank/kernels/normal_product.hpp"
 #include "lowrank/kernels/panel.hpp"
 #include "lowrank/runtime/parallel.hpp"
+#include "lowrank/spectrum/singular_values.hpp"
+#include "lowrank/svd/exact.hpp"
 #include "lowrank/svd/randomized.hpp"
+#include "lowrank/svd/sketch.hpp"
 
 namespace lowrank::bindings {
 namespace {

@@ -11,7 +11,7 @@
 #include "lowrank/common/errors.hpp"
 #include "lowrank/runtime/parallel.hpp"
 #include "lowrank/spectrum/band_reduction.hpp"
-#include "lowrank/svd/randomized.hpp"
+#include "lowrank/spectrum/singular_values.hpp"
 
 namespace lowrank {
 namespace {
