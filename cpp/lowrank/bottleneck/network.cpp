@@ -465,8 +465,8 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
     LOWRANK_EXPECTS(all_finite(a), "A contains NaN or Inf");
     // Mini-batch steps are GEMMs of (width x batch) panels, far too small to split
     // across threads: a threaded BLAS spends more on waking its threads than on the
-    // product (measured 1 ms vs 11-59 ms per step at n = 400, batch 32, on 2 busy
-    // cores). Exact mode's full-batch products are big enough to keep them.
+    // product (docs/benchmarks-history.md, "The bottleneck network"). Exact mode's
+    // full-batch products are big enough to keep them.
     std::optional<SingleThreadedBlas> single_threaded;
     if (config_.data != DataMode::Exact) single_threaded.emplace();
     initialize();  // every fit starts from the seed's initial weights

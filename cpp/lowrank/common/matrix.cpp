@@ -63,7 +63,7 @@ std::uint64_t max_masked(const void* p, index count, std::uint64_t mask) {
 #define LOWRANK_AVX512_COPY 1
 // float_copy_max on AVX-512. kStream: with non-temporal stores, so that the float32
 // copy of a large A goes to memory without first being read into cache (a normal
-// store reads each line it writes) and the pass moves 1.5x A's bytes instead of 2x;
+// store reads each line it writes) and the pass moves a quarter fewer bytes;
 // else with normal stores, for a copy read again while it is in cache.
 LOWRANK_TARGET_BEGIN("avx512f")
 template <bool kStream>

@@ -44,14 +44,15 @@ struct ConstView {
 };
 
 // Storage on 64-byte (cache-line) boundaries, so that the BLAS kernels' vector loads
-// on the bottleneck's small matrices never split cache lines. (It was tried against
-// the spread of n = 10 step times between processes, 5 to 10 us on this project's
-// 2-core VM, and did not remove it: benchmarks/results/bottleneck_speed.md.)
+// on the bottleneck's small matrices never split cache lines. (It did not remove
+// the spread of small networks' step times between processes:
+// docs/benchmarks-history.md, "The bottleneck network".)
 //
 // Blocks of 4 MiB and more go on 2 MiB boundaries with Linux's advice to back them
 // with transparent huge pages (where it is in madvise mode): the C library maps such
-// blocks fresh from the kernel every time, and faulting in 4 KiB pages cost ~6 ms
-// for 8 MiB (a 10000 x 100 float64 U) against ~2 ms in huge pages, measured here.
+// blocks fresh from the kernel every time, and huge pages fault in several times
+// faster than 4 KiB ones (docs/benchmarks-history.md, "Randomized SVD: per-call
+// costs, threads and memory", "Huge pages and first calls").
 // Freed blocks of 64 KiB and more are kept for the next allocation of their size
 // (block_cache.hpp).
 template <class T>

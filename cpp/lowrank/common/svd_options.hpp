@@ -19,21 +19,23 @@ struct RandomizedSvdTuning {
     // fit in L2 and poll between them.)
     index block_bytes = index(64) << 20;
     // The power iterations run on AMX when 2^-16 (sigma_1 / sigma_k)^2, as estimated
-    // from the first product, is at most this (svd.cpp, kBf16x3Unit, first_product
-    // and later_iterations); infinity puts them on AMX whatever the spectrum.
+    // from the first product, is at most this (svd/mixed_precision.hpp: kBf16x3Unit,
+    // first_product and later_iterations); infinity puts them on AMX whatever the
+    // spectrum.
     double amx_limit = 2.0;
     // For row-major float64 A after float32 iterations, Y = A W (whose span becomes
     // the basis) comes from the float32 copy while eps32 sigma_1 / sigma_(k+1), as
-    // Y's singular values estimate it, is at most this (svd.cpp,
-    // range_from_float32_copy); 0 keeps the float64 pass.
+    // Y's singular values estimate it, is at most this
+    // (svd/mixed_precision.hpp, range_from_float32_copy); 0 keeps the float64 pass.
     double copy_range_limit = 1e-4;
     // The power iterations after the first run on AMX with A in one bfloat16 piece
     // (AmxPieces::one) when the estimate that amx_limit bounds is at most this
-    // (svd.cpp, amx_limits); infinity: whenever they run on AMX; 0: never.
+    // (svd/mixed_precision.hpp, amx_limits); infinity: whenever they run on AMX;
+    // 0: never.
     double amx_one_piece_limit = 0.15;
     // Verified mixed precision takes a lower precision for an iterate only while the
     // leak its iterations are still removing is at least this many times the mark
-    // that precision leaves (svd.cpp, verified_iterations).
+    // that precision leaves (svd/verified_iterations.hpp).
     double leak_margin = 3000;
 };
 
@@ -47,7 +49,7 @@ struct RandomizedSvdOptions {
     // Whether the power iterations may run below the working precision: float64
     // input on a float32 copy of A, and for row-major A on AMX in bfloat16 pieces.
     // `verified`: only while their result is measured to be as accurate as the
-    // working precision's (verified_iterations in svd.cpp); `fast`: wherever the
+    // working precision's (svd/verified_iterations.hpp); `fast`: wherever the
     // spectrum estimate allows, for a float32-accurate subspace (float32_iterations).
     MixedPrecision mixed_precision = MixedPrecision::verified;
     RandomizedSvdTuning tuning;

@@ -152,15 +152,10 @@ ScratchVector<std::uint16_t> x_tiles(const Matrix<float>& x, const Shape& sh) {
 constexpr index pair_column(index half, index d) { return 8 * (d / 4) + 4 * half + d % 4; }
 
 // Panels of at least this many column tiles (l > 96) sum M^T Y over two blocks of
-// 32 rows at a time (block_transposed_product_wide): Z^T's tiles, 1.3 MB a thread
-// at 10000 x 3000, l = 110, then pass through the tile registers half as often.
-// Measured on 2 cores, the old and new products alternating in one process (the
-// same bits): 10000 x 3000, l = 110, 0.81-0.84x the time on one thread (the M^T Y
-// step 16 against 26 ms, splitting 18 against 15: more scratch to write), 0.84-0.91x
-// on two, and 0.99-1.02x in some of the machine's slow spells; the whole float32
-// randomized_svd (k = 100, 40 alternating pairs) 0.95x (quartiles 0.81-1.04), and
-// at 20000 x 5000, k = 200, 0.97x (0.92-1.00). On narrower panels it lost: l = 30,
-// 1.15-1.19x; l = 60, 0.99-1.08x; l = 80, 1.02x.
+// 32 rows at a time (block_transposed_product_wide): Z^T's tiles, which no longer
+// fit in L2 on wide panels, then pass through the tile registers half as often. It
+// pays on wide panels only; on narrower ones the extra scratch to write costs more
+// (docs/benchmarks-history.md, "Randomized SVD: the products", "Wide panels").
 constexpr index kWideTiles = 7;
 
 // One thread's buffers for a block of 32 rows of M (all 64-byte aligned); the lo
@@ -240,10 +235,8 @@ void round_rows(const double* m, index ld, index valid, index cols, float* copy,
 // step s + 1 sits between those tile products of step s (two buffers), so that the
 // core does it while the AMX unit multiplies. Each tile of Y takes the same terms in
 // the same order as when the whole block was split first and multiplied after (the
-// same bits). Measured on 2 cores against that, the old and new products
-// alternating in one process: 10000 x 3000, l = 110, 0.79x the time on one thread
-// (splitting and M X 24 ms against 35), 0.84-0.95x on two; 0.86-1.0x at 1000 x 1000
-// to 5000 x 2000, l = 20 to 80, one piece or two.
+// same bits), in less time (docs/benchmarks-history.md, "Randomized SVD: the
+// products", "Splitting A between the tile products").
 template <bool kLo, bool kLargest>
 [[gnu::noinline]] void split_product(const float* m, index ld, index valid,
                                      const std::uint16_t* xt, const Shape& sh, Scratch& w) {
@@ -409,10 +402,8 @@ inline void transpose16(__m512i (&v)[16]) {
 // cc holds column 16t + cc of the block's 32 rows of Y. Rows i and i + 16 go into one
 // vector as the low and high halves of 32-bit lanes (lane cc), a 16 x 16 transpose of
 // those lanes gives, per column, rows 0-15 in the low halves and 16-31 in the high
-// ones, and one permutation of 16-bit values puts them in order. (It stored the
-// values one by one before: 1.5 ms of a one-thread pass at 10000 x 3000, l = 110,
-// now 0.4; the AMX product 0.93-0.99x the time on two threads from 1000 x 1000 to
-// 10000 x 3000, the same bits.)
+// ones, and one permutation of 16-bit values puts them in order (storing the values
+// one by one was a visible part of a pass; the same bits).
 [[gnu::noinline]] void split_y(const Shape& sh, Scratch& w) {
     alignas(64) std::int16_t order[32];
     for (int k = 0; k < 16; ++k) {
@@ -553,7 +544,7 @@ void run_range(const ConstView<Src>& m, index first, index last, const std::uint
             if constexpr (std::is_same_v<Src, double>) {
                 // Rounded into the copy first (rows written one after another), then
                 // split from there, in L2: splitting from float64 M and writing the
-                // copy 32 rows at a time, K step by K step, took 1.3-1.7x the time.
+                // copy 32 rows at a time, K step by K step, was slower.
                 float* rounded = copy + r * m.cols;
                 round_rows(block, m.ld, valid, m.cols, rounded, w);
                 split_product<kLo, false>(rounded, m.cols, valid, xt, sh, w);
@@ -667,10 +658,10 @@ bool normal_product(const ConstView<Src>& m, const Matrix<float>& x, Matrix<floa
     // Threads take chunks of M's rows (run_chunks), each summed into a Z^T of its
     // own; gather_z adds those up in the chunks' order, so the bits depend on the
     // thread count (through the chunk count) but not on which thread took which
-    // chunk. On 2 cores at 10000 x 3000, l = 110, with two fixed halves, the slower
-    // thread's half took a median 1.54-1.72x the other's (up to 2.7x) in the
-    // machine's slow spells, and the product waited for it; with chunks the slow
-    // thread took 3 of 8 and the product 25-35 ms where the halves took 39-46.
+    // chunk. With fixed halves the product waited for a thread its core slowed
+    // down; with chunks that thread takes fewer (docs/benchmarks-history.md,
+    // "Randomized SVD: per-call costs, threads and memory", "Chunks for a slow
+    // core").
     const int parts =
         static_cast<int>(std::clamp<index>(m.rows / (4 * kBlock), 1, std::max(1, threads)));
     const index tiles = sh.jt * sh.nt * 256;  // a chunk's Z^T

@@ -1,11 +1,10 @@
 // Z ~ M^T (M X) on Intel AMX in bfloat16 pieces: the power iterations' product when
-// the spectrum lets them run below float32 (svd.cpp, first_product and
-// later_iterations).
+// the spectrum lets them run below float32 (svd/mixed_precision.cpp, first_product
+// and later_iterations).
 //
 // AMX's tile multiply (TDPBF16PS) multiplies bfloat16 (8 significant bits) and adds
-// in float32, at 1-2 TF/s per core here (a register-only loop) against 165-180 GF/s
-// for float32 FMAs on AVX-512. A float32 value a is split into two bfloat16 pieces,
-// a = hi + lo + r with |r| <= 2^-17 |a|, and a product of two split matrices is
+// in float32, with several times the throughput of float32 FMAs on AVX-512. A
+// float32 value a is split into two bfloat16 pieces, a = hi + lo + r with |r| <= 2^-17 |a|, and a product of two split matrices is
 // taken as the sum of the pieces' products that matter:
 //   Y = M X   ~ M_hi X_hi + M_lo X_hi                  (X rounded to bfloat16)
 //   Z = M^T Y ~ M_hi^T Y_hi + M_hi^T Y_lo + M_lo^T Y_hi
@@ -25,15 +24,15 @@
 // at the end in a fixed order (the bits depend on the thread count, as with the
 // other kernels, but not on which thread took which chunk).
 //
-// Measured at 3000 x 2000, l = 30, on 2 cores: 1.2-1.3x faster than the AVX-512
-// kernel, not the 5x of the arithmetic. Splitting runs at about 75% of the memory
-// bandwidth, and on panels this narrow each tile product has 1-2 KiB of tiles to
-// load from L2 for 16 K multiply-adds. Tried and not kept: keeping M's split
-// between products (as many bytes to read as M itself, plus the writing);
-// prefetching the next block into L2 during the tile products (no gain); splitting
-// the next whole block a little after each column tile's products (0.8-1.1x the
-// AVX-512 kernel instead of 1.1-1.3x; interleaving 32 columns at a time, with M X's
-// tiles for them in L1, is what paid).
+// It is faster than the AVX-512 kernel, though far from the arithmetic's ratio:
+// splitting is bound by memory bandwidth, and on narrow panels each tile product
+// has its tiles to load from L2 for few multiply-adds. Tried and not kept: keeping
+// M's split between products (as many bytes to read as M itself, plus the
+// writing); prefetching the next block into L2 during the tile products; splitting
+// the next whole block a little after each column tile's products (interleaving 32
+// columns at a time, with M X's tiles for them in L1, is what paid). The record:
+// docs/benchmarks-history.md, "Randomized SVD: the products" ("AMX bfloat16 pieces",
+// "Tried and not kept").
 #pragma once
 
 #include "lowrank/common/interrupt.hpp"
@@ -53,10 +52,10 @@ void amx_enable(bool on);
 // bfloat16, 8 significant bits):
 //   Y = M_hi X,  Z = M^T Y ~ M_hi^T Y_hi + M_hi^T Y_lo
 // three tile products where two pieces take five, and half the split to write
-// (0.70-0.75x the time at 1000 x 1000 to 5000 x 2000, l = 20 to 60, on 2 cores).
-// Its error is that of rounding M to bfloat16, but measured on the randomized SVD
+// (docs/benchmarks-history.md, "Randomized SVD: the products", "One bfloat16
+// piece"). Its error is that of rounding M to bfloat16, but on the randomized SVD
 // it moves the result about as little as two pieces do while the spectrum is
-// moderate (svd.cpp, AmxLimits).
+// moderate (svd/mixed_precision.hpp, AmxLimits).
 enum class AmxPieces { two, one };
 
 // Z = M^T (M X) as above for M (rows x cols, row-major), X and Z (cols x l,

@@ -65,8 +65,8 @@ struct Ops<float> {
     static V broadcast(float x) { return _mm256_set1_ps(x); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 };
-// float32 only: in float64 these tiles ran slower than OpenBLAS's AVX2 kernels
-// (measured on the AVX-512 machine with the AVX2 code, 3000 x 2000, l = 30).
+// float32 only: in float64 these tiles lost to OpenBLAS's AVX2 kernels
+// (docs/benchmarks-history.md, "Randomized SVD: the products").
 constexpr int kAccumulators = 12;  // of 16 registers
 #include "lowrank/kernels/normal_product_kernel.inc"
 }  // namespace avx2
@@ -275,15 +275,16 @@ void run_products(kernels::Isa isa, Product what, const ConstView<T>& m,
 
 // The kernels keep X (M X) or Z (M^T Y) in cache across all blocks of M; past
 // 2 MiB (M's columns x l, padded) that no longer holds and OpenBLAS is as fast or
-// faster (measured at 10000 x 3000, l = 110, float64: 2.6 MiB; and at 20000 x 5000,
-// l = 210), so they decline.
+// faster (docs/benchmarks-history.md, "Randomized SVD: the products", "Wide
+// panels"), so they decline.
 constexpr index kMaxPanelBytes = index(2) << 20;
 // The normal product keeps both X and Z in cache, and past 1 MiB each the two
 // evict each other block by block (L2 is 2 MiB a core here): it then runs on the
 // panel's columns in two ranges, M read once for each (each column of the result
 // depends only on the same column of X, and its sums run in the same order whatever
-// range it is in: the same bits). 10000 x 3000, l = 110, float32 (1.3 MiB), Y kept,
-// 16 alternating pairs on 2 cores: 0.885x the time (quartiles 0.85-0.90).
+// range it is in: the same bits), which is faster than one pass whose panels
+// evict each other (docs/benchmarks-history.md, "Randomized SVD: the products",
+// "Wide panels").
 constexpr index kSplitPanelBytes = index(1) << 20;
 
 template <class T>

@@ -1,23 +1,22 @@
 // Z = M^T (M X) in one pass over M: the product at the heart of a power iteration.
 //
 // M is row-major (rows x cols) and large, X is a skinny panel (cols x l, l ~ 10-200).
-// Two BLAS calls (Y = M X, then Z = M^T Y) read M from memory twice, and on such
-// skinny shapes OpenBLAS spends much of each call packing M (about 40% of its GEMM
-// time, measured with perf on AVX-512): it reaches 100-120 GF/s in float32 against
-// a machine peak near 300. This kernel fuses the two products instead: it takes a
-// block of M's rows that fits in L2, computes its rows of Y into a small buffer,
-// and folds them into Z at once, while the block is still in cache. M is read from
-// memory once and never copied or packed; only the panels are (X transposed to
-// row-major, Z kept row-major per thread). The arithmetic is register-blocked
-// multiply-adds on AVX-512 (float32 and float64) or AVX2 (float32), chosen when the
-// library loads (normal_product_kernel.inc); elsewhere the functions below decline
-// and the caller uses BLAS. At 3000 x 2000, l = 30, float32, M^T (M X) takes 3.2-4 ms
-// on 2 cores (190-240 GF/s) where OpenBLAS's two products took 8-10 ms.
+// Two BLAS calls (Y = M X, then Z = M^T Y) read M from memory twice, and on such skinny
+// shapes OpenBLAS spends much of each call packing M, and runs well below the machine's
+// peak (docs/benchmarks-history.md, "Randomized SVD: the products", "One pass per power
+// iteration, own kernels"). This kernel fuses the two products instead: it takes a
+// block of M's rows that fits in L2, computes its rows of Y into a small buffer, and
+// folds them into Z at once, while the block is still in cache. M is read from memory
+// once and never copied or packed; only the panels are (X transposed to row-major, Z
+// kept row-major per thread). The arithmetic is register-blocked multiply-adds on
+// AVX-512 (float32 and float64) or AVX2 (float32), chosen when the library loads
+// (normal_product_kernel.inc); elsewhere the functions below decline and the caller
+// uses BLAS.
 //
 // The two halves also serve the randomized SVD's single products (Y = M X, then
 // Z = M^T Q after an orthonormalisation), for the same reason: M streams through
 // once, unpacked. And they run on the core's threads, so the whole randomized SVD
-// can keep a threaded BLAS's spinning workers off the cores (svd.cpp, RowBlocks).
+// can keep a threaded BLAS's spinning workers off the cores (svd/row_blocks.hpp).
 #pragma once
 
 #include <string>

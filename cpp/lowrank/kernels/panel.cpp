@@ -272,11 +272,9 @@ std::atomic<bool>& wanted() {
 
 // Whether the kernels run for a panel of T with l columns: on AVX-512, up to 64
 // columns, and up to 128 for float32 panels (which the BLAS path must copy to
-// float64 and back). Measured single-threaded against that path (syrk, trmm), Gram
-// matrix / product: 2000 x 30, 0.09-0.14 against 0.19-0.28 ms (float32) and
-// 0.10-0.15 against 0.15-0.22 ms (float64) / 0.11 against 0.17 and even; 10000 x 110
-// float32, 5.5-6.3 against 6.7-7.9 ms / 4.2 against 4.9 ms; float64 even there; at
-// 5000 x 224 BLAS was 1.5-2.5x faster.
+// float64 and back): up to there they beat that path (syrk, trmm), past it BLAS
+// wins (docs/benchmarks-history.md, "Randomized SVD: the products", "Panel
+// kernels").
 template <class T>
 bool use_kernels(index l) {
     return cpu_has_kernels() && wanted().load(std::memory_order_relaxed) &&
@@ -286,11 +284,9 @@ bool use_kernels(index l) {
 thread_local int t_threads = 1;  // PanelThreads
 
 // How many threads the kernels split a panel of rows x l over: at most
-// PanelThreads', with at least 2^19 multiply-adds (rows l^2) each, ~80 us of work.
-// (Measured through the bindings, one thread against two: 1000 x 20 float32, Gram
-// matrix 43 against 40 us, Y R 34 against 33, so small panels stay on one;
-// 3000 x 30, 194 against 157 and 175 against 164; 10000 x 110, 6.3 against 3.9 ms
-// and 4.1 against 3.2.)
+// PanelThreads', with at least 2^19 multiply-adds (rows l^2) each: below that a
+// second thread gains nothing, so small panels stay on one
+// (docs/benchmarks-history.md, "Randomized SVD: the products", "Panel kernels").
 int parts_for(index rows, index l) {
     const double work = double(rows) * double(l) * double(l);
     return static_cast<int>(std::clamp(work / 524288.0, 1.0, double(t_threads)));

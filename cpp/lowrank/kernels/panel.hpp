@@ -5,9 +5,9 @@
 //   times_upper(Y, R):    Y <- Y R for upper-triangular R (l x l), rounded to Y's type;
 //   times_square(Y, W):   Y <- Y W for any W (l x l), likewise.
 //
-// OpenBLAS is slow on these shapes (a 30 x 30 result from 2000 x 30: dsyrk ran at
-// about 15 GF/s single-threaded, dgemm slower still), and a float32 panel first had
-// to be copied to float64 and back. On AVX-512 both run as kernels of their own that
+// OpenBLAS runs far below the machine's peak on these shapes (a small square result
+// from a tall, narrow panel), and a float32 panel first had to be copied to float64
+// and back. On AVX-512 both run as kernels of their own that
 // read float32 directly (widening on load) and write float32 directly, in one pass
 // each; elsewhere they are that copy and BLAS (syrk, trmm).
 #pragma once

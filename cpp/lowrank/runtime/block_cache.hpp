@@ -6,8 +6,9 @@
 // its heap, which free() hands back to the kernel once more than 2-3 blocks' worth is
 // free there: the next call then faults every page in again, and the kernel zeroes
 // each. In a process that had made no larger allocation before (a script that loads
-// its matrix from disk), a 1000 x 1000 float32 randomized SVD took 152 page faults a
-// call, 2.0 ms against 1.7 ms without them; float64 281 faults, 2.6 against 2.2 ms.
+// its matrix from disk), that made every small randomized SVD fault hundreds of pages
+// in (docs/benchmarks-history.md, "Randomized SVD: per-call costs, threads and
+// memory", "Page faults and the block cache").
 //
 // So a freed block of at least kFrom bytes is kept, newest last, up to kEntries blocks
 // and kBudget bytes together (the oldest go first), and an allocation of the same

@@ -4,14 +4,13 @@
 //
 // When a product has more chunks than threads (the large products: chunk_count), the
 // arrays lie one after another in a buffer kept between calls, process-wide: fresh
-// pages for them each call (8 x 1.3 MB at 10000 x 3000, l = 110) cost about what
-// balancing the threads won. Measured on 2 cores, the AMX product there, in the
-// machine's quick spells: fixed halves 24.5-25.6 ms at best, chunks with fresh
-// arrays 30-36 ms (medians), chunks with the kept buffer 24.2-25.8 ms at best. Else
+// pages for them each call cost about what balancing the threads won
+// (docs/benchmarks-history.md, "Randomized SVD: per-call costs, threads and
+// memory", "Chunks for a slow core"). Else
 // (a chunk per thread) they lie likewise in one allocation of this call's, left
 // uninitialised unless a chunk asks for zeros (the AMX product writes its sums whole;
-// tests pass with fresh arrays filled with NaN). Zeroing them had been 1-2% of the
-// CPU time of a 1000 x 1000 float32 randomized SVD, not measurable in its wall time.
+// tests pass with fresh arrays filled with NaN): zeroing them would be work for
+// nothing.
 #pragma once
 
 #include <algorithm>

@@ -1,8 +1,9 @@
 // Large temporaries kept between calls, one slot per use: the float32 copy of
-// float64 A (svd.cpp) and the per-chunk sums of the large products (chunk_sums.hpp).
+// float64 A (svd/mixed_precision.hpp) and the per-chunk sums of the large products
+// (chunk_sums.hpp).
 //
-// The kernel zeroes every new page, which took 6-8 ms of CPU time in a 40 ms float64
-// randomized_svd of 3000 x 2000. So each use keeps one released buffer of at most
+// The kernel zeroes every new page, a visible part of a float64 randomized_svd's
+// time. So each use keeps one released buffer of at most
 // 256 MiB for the next call that needs no more than it holds and at least half of it
 // (repeated calls on same-sized inputs, the common case); it is freed when a larger
 // one replaces it, or at exit. (OpenBLAS keeps its GEMM buffers likewise.)
@@ -10,12 +11,9 @@
 // Buffers sit on 2 MiB boundaries but do not ask for transparent huge pages: in
 // madvise mode the kernel then assembles huge pages on the first touch, compacting
 // memory as it goes, and on a machine whose memory is full of page cache that made
-// first calls slow (a fresh 400 MB buffer: 0.83 s to touch in huge pages, 0.14 s in
-// 4 KiB pages). Without the advice, first calls of float64 randomized_svd: 10000 x
-// 3000, 0.32-0.43 -> 0.20-0.28 s; 20000 x 5000 (its 400 MB copy past the 256 MiB
-// kept), 1.7-2.0 -> 1.16-1.6 s; later calls of 10000 x 3000 unchanged (0.16-0.18
-// s: the buffer is kept), of 20000 x 5000 1.0-1.17 -> 1.15-1.30 s (it is not, and
-// 4 KiB pages fault in more slowly than huge pages the previous call freed).
+// first calls several times slower; later calls whose buffer is kept do not touch
+// new pages at all (docs/benchmarks-history.md, "Randomized SVD: per-call costs,
+// threads and memory", "Huge pages and first calls").
 #pragma once
 
 #include <cstddef>

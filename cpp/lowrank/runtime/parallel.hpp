@@ -7,7 +7,7 @@
 // count (OpenBLAS >= 0.3.27: openblas_set_num_threads_local); without it, one
 // thread calls a threaded BLAS. The randomized SVD runs all of its products this
 // way too, on the core's threads, with its own kernels or single-threaded BLAS
-// per range of rows (svd.cpp, RowBlocks; normal_product.hpp).
+// per range of rows (svd/row_blocks.hpp; normal_product.hpp).
 #pragma once
 
 #include <algorithm>
@@ -126,9 +126,10 @@ inline std::pair<index, index> part_range(index count, index granule, int part, 
 
 // Calls body(chunk, part) for every chunk in [0, chunks), on `parts` threads
 // (run_parts), each taking the next chunk not yet taken. A thread that the machine
-// slows down (another tenant on its core: on the 2-core VM here one thread often ran
-// at 0.5-0.65x the other's speed for minutes) then takes fewer, where a fixed share
-// per thread made the others wait for it. Which thread takes a chunk varies from
+// slows down (another tenant on its core, for minutes at a time on a shared VM) then
+// takes fewer, where a fixed share per thread made the others wait for it
+// (docs/benchmarks-history.md, "Randomized SVD: per-call costs, threads and
+// memory", "Chunks for a slow core"). Which thread takes a chunk varies from
 // run to run, so what a chunk computes must go to the chunk's own output (and
 // per-thread scratch be fully rewritten per chunk): the result is then the same
 // whichever thread ran it. After an exception no further chunks are taken.
@@ -158,9 +159,9 @@ inline std::atomic<double>& chunked_flops() {
 // How many chunks `units` (blocks of rows) make for run_chunks on `parts` threads,
 // for a product of `flops` (2 m n l) whose chunks each sum into `sum_bytes` of their
 // own (chunk_sums.hpp). Products under chunked_flops() keep one chunk a thread (a
-// fixed share each, as before chunks): on 2 cores, more chunks with fresh pages for
-// their sums made 3000 x 2000 and 5000 x 2000 float32 randomized SVDs 1.2x slower,
-// and with kept ones still 1.02-1.07x. Larger ones (10000 x 3000 at l = 110 and up)
+// fixed share each): there more chunks, with their own sums to allocate and add,
+// cost more than the balance wins (docs/benchmarks-history.md, "Randomized SVD:
+// per-call costs, threads and memory", "Chunks for a slow core"). Larger ones
 // get about four a thread, of at least `least` units each, their sums at most 64 MiB
 // together (or one a thread where a thread's own is larger).
 inline int chunk_count(index units, index least, int parts, double flops, double sum_bytes) {

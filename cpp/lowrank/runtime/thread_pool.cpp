@@ -29,8 +29,8 @@ inline void cpu_relax() {
 
 using Clock = std::chrono::steady_clock;
 // How long a worker (after its part) and a caller (for the workers) spin before
-// they sleep: longer than the gaps between a randomized SVD's dispatches at 1000 x
-// 1000 (~0.1 ms of orthonormalisation), short enough not to matter to anyone else.
+// they sleep: longer than the gaps between a small randomized SVD's dispatches (an
+// orthonormalisation), short enough not to matter to anyone else.
 constexpr auto kSpin = std::chrono::microseconds(200);
 constexpr int kMostWorkers = 256;
 
@@ -79,9 +79,8 @@ class Pool {
         // Parts that no worker has begun yet are ours: a worker that is late (asleep
         // and slow to wake, or its core lent to another process) would otherwise hold
         // up the whole call by its lateness, where running its part here costs at
-        // most the part. With a busy loop on the second of 2 cores, a 1000 x 1000
-        // float32 randomized SVD took 4.3-4.5 ms waiting so and 1.7-2.5 ms with this
-        // (1.65 on an idle machine); 3000 x 2000, 17-18 -> 14-15 ms.
+        // most the part (docs/benchmarks-history.md, "Randomized SVD: per-call
+        // costs, threads and memory", "Late workers").
         for (int i = 0; i < workers; ++i) {
             Slot& slot = *slots_[static_cast<std::size_t>(i)];
             if (claim(slot, generation)) {

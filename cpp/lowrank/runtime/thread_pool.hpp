@@ -1,10 +1,11 @@
 // The core's worker threads, kept between calls.
 //
 // run_parts (parallel.hpp) hands parts 1.. of its work to these threads. Starting
-// and joining a thread costs ~35 us on the 2-core VM this was tuned on, and a
-// randomized SVD of a 1000 x 1000 matrix dispatches 5 times in ~4.5 ms; a worker
-// that has just finished waits for the next part spinning for a while (~200 us, a
-// round trip of ~1-3 us) before it sleeps on a condition variable.
+// and joining a thread per dispatch is a visible cost for a small randomized SVD,
+// which dispatches several times (docs/benchmarks-history.md, "Randomized SVD:
+// per-call costs, threads and memory", "Kept threads"); a worker that has just
+// finished waits for the next part spinning for a while (kSpin, far longer than a
+// round trip) before it sleeps on a condition variable.
 //
 // One caller at a time: a dispatch that finds the pool busy (another thread's call,
 // or a run_parts inside a part) is refused, and run_parts starts threads of its own

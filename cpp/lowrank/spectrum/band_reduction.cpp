@@ -10,11 +10,10 @@ namespace lowrank {
 namespace {
 
 // Band width b of stage 1. Stage 1's GEMMs have inner dimension b and gain from a
-// wider band; stage 2's rotations cost O(n^2 b). Measured (prototype of the same
-// calls, float64 unless named): 1000 x 1000 b = 16 0.100 s, 32 0.122 s; 3000 x 1500
-// 0.45-0.47 and 0.47-0.48; 3000 x 2000 0.75-0.78 and 0.73; 3000 x 3000 float32
-// 1.13-1.15 and 1.17-1.25; 48 and wider slower everywhere. Not measured past 3000
-// columns, where a wider band may pay.
+// wider band; stage 2's rotations cost O(n^2 b). 16 was as fast as 32 or faster up
+// to 3000 columns, and wider bands slower everywhere; past 3000 columns a wider band
+// may pay (docs/benchmarks-history.md, "Rank and singular values", "a two-stage
+// reduction for the values").
 constexpr index kBandWidth = 16;
 
 // Stage 1: a (m x n, m >= n) to upper band form, a(i, j) = 0 unless i <= j <= i + b.

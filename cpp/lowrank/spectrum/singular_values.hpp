@@ -9,8 +9,8 @@ namespace lowrank {
 // All min(m, n) singular values of a, descending, written to `out`. Small matrices
 // as NumPy computes them (gesdd, no vectors, on the column-major matrix); from
 // two_stage_pays on (band_reduction.hpp) by two_stage_singular_values, faster from
-// there (NumPy takes 1.9-3.7x as long at 1000 x 1000 and 3000 x 2000), with errors of
-// the same size (not the same bits).
+// there (docs/benchmarks-history.md, "Rank and singular values"), with errors of the
+// same size (not the same bits).
 template <class T>
 void singular_values(const ConstView<T>& a, T* out);
 

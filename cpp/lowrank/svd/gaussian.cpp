@@ -1,14 +1,14 @@
 // Gaussian deviates of the Philox streams (philox.hpp), 32 at a time.
 //
-// The scalar rule (gaussian4: Philox, then Box-Muller with libm's log, cos and sin)
-// costs about 20 ns a deviate, 0.7 ms for the 2000 x 30 sketch of a 3000 x 2000
-// randomized SVD and 13 ms for a 5000 x 210 one. On AVX-512 the same rule runs on 8
-// counters at once: Philox on 64-bit lanes, and log, sin and cos from the classic
-// fdlibm reductions and polynomials (Sun Microsystems' freely distributable libm,
-// as in glibc, musl and Go). Each deviate is within a few ulps of libm's, as libm's
-// and CUDA's differ from each other: measured against mpmath on 40000 of them, at
-// most 2.34 ulp from the exact value (libm: 2.01). Where AVX-512 is missing the
-// scalar rule runs, so the low bits depend on the CPU, as the products' do.
+// The scalar rule (gaussian4: Philox, then Box-Muller with libm's log, cos and sin) is
+// a visible part of a small randomized SVD's time (docs/benchmarks-history.md,
+// "Randomized SVD: per-call costs, threads and memory"). On AVX-512 the same rule runs
+// on 8 counters at once: Philox on 64-bit lanes, and log, sin and cos from the classic
+// fdlibm reductions and polynomials (Sun Microsystems' freely distributable libm, as in
+// glibc, musl and Go). Each deviate is within a few ulps of libm's, as libm's and
+// CUDA's differ from each other (checked against mpmath: within a few ulps of the exact
+// value, as libm's are). Where AVX-512 is missing the scalar rule runs, so the low bits
+// depend on the CPU, as the products' do.
 #include "lowrank/common/philox.hpp"
 
 #include <cstdint>

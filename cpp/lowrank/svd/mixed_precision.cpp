@@ -57,7 +57,15 @@ T parallel_max_abs(const ConstView<T>& a, int threads) {
     return *std::max_element(largest.begin(), largest.end());  // +inf wins
 }
 
-// Whether float32 iterations find the subspace, from panel_spread.
+// Whether float32 iterations find the subspace well enough for a float64 result,
+// from panel_spread. Rounding A to float32 perturbs it by about eps32 ||A||. Through
+// the iterations that perturbs the k-th wanted direction by at most about eps32
+// (sigma_1/sigma_k)^2 of itself; the leak is mostly orthogonal to the residual, so
+// the spectral error moves by far less (the float64 products after the iterations
+// do not amplify it). Float32 iterations are kept while that estimate is at most
+// 3e-2, where the error moves no more than a different sketch moves it
+// (docs/benchmarks-history.md, "Randomized SVD: precision", "Float32 iterations for
+// float64").
 bool float_iterations_suffice(double spread) {
     return double(std::numeric_limits<float>::epsilon()) * spread <= 3e-2;
 }
@@ -73,9 +81,9 @@ bool iterations_can_use(float largest) {
 // moves it only where the spectrum is far past the limit); else, or when AMX shows a
 // spread past the limit, with the float32 products. A refused AMX product costs one
 // extra pass over M, and the run then has the very bits of a run without AMX.
-// Measured against the float32 products (AVX-512 kernels or OpenBLAS) on 2 cores:
-// 1000 x 1000, l = 20: 0.91 against 1.11 ms; 5000 x 2000, l = 60: 13-16 against 18-23
-// ms; 10000 x 3000, l = 110: 66 against 112-122 ms.
+// (It is faster than the float32 products from 1000 x 1000 up:
+// docs/benchmarks-history.md, "Randomized SVD: the products", "The first product
+// on AMX".)
 // amx_product(z) runs the AMX product into z and says how that went: `declined`
 // (the float32 products then run), `ran`, or `unusable`: the pass found what
 // forbids going on (A's largest |entry| NaN, Inf or outside the range the
@@ -104,11 +112,10 @@ double first_product(const RowBlocks<float>& blocks, const Matrix<float>& omega,
 // W <- orth(M^T M W) `iters` times from W = orth(z). On AMX in bfloat16 pieces
 // (amx_normal_product) when 2^-16 spread <= amx_limit and the product is large
 // enough (2 m n l >= 1e7), A in one piece when 2^-16 spread <= the lower
-// amx_one_piece_limit (AmxLimits); else the float32 products. Measured on 2 cores against
-// the float32 products (AVX-512 kernels, or OpenBLAS past 2 MiB panels): 1.1-1.4x
-// faster at 3000 x 2000, l = 30; 1.3x at 5000 x 2000, l = 60; 1.6x at 10000 x 3000,
-// l = 110; 1.8x at 20000 x 5000, l = 210. (first_product puts the first product
-// there too.)
+// amx_one_piece_limit (AmxLimits); else the float32 products, which AMX beats the
+// more the larger the product (docs/benchmarks-history.md, "Randomized SVD: the
+// products", "AMX bfloat16 pieces"). (first_product puts the first product there
+// too.)
 Matrix<float> later_iterations(const RowBlocks<float>& blocks, const ConstView<float>& m,
                                Matrix<float> z, double spread, index iters,
                                const AmxLimits& limits, const Schedule& schedule) {
@@ -202,9 +209,6 @@ void scale_float32_copy(const ConstView<double>& a, double largest, Float32Copy&
     copy.exponent = std::ilogb(largest);
     scaled_float_copy(a.row_major ? a : a.transposed(), copy.exponent, copy.storage->data());
 }
-
-// (sigma_1 / sigma_k)^2 of A, estimated from `panel` after `power` products with A
-// or A^T A (+inf when the panel cannot tell), for float_iterations_suffice below:
 
 AmxLimits amx_limits(const RandomizedSvdOptions& options) {
     return {options.tuning.amx_limit, std::min(options.tuning.amx_limit, options.tuning.amx_one_piece_limit)};

@@ -25,10 +25,9 @@ struct Float32Copy {
 // Whether the power iterations of this call would run on a float32 copy of A (if
 // the spectrum allows: float_iterations_suffice): float64 A, mixed precision asked
 // for, at least one iteration to run so, and enough work to pay for the copy:
-// 2 m n l >= 1e7, where the iterations' products may go to AMX too. (It was 5e7
-// before the first product moved to AMX; alternating in separate processes,
-// 1000 x 1000, k = 10, went 6.8-7.3 -> 5.6-6.4 ms with the copy, 2000 x 500
-// 5.2-8.5 -> 5.3-6.4, 700 x 700 2.9-4.2 -> 2.6-3.9, 500 x 500 the same.)
+// 2 m n l >= 1e7, where the iterations' products may go to AMX too (below that the
+// copy's pass costs more than it saves: docs/benchmarks-history.md, "Randomized
+// SVD: per-call costs, threads and memory").
 template <class T>
 bool wants_float32_copy(const ConstView<T>& a, const RandomizedSvdOptions& options);
 
@@ -59,34 +58,21 @@ void scale_float32_copy(const ConstView<double>& a, double largest, Float32Copy&
 // panel_spread estimates it from the first product (about twice the true value), is
 // at most 2 (RandomizedSvdOptions::amx_limit); that first product runs on AMX too
 // and is redone in float32 when its estimate is past the limit (first_product).
-// Measured by benchmarks/precision_study.py on 2000 x 1000 float32 matrices, k = 10
-// to 300, l = k + 10, 3 seeds, spectra 1/sqrt(i), 1/i, 1/i^1.5, 1/i^2, exp(-i/10)
-// and exp(-i/5), the limit lifted, against the float32 products
-// (benchmarks/results/amx-precision-2026-11-30-first.md): up to a true value of 1.4
-// the spectral error moved by at most 3.4e-4 of itself (1/i at k = 150, where the
-// error is 1.038 of the optimum), as often down as up, and by at most a 22nd of what
-// it moved between the three seeds; 1e-6 on 1/i up to k = 30; by 2.6e-3 to 3.7e-3
-// at 50 to 400 and 2.4e-2 at 7.7e3. With the first product in float32 (the study's
-// earlier run, amx-precision-2026-11-30.md) the changes were 5.8e-5 up to 1.4: the
-// first iteration's rounding reaches the result more than the later ones', but
-// stays well inside the spread between sketches. (The float32 iterations' limit,
-// 3e-2, comes from a separate study, in which every iteration ran in float32:
-// float_iterations_suffice.)
+// Within the limit the spectral error moves by far less than it moves between
+// sketches; past it, by more. How the limit was found: the study
+// benchmarks/studies/precision_study.py, and docs/benchmarks-history.md,
+// "Randomized SVD: precision" ("The AMX limits"). (The float32 iterations' limit
+// comes from a separate study: float_iterations_suffice.)
 constexpr double kBf16x3Unit = 1.0 / 65536;
 
 // The spread limits of the AMX iterations, in units of 2^-16 (sigma_1 / sigma_k)^2
 // as panel_spread estimates it: up to `two_pieces` (amx_limit), A in two bfloat16
 // pieces; up to `one_piece` (amx_one_piece_limit, 0.15: a true value of about
 // 0.075), the iterations after the first in one (AmxPieces::one: three tile products
-// for five, half the split; 0.70-0.75x the time of a pass). The first keeps two:
-// its product also makes the estimate. Measured as for the limit above with the
-// iterations after the first in one piece
-// (benchmarks/results/amx-precision-2026-11-30-one-piece.md, `--pieces one`): up to
-// a true value of 0.075 the error moved by at most 2.2e-4 of itself (1/sqrt(i) at
-// k = 100, error 1.049 of the optimum; two pieces: 1.6e-4), on the other spectra by
-// at most 9.9e-5 (1/i at k = 70; two pieces: 7.3e-5) and 6e-7 up to 0.03 (two
-// pieces: 1e-6); up to 1.4, by as much as 7.5e-4 (1/i at k = 300; two pieces:
-// 3.4e-4), which is why this limit is lower than amx_limit.
+// for five, and half the splitting). The first keeps two: its product also makes
+// the estimate. One piece moves the error more than two as the spread grows, which
+// is why this limit is lower than amx_limit (the same study with `--pieces one`;
+// docs/benchmarks-history.md, "Randomized SVD: precision", "The AMX limits").
 struct AmxLimits {
     double two_pieces, one_piece;
 };
@@ -122,9 +108,8 @@ std::optional<Matrix<float>> float_power_iterations(const ConstView<float>& a,
 // iterations may run on AMX. That pass then reads float64 A, rounds it, writes the
 // copy and finds A's largest entry, where the separate pass had read A and the
 // first product the copy; the copy holds the same bits (static_cast's rounding),
-// and so does the result. Alternating old and new builds process by process (8
-// rounds of 60 calls): 1000 x 1000, k = 10, 4.4-6.2 -> 3.2-5.2 ms (medians 4.8 ->
-// 4.3); 3000 x 2000, k = 20, about 31 -> 28 ms (6 rounds, noisy).
+// and so does the result, with one pass over float64 A fewer
+// (docs/benchmarks-history.md, "Randomized SVD: per-call costs, threads and memory").
 template <class T>
 bool copy_in_first_pass(const ConstView<T>& a, const RandomizedSvdOptions& options);
 
@@ -152,8 +137,8 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
 // Steps 2-3 for row-major float64 A after its power iterations ran on the float32
 // copy (float32_iterations, which returned W): Y = A W from the copy, in float32,
 // then Q = orth(Y) and Bt = A^T Q in float64. This replaces the float64 pass Y = A
-// W, Z = A^T Y (then Bt = Z R^-1) by a float32 product and a float64 one (10000 x
-// 3000, k = 100: 229 -> 174 ms). Only Y's span enters the result: Q is
+// W, Z = A^T Y (then Bt = Z R^-1) by a float32 product and a float64 one, which
+// read less memory. Only Y's span enters the result: Q is
 // orthonormalised in float64 and B = Q^T A formed from A itself, so the result is
 // the exact projection of A onto a basis that rounding A to float32 moved by about
 // eps32 ||A||. That moves the error ||A - Q Q^T A|| by at most about eps32 sigma_1,
@@ -161,13 +146,11 @@ std::optional<Matrix<T>> float32_iterations(const ConstView<T>& a, const Matrix<
 // `limit` (RandomizedSvdOptions::copy_range_limit, 1e-4), as estimated from Y's
 // singular values (at most A's, so the estimate errs towards float64). Else (A of
 // rank k, or a floor of noise far below sigma_1, where the float64 pass finds the
-// optimum to float64 rounding) it returns false, leaving q and bt alone. Measured
-// on 2000 x 1000 matrices (spectra 1/sqrt(i) to 1/i^2, exp(-i/10), exp(-i/5), and
-// rank 10 over floors of 1e-2 to 1e-6; k = 10 to 300, 3 seeds;
-// benchmarks/copy_range_study.py, results/copy-range-2026-11-30.md) against the
-// float64 pass: the spectral error moved by at most 2.4e-8 of itself (at eps32
-// sigma_1 / sigma_(k+1) = 3.6e-5), the singular values by at most 3.7e-10 sigma_1,
-// and U stayed orthonormal to 6e-15.
+// optimum to float64 rounding) it returns false, leaving q and bt alone. Within the
+// limit the error, the singular values and U's orthonormality stay at the float64
+// pass's (the study benchmarks/studies/copy_range_study.py;
+// docs/benchmarks-history.md, "Randomized SVD: precision", "The product after the
+// iterations from the float32 copy").
 bool range_from_float32_copy(const ConstView<double>& a, const Float32Copy& copy,
                              const Matrix<double>& w, index k, double limit,
                              const Schedule& schedule, Matrix<double>& q, Matrix<double>& bt);

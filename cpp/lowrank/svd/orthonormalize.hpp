@@ -12,8 +12,8 @@ namespace lowrank {
 
 // One Cholesky-QR step, Y <- Y R^{-1} with R^T R = Y^T Y, in float64 whether Y is
 // float32 or float64: the Gram matrix (panel.hpp), potrf, then R inverted by trtri
-// and applied (panel.hpp; on tall panels such as 3000 x 30 OpenBLAS's trsm had taken
-// four times as long as trmm, 0.59 ms against 0.14). `gram` (l x l, lower triangle
+// and applied (panel.hpp; on tall panels OpenBLAS's trsm is several times slower
+// than the product with R^{-1}). `gram` (l x l, lower triangle
 // zero) ends holding R^{-1} in its upper triangle. Returns false, leaving Y as it
 // was, when R is too ill-conditioned for the step to be accurate in float64: its
 // diagonal spread must stay below 0.1 / sqrt(eps64). With `factor`, R itself is

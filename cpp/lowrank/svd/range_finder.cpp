@@ -17,8 +17,8 @@ namespace lowrank {
 template <class T>
 double panel_spread(const Matrix<T>& panel, index k, int power) {
     // The panel's squared singular values are the eigenvalues of its Gram matrix,
-    // formed in float64 (30 x 30 from 2000 x 30 in 0.05 ms, where gesdd of the
-    // panel took 1.1 ms); ascending.
+    // formed in float64 (a small fraction of the cost of gesdd of the panel);
+    // ascending.
     const index l = panel.cols;
     Matrix<double> gram(l, l);
     gram_upper(panel, gram);
@@ -83,13 +83,10 @@ void power_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters, ind
 // rounding, Z's error may be amplified by up to cond(Y), so the step is taken only
 // when eps (sigma_1 / sigma_l) (sigma_1 / sigma_{k+1}) <= 1, from Y's singular
 // values (about A's: W spans A's leading right singular space). That bound is far
-// from reached: the amplified error lies mostly in the directions beyond the k kept.
-// Measured with the limit lifted, on 3000 x 1500 matrices of rank k plus noise
-// (k = 10 to 50, float32 and float64, 3 power iterations), with the estimate from
-// 1e-3 to 2e8: the spectral error matched the extra pass's to 1e-6 of itself up to
-// an estimate of 12 and to 6e-5 at 1.2e3, and the singular values and U's
-// orthonormality stayed at rounding throughout. (And in NumPy, at 3000 x 2000 and
-// 5000 x 2000 with spectra 1/i and exp(-i/10), to 1e-6 and 1e-8.) Returns false,
+// from reached: the amplified error lies mostly in the directions beyond the k kept
+// (with the limit lifted, the error, the singular values and U's orthonormality
+// stayed at the extra pass's far past it: docs/benchmarks-history.md, "Randomized
+// SVD: precision"). Returns false,
 // leaving Y and Z as they were, when the estimate or a Cholesky step refuses (Y
 // rank-deficient); the caller then orthonormalises Y and multiplies.
 template <class T>

@@ -11,22 +11,14 @@
 
 namespace lowrank {
 
-// Rounding A to float32 perturbs it by about eps32 ||A||. Through the iterations
-// that perturbs the k-th wanted direction by at most about eps32 (sigma_1/sigma_k)^2
-// of itself; the leak is mostly orthogonal to the residual, so the spectral error
-// moves by far less (the float64 products after the iterations do not amplify it).
-// Float32 iterations are kept when that estimate is at most 3e-2. Measured on 2000 x
-// 1000 matrices (row-major, 4 iterations, 3 seeds), with spectra 1/i (k = 100 to
-// 400), 1/i^1.2, 1/i^1.5, 1/i^2, exp(-i/10) and exp(-i/5):
-// up to a panel estimate of 4.1e-2 the error moved by at most 1e-4 of itself, as
-// often down as up, as a different sketch moves it (between 1.5e-2 and 3e-2, on
-// 1/i to 1/i^1.5 at k = 45 to 300: up by 5e-5 at most, down by 9.3e-5); at 0.24
-// (past the limit), by 2.6e-3. (On exp(-i/10) and 1/i^2 it moved by under 1e-8 even
-// at estimates above 1.) The estimate comes from `panel`, whose singular values are
-// about sigma_i^power times those of Omega (within a factor ~1.3 of each other for a
+// (sigma_1 / sigma_k)^2 of A, estimated from `panel` after `power` products with A
+// or A^T A (+inf when the panel cannot tell): what decides whether the iterations
+// may run below the working precision (mixed_precision.hpp) and how many products
+// an iteration takes (one_product_suffices). The panel's singular values are about
+// sigma_i^power times those of Omega (within a small factor of each other for a
 // Gaussian n x l, n >> l); after one iteration from Omega they underestimate
-// sigma_k / sigma_1 (the estimate came out about twice eps32 (sigma_1/sigma_k)^2),
-// so the test errs towards float64.
+// sigma_k / sigma_1, so the estimate comes out about twice too high and the tests
+// that use it err towards the higher precision.
 template <class T>
 double panel_spread(const Matrix<T>& panel, index k, int power);
 

@@ -31,16 +31,16 @@ struct Schedule {
 // single-threaded: the whole randomized SVD runs so (randomized_svd), because the
 // fused kernel's threads (normal_product.hpp) and a threaded BLAS's cannot share
 // the cores. OpenBLAS's idle workers spin for a while after every threaded call,
-// and on 2 cores they took a third of the time of a float32 call. Within its range,
+// and took a large share of a float32 call's time (docs/benchmarks-history.md,
+// "Randomized SVD: per-call costs, threads and memory"). Within its range,
 // each thread makes one BLAS call per block of block_bytes, and polls Ctrl-C
 // between blocks.
 //
 // The panels (X, Y, Z: rows or cols x l) go to BLAS either as they are or
 // transposed (l x rows or cols, kTransposedPanels), whichever OpenBLAS runs faster:
-// float32 products run 1.2-1.7x faster with M as GEMM's second operand, float64
-// ones 1.2-1.8x slower (measured on AVX-512 with SciPy's OpenBLAS 0.3.31, l = 30 to
-// 210). Transposing a panel costs rows x l moves against rows x cols x l
-// multiply-adds for the product.
+// float32 products with M as GEMM's second operand, float64 ones with M first
+// (SciPy's OpenBLAS on AVX-512). Transposing a panel costs rows x l moves against
+// rows x cols x l multiply-adds for the product.
 template <class T>
 class RowBlocks {
   public:

@@ -11,7 +11,7 @@ template <class T>
 Matrix<T> gaussian_sketch(index rows, index cols, std::uint64_t seed, int threads) {
     Matrix<T> omega(rows, cols);
     // Counter-based: any range of the stream is computed on its own, so the parts
-    // give the same numbers as one pass (at least 2^12 entries a part: ~20 us of
+    // give the same numbers as one pass (at least 2^12 entries a part: more
     // work, against a few us to hand a part to the core's waiting threads).
     const index count = rows * cols;
     const int parts = static_cast<int>(std::clamp<index>(count >> 12, 1, std::max(1, threads)));

@@ -1,5 +1,5 @@
-// The linear bottleneck network on the GPU. The steps mirror cpp/bottleneck.cpp one
-// for one (the same names where there is a counterpart); see gpu_bottleneck.hpp for
+// The linear bottleneck network on the GPU. The steps mirror cpp/lowrank/bottleneck/network.cpp one
+// for one (the same names where there is a counterpart); see bottleneck.hpp for
 // the contract.
 //
 // One training step, for L layers (batch = columns, as the CPU core):
@@ -84,7 +84,7 @@ __device__ inline index thread_stride() { return static_cast<index>(gridDim.x) *
 // --- kernels --------------------------------------------------------------------------
 
 // Entries [first, first + count) of a Philox stream's Gaussian sequence: the rule of
-// cpp/philox.hpp's fill_gaussian (entry e is lane e % 4 of counter e / 4).
+// lowrank/common/philox.hpp's fill_gaussian (entry e is lane e % 4 of counter e / 4).
 template <class T>
 __global__ void gaussian_stream_kernel(std::uint64_t seed, std::uint64_t first,
                                        std::uint64_t count, std::uint32_t stream,

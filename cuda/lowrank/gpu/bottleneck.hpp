@@ -1,4 +1,4 @@
-// The linear bottleneck network on the GPU: cpp/bottleneck.hpp's BottleneckNetwork<T>,
+// The linear bottleneck network on the GPU: lowrank/bottleneck/network.hpp's BottleneckNetwork<T>,
 // step for step, on device memory (see that header for the network, the layout and
 // the scale s). The same configuration, the same initial weights (drawn on the host
 // by the CPU network and handed in), the same Philox streams for the training data

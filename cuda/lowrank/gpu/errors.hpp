@@ -9,7 +9,7 @@
 // Every exception carries the failing call, file and line. The bindings translate:
 //   OutOfMemory -> MemoryError (with the number of bytes asked for)
 //   CudaError   -> RuntimeError
-//   lowrank::LinAlgError, std::invalid_argument (from cpp/errors.hpp) as on the CPU.
+//   lowrank::LinAlgError, std::invalid_argument (from lowrank/common/errors.hpp) as on the CPU.
 // Plain C++: no Python inside.
 #pragma once
 

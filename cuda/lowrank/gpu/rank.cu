@@ -1,5 +1,5 @@
 // Numerical rank, rank measures and relative error on the GPU. The same rules as
-// cpp/rank.cpp; see gpu_rank.hpp for the contract.
+// cpp/lowrank/spectrum/rank.cpp; see rank.hpp for the contract.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -16,7 +16,7 @@ namespace lowrank::gpu {
 namespace {
 
 // One block per matrix b: the count of s[b, :] strictly above the threshold, with the
-// rules of cpp/rank.cpp (Default compares in T, Absolute/Relative in double).
+// rules of cpp/lowrank/spectrum/rank.cpp (Default compares in T, Absolute/Relative in double).
 template <class T>
 __global__ void rank_count_kernel(const T* s, index p, Threshold kind, const double* thresholds,
                                   T default_rtol, std::int64_t* out) {
@@ -44,7 +44,7 @@ __global__ void rank_count_kernel(const T* s, index p, Threshold kind, const dou
 }
 
 // One block per matrix b: erank, stable rank or entropy rank of s[b, :], as
-// spectral_measure in cpp/rank.cpp (in double, on s / s_max; 0 for a zero spectrum).
+// spectral_measure in cpp/lowrank/spectrum/rank.cpp (in double, on s / s_max; 0 for a zero spectrum).
 template <class T>
 __global__ void measure_kernel(const T* s, index p, Measure measure, double* out) {
     __shared__ double shared[kThreads];
@@ -161,7 +161,7 @@ __device__ inline float times_power_of_two(float x, int exponent) { return scalb
 __device__ inline double times_power_of_two(double x, int exponent) { return scalbn(x, exponent); }
 
 // Column-major (m x n, ld m): difference = 2^-e A - 2^-e B and own = 2^-e_a A, each
-// operand scaled exactly before the one subtraction (the rule of cpp/rank.cpp).
+// operand scaled exactly before the one subtraction (the rule of cpp/lowrank/spectrum/rank.cpp).
 template <class T>
 __global__ void scaled_difference_kernel(ConstView<T> a, ConstView<T> b, int exponent,
                                          int exponent_a, T* difference, T* own) {
@@ -291,7 +291,7 @@ double relative_error(const Resources& resources, const ConstView<T>& a, const C
     // Synchronises (`largest` is filled); before gesvd: cuSOLVER never sees NaN or Inf.
     checks.verify_inputs();
     // Near the overflow threshold A - B can overflow, and tiny entries lose digits as
-    // subnormals (as in cpp/rank.cpp). So A - B is formed with both scaled by one power
+    // subnormals (as in cpp/lowrank/spectrum/rank.cpp). So A - B is formed with both scaled by one power
     // of two that brings the larger entry near 1, ||A|| from A scaled by its own, and
     // the two powers are put back in double at the end (exact; the ratio may exceed
     // T's range). The maxima are T values, exact in double: ilogb agrees with T's.

@@ -1,5 +1,5 @@
-// How much rank a matrix carries, on the GPU: the CPU core's cpp/rank.hpp, name for
-// name, on device memory (views and stacks as in gpu_svd.hpp). The same threshold
+// How much rank a matrix carries, on the GPU: the CPU core's lowrank/spectrum/rank.hpp, name for
+// name, on device memory (views and stacks as in svd.hpp). The same threshold
 // rules as the CPU core; measures accumulated in double. All work is ordered on
 // resources.stream(); each routine synchronises twice: after the NaN/Inf scan of its
 // inputs (before any solver runs on them) and at its end.

@@ -1,5 +1,5 @@
 // Exact and randomized SVD, batched singular values and the Gaussian sketch on the GPU.
-// The steps mirror cpp/svd.cpp; see gpu_svd.hpp for the contract.
+// The steps mirror cpp/lowrank/svd/randomized.cpp; see svd.hpp for the contract.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -26,7 +26,7 @@ __global__ void nonfinite_kernel(ConstView<T> a, int* flag) {
 }
 
 // Entries [0, total) of the column-major sketch: thread c draws Philox block c, which
-// gives entries 4c .. 4c+3 (the rule of cpp/philox.hpp's fill_gaussian).
+// gives entries 4c .. 4c+3 (the rule of lowrank/common/philox.hpp's fill_gaussian).
 template <class T>
 __global__ void sketch_kernel(std::uint64_t seed, std::uint64_t total, T* out) {
     const std::uint64_t blocks = (total + 3) / 4;

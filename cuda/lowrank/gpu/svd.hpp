@@ -1,5 +1,6 @@
-// Singular value decompositions on the GPU: the CPU core's cpp/svd.hpp, name for
-// name, on device memory. Matrices are `ConstView`s (cpp/matrix.hpp) whose `data` is
+// Singular value decompositions on the GPU: the CPU core's lowrank/svd/ and
+// lowrank/spectrum/singular_values.hpp, name for name, on device memory. Matrices
+// are `ConstView`s (lowrank/common/matrix.hpp) whose `data` is
 // a device pointer: column-major, or row-major handed to cuBLAS as the transpose of a
 // column-major matrix, so the layout of A never costs a copy. Outputs are caller-owned
 // device arrays, column-major. All work is ordered on resources.stream() (see
@@ -38,7 +39,7 @@ template <class T>
 void singular_values_batched(const Resources& resources, const T* a, index batch, index m,
                              index n, T* out);
 
-// The Gaussian sketch for a seed (cpp/philox.hpp): (rows x cols), column-major, ld rows.
+// The Gaussian sketch for a seed (lowrank/common/philox.hpp): (rows x cols), column-major, ld rows.
 template <class T>
 void gaussian_sketch(const Resources& resources, index rows, index cols, std::uint64_t seed,
                      T* out);
