@@ -23,9 +23,8 @@ namespace lowrank {
 
 namespace {
 
-// Which way the power iterations (steps 2-3) go. Decided once per call, from A's
-// dtype, shape and layout and the options, never from A's values; a scaled copy of
-// A (run_plan) takes the same way.
+// Which way the power iterations (steps 2-3) go. Decided once for the matrix they
+// run on, from its dtype, shape and layout and the options, never from its values.
 enum class PowerPath {
     working,           // all in T: range_finder from Omega
     float32_amx,       // float32 A, fast: on AMX in bfloat16 pieces (float_power_iterations)
@@ -248,19 +247,23 @@ SvdResult<T> randomized_svd(const ConstView<T>& a, const RandomizedSvdOptions& o
     const int threads = core_threads();
     const Plan plan = plan_iterations(a, options);
     T largest = 0;
-    if (std::optional<SvdResult<T>> out = run_plan(a, options, plan, sketch, stop, threads, largest)) {
+    if (std::optional<SvdResult<T>> out =
+            run_plan(a, options, plan, sketch, stop, threads, largest)) {
         return std::move(*out);
     }
     // A power iteration forms A^T A W, of size ||A||^2: it overflows or underflows
     // long before A does. Outside LAPACK's safe range for that (gesdd scales at the
-    // same bounds) the plan runs on a copy of A scaled by a power of two, exact to
-    // the bit, whose largest |entry| is in [1, 2), and the singular values are
-    // scaled back.
+    // same bounds) the computation runs on a copy of A scaled by a power of two,
+    // exact to the bit, whose largest |entry| is in [1, 2), and the singular values
+    // are scaled back. The copy is column-major whatever A's layout, so it has a
+    // plan of its own.
     const int exponent = std::ilogb(largest);
     Matrix<T> scaled = to_matrix(a);
     for (T& value : scaled.values) value = std::scalbn(value, -exponent);
-    SvdResult<T> out =
-        run_plan(scaled.view(), options, plan, sketch, stop, threads, largest).value();
+    const ConstView<T> scaled_view = scaled.view();
+    SvdResult<T> out = run_plan(scaled_view, options, plan_iterations(scaled_view, options),
+                                sketch, stop, threads, largest)
+                           .value();
     for (T& value : out.S) value = std::scalbn(value, exponent);
     return out;
 }
