@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "bottleneck.hpp"
-#include "bottleneck_config.hpp"
-#include "numpy_arrays.hpp"
-#include "register.hpp"
+#include "common/bottleneck_config.hpp"
+#include "common/numpy_arrays.hpp"
+#include "core/register.hpp"
+#include "lowrank/bottleneck/network.hpp"
 
 namespace lowrank::bindings {
 namespace {

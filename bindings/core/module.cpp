@@ -14,12 +14,12 @@
 #include <link.h>
 #endif
 
-#include "blas_lapack.hpp"
-#include "block_cache.hpp"
-#include "errors.hpp"
-#include "interruptible.hpp"
-#include "register.hpp"
-#include "thread_pool.hpp"
+#include "common/interruptible.hpp"
+#include "core/register.hpp"
+#include "lowrank/backend/blas_lapack.hpp"
+#include "lowrank/common/errors.hpp"
+#include "lowrank/runtime/block_cache.hpp"
+#include "lowrank/runtime/thread_pool.hpp"
 
 namespace py = pybind11;
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "interruptible.hpp"
-#include "numpy_arrays.hpp"
-#include "rank.hpp"
-#include "register.hpp"
+#include "common/interruptible.hpp"
+#include "common/numpy_arrays.hpp"
+#include "core/register.hpp"
+#include "lowrank/spectrum/rank.hpp"
 
 namespace lowrank::bindings {
 namespace {

@@ -8,16 +8,19 @@
 #include <string>
 #include <vector>
 
-#include "amx_product.hpp"
-#include "blas_lapack.hpp"
-#include "normal_product.hpp"
-#include "panel.hpp"
-#include "parallel.hpp"
-#include "numpy_arrays.hpp"
-#include "register.hpp"
-#include "interruptible.hpp"
-#include "signals.hpp"
-#include "svd.hpp"
+#include "common/interruptible.hpp"
+#include "common/numpy_arrays.hpp"
+#include "common/signals.hpp"
+#include "core/register.hpp"
+#include "lowrank/backend/blas_lapack.hpp"
+#include "lowrank/kernels/amx_product.hpp"
+#include "lowrank/kernels/normal_product.hpp"
+#include "lowrank/kernels/panel.hpp"
+#include "lowrank/runtime/parallel.hpp"
+#include "lowrank/spectrum/singular_values.hpp"
+#include "lowrank/svd/exact.hpp"
+#include "lowrank/svd/randomized.hpp"
+#include "lowrank/svd/sketch.hpp"
 
 namespace lowrank::bindings {
 namespace {

@@ -14,10 +14,10 @@
 #include <utility>
 #include <vector>
 
-#include "bottleneck_config.hpp"
-#include "device_arrays.hpp"
-#include "gpu_bottleneck.hpp"
-#include "register.hpp"
+#include "common/bottleneck_config.hpp"
+#include "cuda/device_arrays.hpp"
+#include "cuda/register.hpp"
+#include "lowrank/gpu/bottleneck.hpp"
 
 namespace lowrank::bindings {
 namespace {

@@ -10,8 +10,8 @@
 #include <string>
 #include <tuple>
 
-#include "matrix.hpp"     // cpp/: ConstView
-#include "resources.hpp"  // cuda/: Resources
+#include "lowrank/common/matrix.hpp"
+#include "lowrank/gpu/resources.hpp"
 
 namespace lowrank::bindings {
 

@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "cuda_errors.hpp"
-#include "errors.hpp"
-#include "register.hpp"
+#include "cuda/register.hpp"
+#include "lowrank/common/errors.hpp"
+#include "lowrank/gpu/errors.hpp"
 
 namespace py = pybind11;
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
-#include "device_arrays.hpp"
-#include "gpu_rank.hpp"
-#include "register.hpp"
+#include "cuda/device_arrays.hpp"
+#include "cuda/register.hpp"
+#include "lowrank/gpu/rank.hpp"
 
 namespace lowrank::bindings {
 namespace {

@@ -5,9 +5,9 @@
 #include <optional>
 #include <string>
 
-#include "device_arrays.hpp"
-#include "gpu_svd.hpp"
-#include "register.hpp"
+#include "cuda/device_arrays.hpp"
+#include "cuda/register.hpp"
+#include "lowrank/gpu/svd.hpp"
 
 namespace lowrank::bindings {
 
