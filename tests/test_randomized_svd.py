@@ -271,15 +271,20 @@ def test_many_row_blocks_match_one(layout, float_dtype):
     # to BLAS transposed) gives what one block gives, to rounding.
     A = decaying_spectrum(300, 200, 1.0 / np.arange(1, 201), seed=21, dtype=float_dtype)
     A = np.asfortranarray(A) if layout == "F" else A
-    one = _core.randomized_svd(A, 10, 20, 2, 3, None, "off")
+    one = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=10, sketch_columns=20, power_iters=2, seed=3, mixed_precision="off"))
     itemsize = A.dtype.itemsize
     for block_bytes in (1, 7 * 200 * itemsize, 64 * 300 * itemsize):
-        many = _core.randomized_svd(A, 10, 20, 2, 3, None, "off", block_bytes)
+        many = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=10, sketch_columns=20, power_iters=2, seed=3, mixed_precision="off",
+            tuning=_core.RandomizedSvdTuning(block_bytes=block_bytes)))
         assert_close(many[1], one[1], float_dtype, factor=10)
         assert_close(many[0] * many[1] @ many[2], one[0] * one[1] @ one[2], float_dtype,
                      factor=100)
     with pytest.raises(ValueError, match="block_bytes"):
-        _core.randomized_svd(A, 10, 20, 2, 3, None, "off", 0)
+        _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=10, sketch_columns=20, power_iters=2, seed=3, mixed_precision="off",
+            tuning=_core.RandomizedSvdTuning(block_bytes=0)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -307,12 +312,12 @@ def test_last_products_with_and_without_the_shared_pass(dtype, noise):
 def _mixed_and_full(A, k, mode="auto", **options):
     # The float32 iterations themselves: AMX's, a step lower where the CPU has it,
     # are tests/test_amx.py's. `mode`: the default, verified ("auto"), or "fast".
-    _, amx = _core._amx(False)
+    _, amx = _core._testing.amx(False)
     try:
         mixed = lc.randomized_svd(A, k, seed=7, mixed_precision=mode, **options)
         full = lc.randomized_svd(A, k, seed=7, mixed_precision=False, **options)
     finally:
-        _core._amx(amx)
+        _core._testing.amx(amx)
     return mixed, full
 
 
@@ -406,13 +411,15 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     assert _spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
     assert _spectral_error(A, mixed) == pytest.approx(_spectral_error(A, full), rel=1e-6)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-9)
-    _, amx = _core._amx(False)
+    _, amx = _core._testing.amx(False)
     try:
-        default = _core.randomized_svd(A, k, k + 10, 3, 7, mixed_precision="fast")
-        float64_y = _core.randomized_svd(A, k, k + 10, 3, 7, mixed_precision="fast",
-                                         copy_range_limit=0.0)
+        default = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=k, sketch_columns=k + 10, power_iters=3, seed=7, mixed_precision="fast"))
+        float64_y = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=k, sketch_columns=k + 10, power_iters=3, seed=7, mixed_precision="fast",
+            tuning=_core.RandomizedSvdTuning(copy_range_limit=0.0)))
     finally:
-        _core._amx(amx)
+        _core._testing.amx(amx)
     taken = not all(np.array_equal(x, y) for x, y in zip(default, float64_y))
     assert taken == (floor == 1e-2)
 
@@ -421,7 +428,9 @@ def test_copy_range_limit_is_checked():
     A = random_matrix((60, 40), np.float64, seed=2)
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="copy_range_limit"):
-            _core.randomized_svd(A, 3, 5, 2, 0, copy_range_limit=bad)
+            _core.randomized_svd(A, _core.RandomizedSvdOptions(
+                rank=3, sketch_columns=5, power_iters=2, seed=0,
+                tuning=_core.RandomizedSvdTuning(copy_range_limit=bad)))
 
 
 def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():

@@ -340,13 +340,13 @@ def test_the_caller_runs_parts_no_worker_has_begun():
     import os
 
     parts = min(257, 4 * (os.cpu_count() or 1) + 1)
-    once, by_caller = _core._pool_parts(parts, 300)
+    once, by_caller = _core._testing.pool_parts(parts, 300)
     assert once, "a part ran twice or not at all"
     assert 0 < by_caller <= 300 * (parts - 1)
-    assert _core._pool_parts(1, 5) == (True, 0)  # one part: the caller's alone
+    assert _core._testing.pool_parts(1, 5) == (True, 0)  # one part: the caller's alone
     for bad in (0, 258):
         with pytest.raises(ValueError, match="parts"):
-            _core._pool_parts(bad, 1)
+            _core._testing.pool_parts(bad, 1)
 
 
 def test_results_do_not_depend_on_which_thread_ran_a_part():
