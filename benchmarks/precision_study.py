@@ -62,7 +62,8 @@ def run(args) -> list[dict]:
                         U, S, Vh = _core.randomized_svd(A, _core.RandomizedSvdOptions(
                             rank=k, sketch_columns=k + OVERSAMPLES, power_iters=ITERS,
                             seed=seed,
-                            tuning=_core.RandomizedSvdTuning(amx_limit=float("inf"), amx_one_piece_limit=one_piece)))
+                            tuning=_core.RandomizedSvdTuning(
+                                amx_limit=float("inf"), amx_one_piece_limit=one_piece)))
                         errors[amx] = spectral_error(A64, U, S, Vh) / s[k]
                     rows.append({"spectrum": name, "k": k, "seed": seed, "x": x,
                                  "pieces": args.pieces,

@@ -115,7 +115,8 @@ def test_panels_split_over_threads(dtype, rows, kernels):
     try:
         G1 = _core._testing.panel_gram(Y)
         for threads in (2, 3):
-            for times, F in ((_core._testing.panel_times_upper, R), (_core._testing.panel_times_square, W)):
+            for times, F in ((_core._testing.panel_times_upper, R),
+                             (_core._testing.panel_times_square, W)):
                 got, want = times(Y, F, threads), times(Y, F)
                 if kernels:
                     np.testing.assert_array_equal(got, want)

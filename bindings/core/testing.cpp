@@ -197,19 +197,19 @@ template <class T>
 void define(py::module_& testing) {
     testing.def("two_stage_singular_values", &two_stage_values<T>, py::arg("A").noconvert());
     testing.def("kernel_product", &kernel_product<T>, py::arg("M").noconvert(),
-          py::arg("X").noconvert(), py::arg("which"),
-          "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing);\n"
-          "'normal_kept' returns (M^T (M X), M X) from the one pass.");
+                py::arg("X").noconvert(), py::arg("which"),
+                "M^T (M X), M X or M^T X by the randomized SVD's kernels in use (tests, timing);\n"
+                "'normal_kept' returns (M^T (M X), M X) from the one pass.");
     testing.def("panel_gram", &panel_gram<T>, py::arg("Y").noconvert(), py::arg("threads") = 1,
-          "Y^T Y's upper triangle in float64 (the lower triangle zero), as the Cholesky-QR\n"
-          "steps form it, on up to `threads` threads (tests, timing).");
+                "Y^T Y's upper triangle in float64 (the lower triangle zero), as the Cholesky-QR\n"
+                "steps form it, on up to `threads` threads (tests, timing).");
     testing.def("panel_times_upper", &panel_times<T, true>, py::arg("Y").noconvert(),
-          py::arg("R").noconvert(), py::arg("threads") = 1,
-          "Y R for the upper triangle of float64 R, in Y's dtype, as the Cholesky-QR steps\n"
-          "apply R^-1 (tests, timing).");
+                py::arg("R").noconvert(), py::arg("threads") = 1,
+                "Y R for the upper triangle of float64 R, in Y's dtype, as the Cholesky-QR steps\n"
+                "apply R^-1 (tests, timing).");
     testing.def("panel_times_square", &panel_times<T, false>, py::arg("Y").noconvert(),
-          py::arg("R").noconvert(), py::arg("threads") = 1,
-          "Y R for square float64 R, in Y's dtype, computed in float64 (tests, timing).");
+                py::arg("R").noconvert(), py::arg("threads") = 1,
+                "Y R for square float64 R, in Y's dtype, computed in float64 (tests, timing).");
 }
 
 }  // namespace
@@ -240,10 +240,11 @@ void register_testing(py::module_& testing) {
                   "(available, enabled) for the Cholesky-QR steps' AVX-512 panel kernels; with\n"
                   "an argument, switches them (process-wide; off: BLAS), returning the old\n"
                   "setting as `enabled`.");
-    testing.def("amx_normal_product", &amx_product, py::arg("M").noconvert(), py::arg("X").noconvert(),
-          py::arg("pieces") = 2,
-          "M^T (M X) on AMX with M in `pieces` (2 or 1) bfloat16 pieces (float32,\n"
-          "C-contiguous M); None without AMX.");
+    testing.def("amx_normal_product", &amx_product, py::arg("M").noconvert(),
+                py::arg("X").noconvert(),
+                py::arg("pieces") = 2,
+                "M^T (M X) on AMX with M in `pieces` (2 or 1) bfloat16 pieces (float32,\n"
+                "C-contiguous M); None without AMX.");
     testing.def(
         "chunked_flops",
         [](std::optional<double> flops) {

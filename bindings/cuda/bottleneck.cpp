@@ -108,7 +108,8 @@ void define(py::module_& m, const char* name) {
                 into(out, {n.config().widths.back(), n.config().widths.front()}, device,
                      [&](const gpu::Resources& r, T* data) { n.matrix(r, data); });
             },
-            py::arg("out"), py::arg("device"), "The learned map W into out (m, n), Fortran-ordered.")
+            py::arg("out"), py::arg("device"),
+            "The learned map W into out (m, n), Fortran-ordered.")
         .def(
             "left_factor",
             [into](const Net& n, const py::object& out, int device) {
