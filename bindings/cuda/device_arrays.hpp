@@ -60,6 +60,10 @@ inline DeviceArray device_array(const py::handle& object, const char* name) {
         for (const py::handle stride : py::tuple(interface["strides"])) {
             a.strides.push_back(py::cast<index>(stride));
         }
+        if (a.strides.size() != a.shape.size()) {
+            throw std::invalid_argument(std::string(name) + " has strides of another length "
+                                        "than its shape");
+        }
     } else {
         a.strides.assign(a.shape.size(), item);
         for (std::size_t d = a.shape.size(); d-- > 1;) {
