@@ -41,10 +41,10 @@ def core_kernels() -> str:
     """lowrank_core's product kernels on this machine, for the report."""
     from lowrank_core import _core
 
-    amx_available, amx_enabled = _core._amx()
+    amx_available, amx_enabled = _core._testing.amx()
     amx = ("AMX (bfloat16 pieces) for the power iterations where the spectrum allows"
            if amx_available and amx_enabled else "no AMX")
-    return f"{_core._normal_kernel()} products, {amx}"
+    return f"{_core._testing.normal_kernel()} products, {amx}"
 
 
 def run_worker(job: dict, timeout: float) -> dict:

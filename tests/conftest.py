@@ -39,9 +39,9 @@ def float_dtype(request):
 def chunked():
     """Products of any size taken in chunks of rows by whichever thread is free
     (parallel.hpp, chunk_count: by default only from 4e9 flops)."""
-    before = _core._chunked_flops(0)
+    before = _core._testing.chunked_flops(0)
     yield
-    _core._chunked_flops(before)
+    _core._testing.chunked_flops(before)
 
 
 @pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])

@@ -11,13 +11,15 @@ buffers) tagged with a device number, so the fake core can read what a pointer p
 at. ``SURFACE`` lists every name, so a test can check each one against CuPy's own
 classes where CuPy is installed.
 
-The fake core has the signatures of the bindings in ``bindings/cuda/``. Every call
-checks what the real core would rely on (the pointer lies in an allocation on the
-device it was told, aligned for the dtype, with the shape, leading dimension and
-layout it was told fitting inside; the output buffers likewise; the device is the
-current one and the stream is CuPy's current stream there), records it, and computes
-the answer with the CPU core (``lowrank_core._core``) on the memory behind the
-pointers, writing the outputs where the real core would.
+The fake core has the signatures of the bindings in ``bindings/cuda/``: it takes the
+arrays and reads their ``__cuda_array_interface__`` as the bindings do
+(``bindings/cuda/device_arrays.hpp``). Every call checks what the real core would
+rely on (the pointer lies in an allocation on the device it was told, aligned for the
+dtype, with the shape and strides fitting inside; the outputs have the dtype, shape
+and order the core writes; the device is the current one and the stream the
+interface names is CuPy's current stream there), records it, and computes the answer
+with the CPU core (``lowrank_core._core``) on the memory behind the pointers, writing
+the outputs where the real core would.
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ def make_cupy():
 
         @property
         def __cuda_array_interface__(self):
-            stream = state.streams[self._device][-1]
+            stream = state.streams[state.device][-1]  # CuPy's: the current device's
             return {
                 "shape": self.shape,
                 "typestr": self.dtype.str,
@@ -318,7 +320,8 @@ def make_cupy():
 
 # --- the fake CUDA core -------------------------------------------------------------
 
-_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_DTYPES = {"<f4": "float32", "<f8": "float64"}
+_LEGACY_STREAM = 1  # the interface's name for CuPy's stream 0, the legacy default
 
 
 class FakeCuda:
@@ -334,23 +337,53 @@ class FakeCuda:
     def device_count(self):
         return DEVICES
 
-    # -- checks and memory
+    # -- the interface, checks and memory
 
-    def _dtype(self, dtype):
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype}")
-        return _DTYPES[dtype]
+    @staticmethod
+    def _interface(array, name):
+        """What the bindings read of ``__cuda_array_interface__``: pointer, shape, byte
+        strides (C order where none are given), dtype and stream."""
+        if not hasattr(array, "__cuda_array_interface__"):
+            raise TypeError(f"{name} must be a device array (with __cuda_array_interface__), "
+                            f"got {type(array).__name__}")
+        interface = array.__cuda_array_interface__
+        assert interface["version"] == 3 and interface.get("mask") is None
+        dtype = np.dtype(interface["typestr"])
+        shape = tuple(interface["shape"])
+        strides = interface["strides"]
+        if strides is None:
+            strides = tuple(dtype.itemsize * math.prod(shape[d + 1:])
+                            for d in range(len(shape)))
+        stream = interface["stream"]
+        assert stream is None or (isinstance(stream, int) and stream != 0), stream
+        return dict(name=name, pointer=interface["data"][0], shape=shape,
+                    strides=tuple(strides), dtype=dtype, stream=stream)
+
+    def _dtype(self, a):
+        if a["dtype"].str not in _DTYPES:
+            raise TypeError(f"{a['name']} must be float32 or float64, got typestr "
+                            f"{a['dtype'].str}")
+        return a["dtype"]
 
     def _check_call(self, device, stream):
+        """The call runs on ``device``, the current one, and on ``stream`` (the one an
+        interface named, or the integer a call without arrays was given), CuPy's
+        current stream there. Returns the stream as CuPy names it."""
         assert isinstance(device, int) and not isinstance(device, bool), device
         assert isinstance(stream, int) and not isinstance(stream, bool), stream
         state = self._cupy._state
         assert device == state.device, f"device {device} is not the current one {state.device}"
         current = state.streams[device][-1]
-        assert stream == current, f"stream {stream:#x} is not CuPy's current {current:#x}"
+        assert stream in (current, _LEGACY_STREAM if current == 0 else current), \
+            f"stream {stream:#x} is not CuPy's current {current:#x}"
+        return current
+
+    def _call(self, a, device):
+        return self._check_call(device, a["stream"])
 
     def _array(self, pointer, dtype, shape, strides, device, name):
-        """The NumPy view of device memory that the real core would read or write."""
+        """The NumPy view of device memory that the real core would read or write
+        (strides in elements)."""
         assert isinstance(pointer, int) and pointer != 0, (name, pointer)
         assert pointer % dtype.alignment == 0, f"{name}: pointer {pointer:#x} is not aligned"
         for extent in shape:
@@ -362,24 +395,47 @@ class FakeCuda:
         return np.ndarray(shape, dtype, buffer=buffer, offset=offset,
                           strides=tuple(s * dtype.itemsize for s in strides))
 
-    def _view(self, args, dtype, device, name):
-        pointer, rows, cols, ld, row_major = args
-        assert isinstance(row_major, bool), (name, args)
-        inner = cols if row_major else rows
-        assert isinstance(ld, int) and ld >= max(inner, 1), f"{name}: ld {ld} < {inner}"
+    def _view(self, a, dtype, device):
+        """A 2-D input in either contiguous layout, and its layout as the core reads it
+        (pointer, shape, leading dimension, row_major)."""
+        name = a["name"]
+        if a["dtype"] != dtype:
+            raise TypeError(f"{name} must have typestr {dtype.str}, got {a['dtype'].str}")
+        assert len(a["shape"]) == 2, (name, a["shape"])
+        (rows, cols), (s0, s1), item = a["shape"], a["strides"], dtype.itemsize
+        if (cols <= 1 or s1 == item) and (rows <= 1 or (s0 % item == 0 and s0 // item >= cols)):
+            row_major, ld = True, max(cols, 1) if rows <= 1 else s0 // item
+        elif (rows <= 1 or s0 == item) and (cols <= 1 or (s1 % item == 0
+                                                          and s1 // item >= rows)):
+            row_major, ld = False, max(rows, 1) if cols <= 1 else s1 // item
+        else:
+            raise ValueError(f"{name} must be C- or Fortran-contiguous")
         strides = (ld, 1) if row_major else (1, ld)
-        return self._array(pointer, dtype, (rows, cols), strides, device, name)
+        array = self._array(a["pointer"], dtype, (rows, cols), strides, device, name)
+        return array, dict(pointer=a["pointer"], shape=(rows, cols), ld=ld,
+                           row_major=row_major)
 
-    def _out(self, pointer, dtype, shape, device, name, order="F"):
-        strides = ([1] + list(itertools.accumulate(shape[:-1], lambda a, b: a * b))
-                   if order == "F" else
-                   list(itertools.accumulate(shape[:0:-1], lambda a, b: a * b))[::-1] + [1])
-        return self._array(pointer, dtype, tuple(shape), tuple(strides[:len(shape)]),
-                           device, name)
+    def _contiguous(self, a, dtype, device, shape=None, order="C"):
+        """A C- (or Fortran-) contiguous array of ``dtype`` (and ``shape``, when given):
+        a stack the core reads or an output it writes."""
+        name = a["name"]
+        if a["dtype"] != dtype:
+            raise TypeError(f"{name} must have typestr {dtype.str}, got {a['dtype'].str}")
+        if shape is not None and a["shape"] != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got {a['shape']}")
+        shape = a["shape"]
+        dims = range(len(shape)) if order == "F" else reversed(range(len(shape)))
+        expected, strides = 1, [0] * len(shape)
+        for d in dims:
+            strides[d] = expected
+            assert shape[d] <= 1 or a["strides"][d] == expected * dtype.itemsize, \
+                f"{name} is not {order}-contiguous"
+            expected *= max(shape[d], 1)
+        return self._array(a["pointer"], dtype, shape, tuple(strides), device, name)
 
-    def _stack(self, pointer, dtype, batch, rows, cols, device):
-        return self._array(pointer, dtype, (batch, rows, cols), (rows * cols, cols, 1), device,
-                           "A")
+    def _out(self, array, dtype, shape, device, name, order="F"):
+        return self._contiguous(self._interface(array, name), np.dtype(dtype), device, shape,
+                                order)
 
     def _record(self, name, device, stream, **details):
         self.calls.append(dict(name=name, device=device, stream=stream, **details))
@@ -389,113 +445,126 @@ class FakeCuda:
         if not np.isfinite(array).all():
             raise ValueError(f"{name} contains NaN or Inf")
 
-    @staticmethod
-    def _layout(args):
-        pointer, rows, cols, ld, row_major = args
-        return dict(pointer=pointer, shape=(rows, cols), ld=ld, row_major=row_major)
-
     # -- the SVD area (bindings/cuda/svd.cpp)
 
-    def svd(self, dtype, A, k, U, S, Vh, device, stream):
-        t = self._dtype(dtype)
-        self._check_call(device, stream)
-        a = self._view(A, t, device, "A")
-        m, n = a.shape
-        self._record("svd", device, stream, dtype=dtype, A=self._layout(A), k=k)
-        self._finite(a, "A")
-        u, s, vh = _core.svd(np.array(a), k)
+    def svd(self, A, k, U, S, Vh, device):
+        a = self._interface(A, "A")
+        t = self._dtype(a)
+        stream = self._call(a, device)
+        array, layout = self._view(a, t, device)
+        m, n = array.shape
+        self._record("svd", device, stream, dtype=t.name, A=layout, k=k)
+        self._finite(array, "A")
+        u, s, vh = _core.svd(np.array(array), k)
         self._out(U, t, (m, k), device, "U")[...] = u
         self._out(S, t, (k,), device, "S")[...] = s
         self._out(Vh, t, (k, n), device, "Vh")[...] = vh
 
-    def randomized_svd(self, dtype, A, k, sketch_columns, power_iters, seed, sketch, U, S, Vh,
-                       device, stream):
-        t = self._dtype(dtype)
-        self._check_call(device, stream)
-        a = self._view(A, t, device, "A")
-        m, n = a.shape
-        omega = None if sketch is None else self._view(sketch, t, device, "sketch")
-        assert isinstance(seed, int) and 0 <= seed < 2**64
-        self._record("randomized_svd", device, stream, dtype=dtype, A=self._layout(A), k=k,
-                     sketch_columns=sketch_columns, power_iters=power_iters, seed=seed,
-                     sketch=None if sketch is None else self._layout(sketch))
-        self._finite(a, "A")
+    def randomized_svd(self, A, options, sketch, U, S, Vh, device):
+        assert isinstance(options, _core.RandomizedSvdOptions), type(options)
+        a = self._interface(A, "A")
+        t = self._dtype(a)
+        stream = self._call(a, device)
+        array, layout = self._view(a, t, device)
+        m, n = array.shape
+        omega, sketch_layout = None, None
+        if sketch is not None:
+            omega, sketch_layout = self._view(self._interface(sketch, "sketch"), t, device)
+        k = options.rank
+        self._record("randomized_svd", device, stream, dtype=t.name, A=layout, k=k,
+                     sketch_columns=options.sketch_columns, power_iters=options.power_iters,
+                     seed=options.seed, mixed_precision=options.mixed_precision,
+                     sketch=sketch_layout)
+        self._finite(array, "A")
         if omega is not None:
-            assert omega.shape == (n, sketch_columns)
+            assert omega.shape == (n, options.sketch_columns)
             self._finite(omega, "sketch")
             omega = np.array(omega)
-        u, s, vh = _core.randomized_svd(np.array(a), k, sketch_columns, power_iters, seed,
-                                        omega, "off")
+        # The CUDA core runs in A's precision throughout: the CPU core's "off".
+        same = _core.RandomizedSvdOptions(
+            rank=k, sketch_columns=options.sketch_columns, power_iters=options.power_iters,
+            seed=options.seed, mixed_precision="off", tuning=options.tuning)
+        u, s, vh = _core.randomized_svd(np.array(array), same, omega)
         self._out(U, t, (m, k), device, "U")[...] = u
         self._out(S, t, (k,), device, "S")[...] = s
         self._out(Vh, t, (k, n), device, "Vh")[...] = vh
 
-    def singular_values(self, dtype, A, batch, rows, cols, out, device, stream):
-        t = self._dtype(dtype)
-        self._check_call(device, stream)
-        a = self._stack(A, t, batch, rows, cols, device)
-        self._record("singular_values", device, stream, dtype=dtype, pointer=A,
-                     shape=(batch, rows, cols))
-        self._finite(a, "A")
+    def singular_values(self, A, out, device):
+        a = self._interface(A, "A")
+        t = self._dtype(a)
+        stream = self._call(a, device)
+        assert len(a["shape"]) == 3, a["shape"]
+        stack = self._contiguous(a, t, device)
+        batch, rows, cols = stack.shape
+        self._record("singular_values", device, stream, dtype=t.name, pointer=a["pointer"],
+                     shape=stack.shape)
+        self._finite(stack, "A")
         self._out(out, t, (batch, min(rows, cols)), device, "out", order="C")[...] = \
-            _core.singular_values(np.array(a))
+            _core.singular_values(np.array(stack))
 
-    def gaussian_sketch(self, dtype, rows, cols, seed, out, device, stream):
-        t = self._dtype(dtype)
-        self._check_call(device, stream)
-        self._record("gaussian_sketch", device, stream, dtype=dtype, shape=(rows, cols))
-        self._out(out, t, (rows, cols), device, "out")[...] = \
-            _core.gaussian_sketch(rows, cols, seed, dtype)
+    def gaussian_sketch(self, rows, cols, seed, out, device):
+        o = self._interface(out, "out")
+        t = self._dtype(o)
+        stream = self._call(o, device)
+        self._record("gaussian_sketch", device, stream, dtype=t.name, shape=(rows, cols))
+        self._contiguous(o, t, device, (rows, cols), order="F")[...] = \
+            _core.gaussian_sketch(rows, cols, seed, t.name)
 
     # -- the rank area (bindings/cuda/rank.cpp)
 
-    def matrix_rank(self, dtype, A, batch, rows, cols, thresholds, relative, hermitian, out,
-                    device, stream):
-        t = self._dtype(dtype)
-        self._check_call(device, stream)
-        a = self._stack(A, t, batch, rows, cols, device)
+    def matrix_rank(self, A, thresholds, relative, hermitian, out, device):
+        a = self._interface(A, "A")
+        t = self._dtype(a)
+        stream = self._call(a, device)
+        assert len(a["shape"]) == 3, a["shape"]
+        stack = self._contiguous(a, t, device)
+        batch = stack.shape[0]
         assert isinstance(relative, bool) and isinstance(hermitian, bool)
         values = None
         if thresholds is not None:
-            values = np.array(self._out(thresholds, np.dtype(np.float64), (batch,), device,
+            values = np.array(self._out(thresholds, np.float64, (batch,), device,
                                         "thresholds"))
-        self._record("matrix_rank", device, stream, dtype=dtype, pointer=A,
-                     shape=(batch, rows, cols), thresholds=values, relative=relative,
+        self._record("matrix_rank", device, stream, dtype=t.name, pointer=a["pointer"],
+                     shape=stack.shape, thresholds=values, relative=relative,
                      hermitian=hermitian)
-        self._finite(a, "A")
-        self._out(out, np.dtype(np.int64), (batch,), device, "out")[...] = \
-            _core.matrix_rank(np.array(a), values, relative, hermitian)
+        self._finite(stack, "A")
+        self._out(out, np.int64, (batch,), device, "out")[...] = \
+            _core.matrix_rank(np.array(stack), values, relative, hermitian)
 
-    def rank_measure(self, dtype, measure, A, batch, rows, cols, out, device, stream):
-        t = self._dtype(dtype)
+    def rank_measure(self, measure, A, out, device):
         if measure not in ("erank", "stable_rank", "entropy_rank"):
             raise ValueError(f"unknown rank measure {measure}")
-        self._check_call(device, stream)
-        a = self._stack(A, t, batch, rows, cols, device)
-        self._record("rank_measure", device, stream, dtype=dtype, measure=measure, pointer=A,
-                     shape=(batch, rows, cols))
-        self._finite(a, "A")
-        self._out(out, np.dtype(np.float64), (batch,), device, "out")[...] = \
-            getattr(_core, measure)(np.array(a))
+        a = self._interface(A, "A")
+        t = self._dtype(a)
+        stream = self._call(a, device)
+        assert len(a["shape"]) == 3, a["shape"]
+        stack = self._contiguous(a, t, device)
+        self._record("rank_measure", device, stream, dtype=t.name, measure=measure,
+                     pointer=a["pointer"], shape=stack.shape)
+        self._finite(stack, "A")
+        self._out(out, np.float64, (stack.shape[0],), device, "out")[...] = \
+            getattr(_core, measure)(np.array(stack))
 
-    def relative_error(self, dtype, A, B, ord, device, stream):
-        t = self._dtype(dtype)
+    def relative_error(self, A, B, ord, device):
         if ord not in ("2", "fro"):
             raise ValueError("ord must be 2 or 'fro'")
-        self._check_call(device, stream)
-        a, b = self._view(A, t, device, "A"), self._view(B, t, device, "B")
-        assert a.shape == b.shape
-        self._record("relative_error", device, stream, dtype=dtype, A=self._layout(A),
-                     B=self._layout(B), ord=ord)
-        self._finite(a, "A")
-        self._finite(b, "B")
-        return _core.relative_error(np.array(a), np.array(b), ord)
+        a, b = self._interface(A, "A"), self._interface(B, "B")
+        t = self._dtype(a)
+        stream = self._call(a, device)
+        (x, layout_a), (y, layout_b) = self._view(a, t, device), self._view(b, t, device)
+        assert x.shape == y.shape
+        self._record("relative_error", device, stream, dtype=t.name, A=layout_a, B=layout_b,
+                     ord=ord)
+        self._finite(x, "A")
+        self._finite(y, "B")
+        return _core.relative_error(np.array(x), np.array(y), ord)
 
     # -- the bottleneck area (bindings/cuda/bottleneck.cpp)
 
     def bottleneck_network(self, dtype, widths, bias, init, optimizer, lr, epochs, samples,
                            batch_size, data, seed, weights, biases):
-        self._dtype(dtype)
+        if dtype not in _DTYPES.values():
+            raise ValueError(f"dtype must be 'float32' or 'float64', got '{dtype}'")
         host = _core.bottleneck_network(dtype, widths, bias, init, optimizer, lr, epochs,
                                         samples, batch_size, data, seed)
         # The initial weights handed in are those the CPU network draws from the seed.
@@ -522,49 +591,54 @@ class FakeNetwork:
     loss_history = property(lambda self: self._host.loss_history)
 
     def _on_parameters(self, device, stream):
-        self._core._check_call(device, stream)
+        stream = self._core._check_call(device, stream)
         if self.device < 0:
             raise RuntimeError("the GPU bottleneck network has no parameters on a device until "
                                "it is fitted")
         if device != self.device:
             raise ValueError(f"the network's parameters are on GPU {self.device}, this call is "
                              f"on GPU {device}")
+        return stream
 
-    def fit(self, A, on_epoch, on_poll, device, stream):
-        self._core._check_call(device, stream)
-        a = self._core._view(A, self._dtype, device, "A")
-        self._core._record("network.fit", device, stream, A=self._core._layout(A))
-        self._core._finite(a, "A")
+    def fit(self, A, on_epoch, on_poll, device):
+        a = self._core._interface(A, "A")
+        stream = self._core._call(a, device)
+        array, layout = self._core._view(a, self._dtype, device)
+        self._core._record("network.fit", device, stream, A=layout)
+        self._core._finite(array, "A")
         if device in self._core.fail_fit_before_allocation_on:
             raise MemoryError("out of GPU memory: lowrank_core asked for 1 bytes (cudaMalloc)")
         self.device = device  # the parameters are allocated on the fit's device
-        return self._host.fit(np.array(a), on_epoch, on_poll)
+        return self._host.fit(np.array(array), on_epoch, on_poll)
 
-    def _write(self, value, out, device, stream, name):
-        self._on_parameters(device, stream)
+    def _write(self, value, out, device, name, order="F"):
+        o = self._core._interface(out, "out")
+        stream = self._on_parameters(device, o["stream"])
         self._core._record(f"network.{name}", device, stream)
         value = np.asarray(value)
-        self._core._out(out, self._dtype, value.shape, device, "out")[...] = value
+        self._core._contiguous(o, self._dtype, device, value.shape, order)[...] = value
 
-    def matrix(self, out, device, stream):
-        self._write(self._host.matrix(), out, device, stream, "matrix")
+    def matrix(self, out, device):
+        self._write(self._host.matrix(), out, device, "matrix")
 
-    def left_factor(self, out, device, stream):
-        self._write(self._host.factors()[0], out, device, stream, "left_factor")
+    def left_factor(self, out, device):
+        self._write(self._host.factors()[0], out, device, "left_factor")
 
-    def right_factor(self, out, device, stream):
-        self._write(self._host.factors()[1], out, device, stream, "right_factor")
+    def right_factor(self, out, device):
+        self._write(self._host.factors()[1], out, device, "right_factor")
 
-    def intercept(self, out, device, stream):
-        self._write(self._host.intercept(), out, device, stream, "intercept")
+    def intercept(self, out, device):
+        self._write(self._host.intercept(), out, device, "intercept")
 
-    def predict(self, X, batch, out, device, stream):
-        self._on_parameters(device, stream)
-        n, m = self._host.widths[0], self._host.widths[-1]
-        x = self._core._out(X, self._dtype, (batch, n), device, "X", order="C")
-        self._core._record("network.predict", device, stream, pointer=X, shape=(batch, n))
-        self._core._out(out, self._dtype, (batch, m), device, "out", order="C")[...] = \
-            self._host.predict(np.array(x))
+    def predict(self, X, out, device):
+        x = self._core._interface(X, "X")
+        stream = self._on_parameters(device, x["stream"])
+        n = self._host.widths[0]
+        assert len(x["shape"]) == 2 and x["shape"][1] == n, x["shape"]
+        host = self._core._contiguous(x, self._dtype, device, order="C")
+        self._core._record("network.predict", device, stream, pointer=x["pointer"],
+                           shape=host.shape)
+        self._write(self._host.predict(np.array(host)), out, device, "predict_out", order="C")
 
     def singular_values(self, device, stream):
         self._on_parameters(device, stream)

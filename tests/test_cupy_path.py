@@ -173,6 +173,9 @@ def test_randomized_svd_hands_over_seed_and_sketch(gpu, layout, float_dtype):
         call = last(fake, "randomized_svd")
         assert (call["k"], call["sketch_columns"], call["power_iters"], call["seed"]) == \
             (4, 7, 2, 7)
+        # The one RandomizedSvdOptions, as _core binds it, with the CPU core's name.
+        assert call["mixed_precision"] == {"auto": "auto", "fast": "fast", False: "off",
+                                           True: "auto"}[precision]
         assert call["sketch"] is None
         assert_view(call["A"], A, row_major=layout == "C")
         want = lc.randomized_svd(A_host, 4, oversamples=3, power_iters=2, seed=7,

@@ -58,7 +58,7 @@ def hashes(threads):
         # default only from 4e9 flops; 20000 rows make 5 to 8 chunks): the bits must
         # not depend on who took which.
         T = rng.standard_normal((20000, 100))
-        before = lc._core._chunked_flops(0)
+        before = lc._core._testing.chunked_flops(0)
         try:
             for dtype in (np.float64, np.float32):
                 for seed in (7, 8):
@@ -66,7 +66,7 @@ def hashes(threads):
                     out[f"chunked randomized_svd {np.dtype(dtype).name} seed={seed}"] = \
                         digest(r.U, r.S, r.Vh)
         finally:
-            lc._core._chunked_flops(before)
+            lc._core._testing.chunked_flops(before)
         B = rng.standard_normal((40, 30))
         X = rng.standard_normal((16, 30))
         for data in ("fixed", "stream", "exact"):

@@ -68,10 +68,14 @@ def test_cuda_core_without_a_gpu_raises_a_clear_error():
     cuda = importlib.import_module("lowrank_core._cuda")
     if cuda.device_count() > 0:
         pytest.skip("a GPU is present")
+    import cupy_standin  # host arrays with __cuda_array_interface__: never read here
+
+    fake = cupy_standin.make_cupy()
+    U, S, Vh = fake.empty((3, 1), order="F"), fake.empty((1,)), fake.empty((1, 3), order="F")
     with pytest.raises(RuntimeError, match=r"CUDA error .* in cudaGetDevice.*resources\.cpp"):
-        cuda.svd("float64", (0, 3, 3, 3, True), 1, 0, 0, 0, 0, 0)
-    with pytest.raises(ValueError, match="dtype must be"):
-        cuda.svd("float16", (0, 3, 3, 3, True), 1, 0, 0, 0, 0, 0)
+        cuda.svd(fake.ones((3, 3)), 1, U, S, Vh, 0)
+    with pytest.raises(TypeError, match="A must be float32 or float64"):
+        cuda.svd(fake.ones((3, 3), dtype=np.float16), 1, U, S, Vh, 0)
 
 
 def test_gpu_available_is_a_bool_and_never_raises():
@@ -276,10 +280,13 @@ def test_cuda_bottleneck_network_builds_without_a_gpu_and_fit_fails_clearly():
         return
     # No GPU: the first CUDA call fails with the call named, never a crash; the
     # network is left as it was.
+    import cupy_standin  # host arrays with __cuda_array_interface__: never read here
+
+    fake = cupy_standin.make_cupy()
     with pytest.raises(RuntimeError, match=r"CUDA error .* in cudaGetDevice"):
-        net.fit((256, 6, 5, 5, True), None, None, 0, 0)
+        net.fit(fake.ones((6, 5), dtype=np.float32), None, None, 0)
     with pytest.raises(RuntimeError, match=r"CUDA error .* in cudaGetDevice"):
-        net.matrix(0, 0, 0)
+        net.matrix(fake.empty((6, 5), dtype=np.float32, order="F"), 0)
     assert net.device == -1 and net.loss_history.shape == (0,)
 
 

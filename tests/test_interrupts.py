@@ -107,7 +107,7 @@ LAPACK_CHILD = textwrap.dedent(
         caught = type(error).__name__
     caught_at = time.time()
     # Still running when KeyboardInterrupt came: interrupted before completion.
-    abandoned = _core._abandoned_calls()
+    abandoned = _core._testing.abandoned_calls()
     B = rng.standard_normal((60, 5)) @ rng.standard_normal((5, 40))
     usable = bool(np.allclose(lc.svd(B, 5).S, np.linalg.svd(B, compute_uv=False)[:5]))
     usable = usable and lc.rank(B) == 5

@@ -213,9 +213,9 @@ def test_oversamples_beyond_the_matrix_are_capped():
     assert np.array_equal(capped.S, full.S) and np.array_equal(capped.U, full.U)
 
 
-# --- freed blocks kept for the next call (cpp/block_cache.hpp) ---------------------
+# --- freed blocks kept for the next call (cpp/lowrank/runtime/block_cache.hpp) ---------------------
 
-CACHE_ON = _core._block_cache()[0]
+CACHE_ON = _core._testing.block_cache()[0]
 needs_cache = pytest.mark.skipif(not CACHE_ON,
                                  reason="the block cache is off under AddressSanitizer")
 
@@ -257,5 +257,5 @@ def test_kept_blocks_stay_within_the_budget():
     for i, (m, n) in enumerate(shapes):
         for dtype in (np.float32, np.float64):
             lc.randomized_svd(random_matrix((m, n), dtype, seed=i), 20, seed=0)
-            kept = _core._block_cache()[1]
+            kept = _core._testing.block_cache()[1]
             assert 0 < kept <= 64 * 2**20, kept

@@ -35,13 +35,13 @@ def test_core_sketch_is_the_reference_sketch(shape, seed):
         want = reference.gaussian_sketch(*shape, seed, dtype)
         assert got.dtype == want.dtype
         # Box-Muller's log/sin/cos differ in the last bits between the core's own
-        # (cpp/gaussian.cpp, or libm's) and NumPy's.
+        # (cpp/lowrank/svd/gaussian.cpp, or libm's) and NumPy's.
         np.testing.assert_allclose(got, want, rtol=1e-14 if dtype == "float64" else 1e-6,
                                    atol=1e-14)
 
 
 def _box_muller_with_libm(seed, count):
-    """The sketch rule (cpp/philox.hpp) computed with Python's math module (the C
+    """The sketch rule (cpp/lowrank/common/philox.hpp) computed with Python's math module (the C
     library's log, cos and sin) from the reference's uniforms."""
     import math
 
@@ -56,7 +56,7 @@ def _box_muller_with_libm(seed, count):
 
 @pytest.mark.parametrize("seed", [3, 2**40 + 7])
 def test_core_sketch_is_within_a_few_ulps_of_libm(seed):
-    # The core computes Box-Muller on 8 counters at once (cpp/gaussian.cpp, its own
+    # The core computes Box-Muller on 8 counters at once (cpp/lowrank/svd/gaussian.cpp, its own
     # log, sin and cos on AVX-512): each deviate must stay within a few units in the
     # last place of the C library's, not merely within the test above's 1e-14.
     count = 20000
@@ -114,7 +114,7 @@ def test_explicit_sketch_matches_reference_to_rounding(shape, layout, float_dtyp
 def test_small_svd_on_either_side_of_its_cholesky_limit(decay, float_dtype):
     # Step 4's SVD of the tall B^T (n x l) goes through Cholesky-QR2 while B's
     # condition number is at most 1e5 (one Cholesky-QR step for float32 up to 3e3)
-    # and through gesdd beyond (cpp/svd.cpp, small_svd). With l = 30 and
+    # and through gesdd beyond (cpp/lowrank/svd/small_svd.cpp). With l = 30 and
     # sigma_i = decay^i, cond(B) comes out (computed in float64 with NumPy) at 23,
     # 690, 3e4, 4e5 to 1e6, 6e8 to 1e10, and 8e8 (float32) or 2e16 (float64). Every
     # path must give the reference's triplets to rounding. (Without mixed precision,
@@ -271,15 +271,20 @@ def test_many_row_blocks_match_one(layout, float_dtype):
     # to BLAS transposed) gives what one block gives, to rounding.
     A = decaying_spectrum(300, 200, 1.0 / np.arange(1, 201), seed=21, dtype=float_dtype)
     A = np.asfortranarray(A) if layout == "F" else A
-    one = _core.randomized_svd(A, 10, 20, 2, 3, None, "off")
+    one = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=10, sketch_columns=20, power_iters=2, seed=3, mixed_precision="off"))
     itemsize = A.dtype.itemsize
     for block_bytes in (1, 7 * 200 * itemsize, 64 * 300 * itemsize):
-        many = _core.randomized_svd(A, 10, 20, 2, 3, None, "off", block_bytes)
+        many = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=10, sketch_columns=20, power_iters=2, seed=3, mixed_precision="off",
+            tuning=_core.RandomizedSvdTuning(block_bytes=block_bytes)))
         assert_close(many[1], one[1], float_dtype, factor=10)
         assert_close(many[0] * many[1] @ many[2], one[0] * one[1] @ one[2], float_dtype,
                      factor=100)
     with pytest.raises(ValueError, match="block_bytes"):
-        _core.randomized_svd(A, 10, 20, 2, 3, None, "off", 0)
+        _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=10, sketch_columns=20, power_iters=2, seed=3, mixed_precision="off",
+            tuning=_core.RandomizedSvdTuning(block_bytes=0)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -307,12 +312,12 @@ def test_last_products_with_and_without_the_shared_pass(dtype, noise):
 def _mixed_and_full(A, k, mode="auto", **options):
     # The float32 iterations themselves: AMX's, a step lower where the CPU has it,
     # are tests/internal/test_amx.py's. `mode`: the default, verified ("auto"), or "fast".
-    _, amx = _core._amx(False)
+    _, amx = _core._testing.amx(False)
     try:
         mixed = lc.randomized_svd(A, k, seed=7, mixed_precision=mode, **options)
         full = lc.randomized_svd(A, k, seed=7, mixed_precision=False, **options)
     finally:
-        _core._amx(amx)
+        _core._testing.amx(amx)
     return mixed, full
 
 
@@ -343,7 +348,7 @@ def test_mixed_precision_is_as_accurate_as_float64(layout, scale):
 @pytest.mark.parametrize("layout", ["C", "F"])
 def test_the_float32_copy_pass_sees_every_entry(layout):
     # The pass that rounds float64 A to float32 also finds A's largest entry
-    # (cpp/matrix.cpp, float_copy_max): scalar up to the copy's first 64-byte
+    # (cpp/lowrank/common/matrix.cpp, float_copy_max): scalar up to the copy's first 64-byte
     # boundary, 16 at a time with streaming stores, scalar for the tail. 517 columns
     # put row 3 of the C-ordered copy 60 bytes past a boundary (a one-entry head);
     # the F-ordered copy's rows of 1000 end in an 8-entry tail. A NaN or Inf
@@ -402,13 +407,15 @@ def test_mixed_precision_takes_its_basis_from_float32_only_where_that_is_negligi
     assert spectral_error(A, mixed) <= (1 + 1e-6) * s[k]
     assert spectral_error(A, mixed) == pytest.approx(spectral_error(A, full), rel=1e-6)
     np.testing.assert_allclose(mixed.S, full.S, rtol=1e-9)
-    _, amx = _core._amx(False)
+    _, amx = _core._testing.amx(False)
     try:
-        default = _core.randomized_svd(A, k, k + 10, 3, 7, mixed_precision="fast")
-        float64_y = _core.randomized_svd(A, k, k + 10, 3, 7, mixed_precision="fast",
-                                         copy_range_limit=0.0)
+        default = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=k, sketch_columns=k + 10, power_iters=3, seed=7, mixed_precision="fast"))
+        float64_y = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=k, sketch_columns=k + 10, power_iters=3, seed=7, mixed_precision="fast",
+            tuning=_core.RandomizedSvdTuning(copy_range_limit=0.0)))
     finally:
-        _core._amx(amx)
+        _core._testing.amx(amx)
     taken = not all(np.array_equal(x, y) for x, y in zip(default, float64_y))
     assert taken == (floor == 1e-2)
 
@@ -417,7 +424,9 @@ def test_copy_range_limit_is_checked():
     A = random_matrix((60, 40), np.float64, seed=2)
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="copy_range_limit"):
-            _core.randomized_svd(A, 3, 5, 2, 0, copy_range_limit=bad)
+            _core.randomized_svd(A, _core.RandomizedSvdOptions(
+                rank=3, sketch_columns=5, power_iters=2, seed=0,
+                tuning=_core.RandomizedSvdTuning(copy_range_limit=bad)))
 
 
 def test_mixed_precision_falls_back_when_float32_cannot_resolve_the_spectrum():

@@ -55,7 +55,7 @@ def run_in_threads(function, threads=THREADS):
 
 # Comparisons here are to a tight per-dtype tolerance, not bit for bit: while
 # another thread is inside the core, the core may run BLAS single-threaded (it sets
-# OpenBLAS's thread count process-wide, see cpp/parallel.hpp), and LAPACK calls
+# OpenBLAS's thread count process-wide, see cpp/lowrank/runtime/parallel.hpp), and LAPACK calls
 # (svd, singular_values) on a different number of threads round differently.
 # randomized_svd splits its work by the configured count whatever runs beside it:
 # test_randomized_svd_gives_the_serial_bits_from_8_threads compares its bits.
@@ -340,13 +340,13 @@ def test_the_caller_runs_parts_no_worker_has_begun():
     import os
 
     parts = min(257, 4 * (os.cpu_count() or 1) + 1)
-    once, by_caller = _core._pool_parts(parts, 300)
+    once, by_caller = _core._testing.pool_parts(parts, 300)
     assert once, "a part ran twice or not at all"
     assert 0 < by_caller <= 300 * (parts - 1)
-    assert _core._pool_parts(1, 5) == (True, 0)  # one part: the caller's alone
+    assert _core._testing.pool_parts(1, 5) == (True, 0)  # one part: the caller's alone
     for bad in (0, 258):
         with pytest.raises(ValueError, match="parts"):
-            _core._pool_parts(bad, 1)
+            _core._testing.pool_parts(bad, 1)
 
 
 def test_results_do_not_depend_on_which_thread_ran_a_part():
@@ -371,7 +371,7 @@ def test_results_do_not_depend_on_which_thread_ran_a_part():
 def test_randomized_svd_gives_the_serial_bits_from_8_threads():
     # The same seed gives the same bits whatever runs beside the call: the work's
     # partition comes from the BLAS's configured thread count, not from the count
-    # another call's single-threaded section sets meanwhile (cpp/parallel.hpp).
+    # another call's single-threaded section sets meanwhile (cpp/lowrank/runtime/parallel.hpp).
     M64 = random_matrix((1200, 800), np.float64, seed=20)  # float32 power iterations
     M32 = M64.astype(np.float32)
     calls = {

@@ -140,8 +140,9 @@ def raw(data: atheris.FuzzedDataProvider) -> None:
         elif target == 1:
             A = an_array(data, ndim=2, dtype=dtype, finite=data.ConsumeBool())
             sketch = an_array(data, ndim=2, dtype=dtype) if data.ConsumeBool() else None
-            _core.randomized_svd(A, an_int(data), an_int(data), a_small_int(data, -2, 3),
-                                 a_small_int(data, 0, 2**20), sketch)
+            _core.randomized_svd(A, _core.RandomizedSvdOptions(
+                rank=an_int(data), sketch_columns=an_int(data),
+                power_iters=a_small_int(data, -2, 3), seed=a_small_int(data, 0, 2**20)), sketch)
         elif target == 2:
             _core.singular_values(an_array(data, ndim=3, dtype=dtype))
         elif target == 3:
@@ -157,7 +158,7 @@ def raw(data: atheris.FuzzedDataProvider) -> None:
                                   a_small_int(data, 0, 2**20),
                                   ["float32", "float64", "int8"][data.ConsumeIntInRange(0, 2)])
         elif target == 6:  # singular_values' path for large matrices, at any size
-            _core._two_stage_singular_values(
+            _core._testing.two_stage_singular_values(
                 an_array(data, ndim=2, dtype=dtype, finite=data.ConsumeBool()))
         else:
             widths = [an_int(data) for _ in range(data.ConsumeIntInRange(0, 4))]

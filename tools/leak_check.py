@@ -56,7 +56,8 @@ WORKLOAD = textwrap.dedent(
             _core.gaussian_sketch(7, 3, 5, np.dtype(dtype).name)
             # Error paths: every exception thrown through the bindings.
             for bad in (lambda: _core.svd(A, 0),
-                        lambda: _core.randomized_svd(A, 50, 60, 1, 0, None),
+                        lambda: _core.randomized_svd(
+                            A, _core.RandomizedSvdOptions(rank=50, sketch_columns=60)),
                         lambda: lc.svd(np.full((3, 3), np.nan, dtype), 1),
                         lambda: lc.Bottleneck(9).fit(A[:4, :4]),
                         lambda: _core.bottleneck_network("float64", [4, 2**40, 4], True,

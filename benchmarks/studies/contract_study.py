@@ -52,9 +52,13 @@ def worst_ratios(margin: float, dtypes=(np.float64, np.float32)) -> dict:
                 for layout in "CF":
                     B = np.asfortranarray(A) if layout == "F" else A
                     for q in QS:
-                        auto = dense(*_core.randomized_svd(B, K, L, q, 3, None, "auto",
-                                                           leak_margin=margin))
-                        off = dense(*_core.randomized_svd(B, K, L, q, 3, None, "off"))
+                        auto = dense(*_core.randomized_svd(B, _core.RandomizedSvdOptions(
+                            rank=K, sketch_columns=L, power_iters=q, seed=3,
+                            mixed_precision="auto",
+                            tuning=_core.RandomizedSvdTuning(leak_margin=margin))))
+                        off = dense(*_core.randomized_svd(B, _core.RandomizedSvdOptions(
+                            rank=K, sketch_columns=L, power_iters=q, seed=3,
+                            mixed_precision="off")))
                         own = np.linalg.norm(off - exact, 2)
                         ratio = np.linalg.norm(auto - off, 2) / (1e-2 * own + rounding)
                         key = np.dtype(dtype).name

@@ -52,9 +52,11 @@ def run() -> list[dict]:
                 continue
             x = EPS32 * s[0] / s[k]
             for seed in SEEDS:
-                copy = _core.randomized_svd(A, k, k + OVERSAMPLES, ITERS, seed)
-                full = _core.randomized_svd(A, k, k + OVERSAMPLES, ITERS, seed,
-                                            copy_range_limit=0.0)
+                copy = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+                    rank=k, sketch_columns=k + OVERSAMPLES, power_iters=ITERS, seed=seed))
+                full = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+                    rank=k, sketch_columns=k + OVERSAMPLES, power_iters=ITERS, seed=seed,
+                    tuning=_core.RandomizedSvdTuning(copy_range_limit=0.0)))
                 taken = not all(np.array_equal(a, b) for a, b in zip(copy, full))
                 errors = [spectral_error(A, *r) / s[k] for r in (copy, full)]
                 rows.append({"spectrum": name, "k": k, "seed": seed, "x": x, "taken": taken,

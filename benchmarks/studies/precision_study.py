@@ -46,7 +46,7 @@ def run(args) -> list[dict]:
     from lowrank_core.data import decaying_spectrum
 
     rows = []
-    _, enabled = _core._amx()
+    _, enabled = _core._testing.amx()
     one_piece = float("inf") if args.pieces == "one" else 0.0
     try:
         for name, s in spectra(N).items():
@@ -57,10 +57,12 @@ def run(args) -> list[dict]:
                 for seed in SEEDS:
                     errors = {}
                     for amx in (True, False):
-                        _core._amx(amx)
-                        U, S, Vh = _core.randomized_svd(A, k, k + OVERSAMPLES, ITERS, seed,
-                                                        amx_limit=float("inf"),
-                                                        amx_one_piece_limit=one_piece)
+                        _core._testing.amx(amx)
+                        U, S, Vh = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+                            rank=k, sketch_columns=k + OVERSAMPLES, power_iters=ITERS,
+                            seed=seed,
+                            tuning=_core.RandomizedSvdTuning(
+                                amx_limit=float("inf"), amx_one_piece_limit=one_piece)))
                         errors[amx] = spectral_error(A64, U, S, Vh) / s[k]
                     rows.append({"spectrum": name, "k": k, "seed": seed, "x": x,
                                  "pieces": args.pieces,
@@ -69,7 +71,7 @@ def run(args) -> list[dict]:
                     print(f"{name:10s} k={k:3d} seed={seed} x={x:.2e} "
                           f"change={rows[-1]['change']:+.1e}", file=sys.stderr, flush=True)
     finally:
-        _core._amx(enabled)
+        _core._testing.amx(enabled)
     return rows
 
 
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
     def ready():
         from lowrank_core import _core
 
-        if not _core._amx()[0]:
+        if not _core._testing.amx()[0]:
             return "this CPU or OS gives no AMX-BF16: nothing to measure"
         return None
 

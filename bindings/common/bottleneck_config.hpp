@@ -1,6 +1,9 @@
 // Shared by the CPU and CUDA bottleneck bindings: the Python layer's option strings
-// turned into the core's BottleneckConfig, with one error message for both devices.
+// turned into the core's BottleneckConfig, with one error message for both devices,
+// and the Python callbacks of a fit turned into the core's TrainingHooks.
 #pragma once
+
+#include <pybind11/pybind11.h>
 
 #include <cstdint>
 #include <stdexcept>
@@ -70,6 +73,29 @@ inline BottleneckConfig make_bottleneck_config(const std::vector<index>& widths,
     config.data = parse_choice<DataMode>(data, "data", data_choices());
     config.seed = seed;
     return config;
+}
+
+// The hooks of a fit that runs with the GIL released: they take it back only to call
+// `on_epoch(epoch, loss)` after each epoch (a result other than None that is falsy
+// stops training), to check for Ctrl-C, and to call `on_poll(fraction done)` (about
+// every 0.1 s). Either callback may be None; both must outlive the fit.
+inline TrainingHooks python_training_hooks(const pybind11::object& on_epoch,
+                                           const pybind11::object& on_poll) {
+    TrainingHooks hooks;
+    if (!on_epoch.is_none()) {
+        hooks.on_epoch = [&on_epoch](index epoch, double loss) {
+            pybind11::gil_scoped_acquire acquire;
+            const pybind11::object result = on_epoch(epoch, loss);
+            return result.is_none() || static_cast<bool>(pybind11::bool_(result));
+        };
+    }
+    hooks.poll = [&on_poll](double fraction) {
+        pybind11::gil_scoped_acquire acquire;
+        if (PyErr_CheckSignals() != 0) throw pybind11::error_already_set();
+        if (!on_poll.is_none()) on_poll(fraction);
+        return false;
+    };
+    return hooks;
 }
 
 }  // namespace lowrank::bindings

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/array_layout.hpp"
 #include "lowrank/common/matrix.hpp"
 
 namespace lowrank::bindings {
@@ -34,20 +35,8 @@ ConstView<T> view_of(const py::array_t<T>& array, const char* name) {
         throw std::invalid_argument(std::string(name) + " must be 2-D");
     }
     require_aligned(array, name);
-    const index rows = array.shape(0), cols = array.shape(1);
-    const index item = static_cast<index>(sizeof(T));
-    const index s0 = array.strides(0), s1 = array.strides(1);
-    // Strides of length-1 axes carry no meaning; treat them as contiguous.
-    const bool unit_cols = cols <= 1 || s1 == item;
-    const bool unit_rows = rows <= 1 || s0 == item;
-    if (unit_cols && (rows <= 1 || (s0 % item == 0 && s0 / item >= cols))) {
-        return {array.data(), rows, cols, rows <= 1 ? std::max<index>(cols, 1) : s0 / item, true};
-    }
-    if (unit_rows && (cols <= 1 || (s1 % item == 0 && s1 / item >= rows))) {
-        return {array.data(), rows, cols, cols <= 1 ? std::max<index>(rows, 1) : s1 / item,
-                false};
-    }
-    throw std::invalid_argument(std::string(name) + " must be C- or Fortran-contiguous");
+    return contiguous_view(array.data(), array.shape(0), array.shape(1), array.strides(0),
+                           array.strides(1), name);
 }
 
 // Hands a vector (std::vector or a Matrix's AlignedVector) to NumPy without a copy;

@@ -1,4 +1,4 @@
-// Ctrl-C for the core's long loops (see cpp/interrupt.hpp). The check takes the GIL
+// Ctrl-C for the core's long loops (see cpp/lowrank/common/interrupt.hpp). The check takes the GIL
 // and runs Python's signal handlers; when one raised (KeyboardInterrupt for
 // SIGINT), the error stays set and the core stops with Interrupted, which the
 // module's translator leaves as that error. Python runs signal handlers on the

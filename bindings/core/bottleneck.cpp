@@ -1,7 +1,6 @@
 // Bindings for the bottleneck area: the network class for float32 and float64 and a
-// factory that picks one by dtype. Training runs with the GIL released; the hooks
-// take it back only to call the Python callback, to report progress and to check
-// for Ctrl-C (PyErr_CheckSignals, about every 0.1 s).
+// factory that picks one by dtype. Training runs with the GIL released
+// (python_training_hooks: bottleneck_config.hpp).
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -139,20 +138,7 @@ template <class T>
 py::array_t<double> fit(BottleneckNetwork<T>& net, const py::array_t<T>& a,
                                const py::object& on_epoch, const py::object& on_poll) {
     const ConstView<T> view = view_of(a, "A");
-    TrainingHooks hooks;
-    if (!on_epoch.is_none()) {
-        hooks.on_epoch = [&on_epoch](index epoch, double loss) {
-            py::gil_scoped_acquire acquire;
-            const py::object result = on_epoch(epoch, loss);
-            return result.is_none() || static_cast<bool>(py::bool_(result));
-        };
-    }
-    hooks.poll = [&on_poll](double fraction) {
-        py::gil_scoped_acquire acquire;
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (!on_poll.is_none()) on_poll(fraction);
-        return false;
-    };
+    const TrainingHooks hooks = python_training_hooks(on_epoch, on_poll);
     {
         py::gil_scoped_release release;
         net.fit(view, hooks);
@@ -164,7 +150,7 @@ template <class T>
 void define(py::module_& m, const char* name) {
     using Net = BottleneckNetwork<T>;
     py::class_<Net>(m, name,
-                    "The linear bottleneck network (see cpp/bottleneck.hpp). Not thread-safe.")
+                    "The linear bottleneck network (see cpp/lowrank/bottleneck/network.hpp). Not thread-safe.")
         .def_property_readonly("widths", [](const Net& n) { return n.config().widths; })
         .def_property_readonly("rank", &Net::rank)
         .def_property_readonly("scale", &Net::scale, "s = ||A||_F / ||W0||_F of the last fit (1 before)")

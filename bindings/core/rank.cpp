@@ -10,8 +10,9 @@
 
 #include "common/interruptible.hpp"
 #include "common/numpy_arrays.hpp"
-#include "core/register.hpp"
 #include "lowrank/spectrum/rank.hpp"
+#include "common/rank_options.hpp"
+#include "core/register.hpp"
 
 namespace lowrank::bindings {
 namespace {
@@ -59,14 +60,7 @@ py::array_t<double> measure(const py::array_t<T>& a, Measure which) {
 template <class T>
 double error(const py::array_t<T>& a, const py::array_t<T>& b, const std::string& ord) {
     const ConstView<T> va = view_of(a, "A"), vb = view_of(b, "B");
-    Norm norm;
-    if (ord == "2") {
-        norm = Norm::Spectral;
-    } else if (ord == "fro") {
-        norm = Norm::Frobenius;
-    } else {
-        throw std::invalid_argument("ord must be 2 or 'fro'");
-    }
+    const Norm norm = norm_named(ord);
     return run_interruptible(worth_a_thread(va.rows, va.cols), {a, b},
                              [va, vb, norm] { return relative_error(va, vb, norm); });
 }

@@ -1,15 +1,16 @@
 // CUDA bindings for the bottleneck area: the GPU network for float32 and float64 and a
 // factory that picks one by dtype (mirrors bindings/core/bottleneck.cpp). Device
-// arrays arrive as pointers from lowrank_core._cuda_api, with the device and CuPy's
-// current stream; the initial weights arrive as the NumPy arrays the CPU network drew.
-// Training runs with the GIL released; the hooks take it back only to call the Python
-// callback, to report progress and to check for Ctrl-C (about every 0.1 s).
+// arrays arrive as objects with __cuda_array_interface__ (device_arrays.hpp), with
+// the device; calls that take no array take CuPy's current stream. The initial weights
+// arrive as the NumPy arrays the CPU network drew. Training runs with the GIL released
+// (python_training_hooks: bottleneck_config.hpp).
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,26 +54,14 @@ Matrix<T> matrix_of(const py::array_t<T, py::array::forcecast>& array) {
 }
 
 template <class T>
-py::array_t<double> fit(gpu::GpuBottleneck<T>& net, const ViewArgs& a, const py::object& on_epoch,
-                        const py::object& on_poll, int device, std::uintptr_t stream) {
+py::array_t<double> fit(gpu::GpuBottleneck<T>& net, const py::object& a_array,
+                        const py::object& on_epoch, const py::object& on_poll, int device) {
+    const DeviceArray a = device_array(a_array, "A");
     const ConstView<T> view = view_of<T>(a);
-    TrainingHooks hooks;
-    if (!on_epoch.is_none()) {
-        hooks.on_epoch = [&on_epoch](index epoch, double loss) {
-            py::gil_scoped_acquire acquire;
-            const py::object result = on_epoch(epoch, loss);
-            return result.is_none() || static_cast<bool>(py::bool_(result));
-        };
-    }
-    hooks.poll = [&on_poll](double fraction) {
-        py::gil_scoped_acquire acquire;
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (!on_poll.is_none()) on_poll(fraction);
-        return false;
-    };
+    const TrainingHooks hooks = python_training_hooks(on_epoch, on_poll);
     {
         py::gil_scoped_release release;
-        net.fit(device, stream_of(stream), view, hooks);
+        net.fit(device, stream_of(a), view, hooks);
     }
     return host_array(net.loss_history());
 }
@@ -81,13 +70,24 @@ template <class T>
 void define(py::module_& m, const char* name) {
     using Net = gpu::GpuBottleneck<T>;
     // Runs f(resources) on `device`/`stream` with the GIL released.
-    auto on_device = [](int device, std::uintptr_t stream, auto&& f) {
+    auto on_device = [](int device, cudaStream_t stream, auto&& f) {
         py::gil_scoped_release release;
-        const gpu::Resources resources(device, stream_of(stream));
+        const gpu::Resources resources(device, stream);
         return f(resources);
     };
+    // Writes write(resources, out) into `out`, a Fortran-ordered device array of
+    // `shape`, on its stream.
+    auto into = [on_device](const py::object& out, std::initializer_list<index> shape,
+                            int device, auto&& write) {
+        const DeviceArray o = device_array(out, "out");
+        T* data = contiguous_of<T>(o, shape, true);
+        on_device(device, stream_of(o), [&](const gpu::Resources& r) {
+            write(r, data);
+            return 0;
+        });
+    };
     py::class_<Net>(m, name,
-                    "The linear bottleneck network on the GPU (see cuda/gpu_bottleneck.hpp). "
+                    "The linear bottleneck network on the GPU (see cuda/lowrank/gpu/bottleneck.hpp). "
                     "Not thread-safe.")
         .def_property_readonly("widths", [](const Net& n) { return n.config().widths; })
         .def_property_readonly("rank", &Net::rank)
@@ -99,62 +99,63 @@ void define(py::module_& m, const char* name) {
         .def_property_readonly("loss_history",
                                [](const Net& n) { return host_array(n.loss_history()); })
         .def("fit", &fit<T>, py::arg("A"), py::arg("on_epoch"), py::arg("on_poll"),
-             py::arg("device"), py::arg("stream"),
-             "Trains from the initial weights on a device matrix A (view arguments); "
-             "returns the loss history.")
+             py::arg("device"),
+             "Trains from the initial weights on a device matrix A, on its stream; returns "
+             "the loss history.")
         .def(
             "matrix",
-            [on_device](const Net& n, std::uintptr_t out, int device, std::uintptr_t stream) {
-                on_device(device, stream, [&](const gpu::Resources& r) {
-                    n.matrix(r, device_pointer<T>(out));
-                    return 0;
-                });
+            [into](const Net& n, const py::object& out, int device) {
+                into(out, {n.config().widths.back(), n.config().widths.front()}, device,
+                     [&](const gpu::Resources& r, T* data) { n.matrix(r, data); });
             },
-            py::arg("out"), py::arg("device"), py::arg("stream"),
-            "The learned map W into out (m, n), column-major.")
+            py::arg("out"), py::arg("device"),
+            "The learned map W into out (m, n), Fortran-ordered.")
         .def(
             "left_factor",
-            [on_device](const Net& n, std::uintptr_t out, int device, std::uintptr_t stream) {
-                on_device(device, stream, [&](const gpu::Resources& r) {
-                    n.left_factor(r, device_pointer<T>(out));
-                    return 0;
-                });
+            [into](const Net& n, const py::object& out, int device) {
+                into(out, {n.config().widths.back(), n.rank()}, device,
+                     [&](const gpu::Resources& r, T* data) { n.left_factor(r, data); });
             },
-            py::arg("out"), py::arg("device"), py::arg("stream"), "L into out (m, k), column-major.")
+            py::arg("out"), py::arg("device"), "L into out (m, k), Fortran-ordered.")
         .def(
             "right_factor",
-            [on_device](const Net& n, std::uintptr_t out, int device, std::uintptr_t stream) {
-                on_device(device, stream, [&](const gpu::Resources& r) {
-                    n.right_factor(r, device_pointer<T>(out));
-                    return 0;
-                });
+            [into](const Net& n, const py::object& out, int device) {
+                into(out, {n.rank(), n.config().widths.front()}, device,
+                     [&](const gpu::Resources& r, T* data) { n.right_factor(r, data); });
             },
-            py::arg("out"), py::arg("device"), py::arg("stream"), "R into out (k, n), column-major.")
+            py::arg("out"), py::arg("device"), "R into out (k, n), Fortran-ordered.")
         .def(
             "intercept",
-            [on_device](const Net& n, std::uintptr_t out, int device, std::uintptr_t stream) {
-                on_device(device, stream, [&](const gpu::Resources& r) {
-                    n.intercept(r, device_pointer<T>(out));
-                    return 0;
-                });
+            [into](const Net& n, const py::object& out, int device) {
+                into(out, {n.config().widths.back()}, device,
+                     [&](const gpu::Resources& r, T* data) { n.intercept(r, data); });
             },
-            py::arg("out"), py::arg("device"), py::arg("stream"), "The output for x = 0 into out (m,).")
+            py::arg("out"), py::arg("device"), "The output for x = 0 into out (m,).")
         .def(
             "predict",
-            [on_device](const Net& n, std::uintptr_t x, index batch, std::uintptr_t out,
-                        int device, std::uintptr_t stream) {
-                on_device(device, stream, [&](const gpu::Resources& r) {
-                    n.predict(r, device_pointer<const T>(x), batch, device_pointer<T>(out));
+            [on_device](const Net& n, const py::object& x, const py::object& out, int device) {
+                const DeviceArray xa = device_array(x, "X");
+                const T* xd = contiguous_with_ndim<const T>(xa, 2, false);
+                const index batch = xa.shape[0];
+                if (xa.shape[1] != n.config().widths.front()) {
+                    throw std::invalid_argument("X has the wrong number of columns");
+                }
+                T* od = contiguous_of<T>(device_array(out, "out"),
+                                         {batch, n.config().widths.back()}, false);
+                on_device(device, stream_of(xa), [&](const gpu::Resources& r) {
+                    n.predict(r, xd, batch, od);
                     return 0;
                 });
             },
-            py::arg("X"), py::arg("batch"), py::arg("out"), py::arg("device"), py::arg("stream"),
-            "The learned map on a C-contiguous (batch, n) X into a C-contiguous (batch, m) out.")
+            py::arg("X"), py::arg("out"), py::arg("device"),
+            "The learned map on a C-contiguous (batch, n) X into a C-contiguous (batch, m) "
+            "out, on X's stream.")
         .def(
             "singular_values",
             [on_device](const Net& n, int device, std::uintptr_t stream) {
-                const std::vector<T> sigma = on_device(
-                    device, stream, [&](const gpu::Resources& r) { return n.singular_values(r); });
+                const std::vector<T> sigma =
+                    on_device(device, stream_of(stream),
+                              [&](const gpu::Resources& r) { return n.singular_values(r); });
                 return host_array(sigma);
             },
             py::arg("device"), py::arg("stream"),
@@ -162,7 +163,7 @@ void define(py::module_& m, const char* name) {
         .def(
             "numerical_rank",
             [on_device](const Net& n, int device, std::uintptr_t stream) {
-                return on_device(device, stream,
+                return on_device(device, stream_of(stream),
                                  [&](const gpu::Resources& r) { return n.numerical_rank(r); });
             },
             py::arg("device"), py::arg("stream"))
@@ -218,10 +219,10 @@ void register_cuda_bottleneck(py::module_& m) {
            const py::list& weights, const py::list& biases) {
             const BottleneckConfig config = make_bottleneck_config(
                 widths, bias, init, optimizer, lr, epochs, samples, batch_size, data, seed);
-            return dispatch(dtype, [&](auto zero) {
-                using T = decltype(zero);
-                return make<T>(config, weights, biases);
-            });
+            if (dtype == "float32") return make<float>(config, weights, biases);
+            if (dtype == "float64") return make<double>(config, weights, biases);
+            throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype +
+                                        "'");
         },
         py::arg("dtype"), py::arg("widths"), py::arg("bias"), py::arg("init"),
         py::arg("optimizer"), py::arg("lr"), py::arg("epochs"), py::arg("samples"),

@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "cuda/register.hpp"
-#include "lowrank/common/errors.hpp"
 #include "lowrank/gpu/errors.hpp"
+#include "common/exceptions.hpp"
+#include "cuda/register.hpp"
 
 namespace py = pybind11;
 
@@ -29,16 +29,15 @@ PYBIND11_MODULE(_cuda, m) {
         },
         "The number of usable CUDA devices (0 without a driver or a GPU); never raises.");
 
-    static py::object lin_alg_error = py::module_::import("numpy.linalg").attr("LinAlgError");
+    // The types both cores take (RandomizedSvdOptions) are bound once, by _core; the
+    // CUDA core's own exception comes on top of those every core throws.
+    py::module_::import("lowrank_core._core");
+    lowrank::bindings::register_core_exceptions();
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const lowrank::gpu::OutOfMemory& e) {
             PyErr_SetString(PyExc_MemoryError, e.what());
-        } catch (const lowrank::LinAlgError& e) {
-            PyErr_SetString(lin_alg_error.ptr(), e.what());
-        } catch (const lowrank::Interrupted&) {
-            if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
         }
     });
 

@@ -72,10 +72,9 @@ def cpu_kernels() -> dict:
     >>> sorted(lc.cpu_kernels())
     ['amx', 'products']
     """
-    from . import _core
-
-    amx_available, amx_enabled = _core._amx()
-    return {"products": _core._normal_kernel(), "amx": bool(amx_available and amx_enabled)}
+    amx_available, amx_enabled = _core._testing.amx()
+    return {"products": _core._testing.normal_kernel(),
+            "amx": bool(amx_available and amx_enabled)}
 
 
 def gpu_status() -> tuple[bool, str]:

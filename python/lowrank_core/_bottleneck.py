@@ -4,48 +4,15 @@ from __future__ import annotations
 
 import math
 
-import sys
-import time
-
-import numpy as np
-
 from . import _checks
 from ._backend import backend_for
+from ._progress import ProgressBar
 
 __all__ = ["Bottleneck", "NotFittedError"]
 
 
 class NotFittedError(ValueError, AttributeError):
     """A fitted attribute or method was used before ``fit`` (as scikit-learn's)."""
-
-
-class _ProgressBar:
-    """One line on stderr: epoch, loss, a bar and the time left; redrawn in place."""
-
-    def __init__(self, epochs: int, stream=None, width: int = 24):
-        self.epochs, self.width = epochs, width
-        self.stream = sys.stderr if stream is None else stream
-        self.start = time.monotonic()
-        self.epoch, self.loss, self.fraction = 0, float("nan"), 0.0
-
-    def update(self, fraction=None, epoch=None, loss=None):
-        if fraction is not None:
-            self.fraction = min(max(fraction, 0.0), 1.0)
-        if epoch is not None:
-            self.epoch, self.loss = epoch, loss
-            self.fraction = max(self.fraction, epoch / self.epochs)
-        elapsed = time.monotonic() - self.start
-        left = elapsed * (1.0 - self.fraction) / self.fraction if self.fraction > 0 else float("nan")
-        filled = int(round(self.width * self.fraction))
-        bar = "#" * filled + "." * (self.width - filled)
-        left_text = f"{left:6.1f} s left" if np.isfinite(left) else "   ?   s left"
-        self.stream.write(f"\repoch {self.epoch}/{self.epochs}  loss {self.loss:.4e}  "
-                          f"[{bar}] {100 * self.fraction:3.0f}%  {left_text}")
-        self.stream.flush()
-
-    def close(self):
-        self.stream.write("\n")
-        self.stream.flush()
 
 
 def _finite_parameters(network) -> bool:
@@ -273,13 +240,13 @@ class Bottleneck:
             o["dtype"], widths, o["bias"], o["init"], o["optimizer"], o["lr"], o["epochs"],
             o["samples"], o["batch_size"], o["data"], seed)
 
-        bar = _ProgressBar(o["epochs"]) if progress else None
+        epochs = o["epochs"]
+        bar = ProgressBar(epochs, "fit", enabled=bool(progress))
         diverged = False
 
         def on_epoch(epoch, loss):
             nonlocal diverged
-            if bar is not None:
-                bar.update(epoch=epoch, loss=loss)
+            bar.set(epoch, note=f"epoch {epoch}/{epochs}  loss {loss:.4e}")
             if math.isnan(loss):  # an overflowing loss is inf; NaN means the weights are
                 diverged = True
                 return False
@@ -287,7 +254,8 @@ class Bottleneck:
                 return False
             return True
 
-        on_poll = bar.update if bar is not None else None
+        # The core polls with the fraction of the whole run done.
+        on_poll = (lambda fraction: bar.set(fraction * epochs)) if progress else None
         # From here on the network is this object's, so that after Ctrl-C or an error
         # in the callback it stays usable in its last completed epoch's state.
         fitted = dict(_network=network, seed_=seed, n_features_in_=A.shape[1],
@@ -302,8 +270,7 @@ class Bottleneck:
                 fitted["_network"] = None
             raise
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             # A callback that fitted this object again has replaced the network: the
             # fit that returns last is the one kept.
             self.__dict__.update(fitted)

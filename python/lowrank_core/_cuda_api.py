@@ -3,8 +3,10 @@
 :func:`lowrank_core._backend.backend_for` returns this module for CuPy arrays. Each
 function takes what the matching ``_core`` function takes (arrays already checked
 and normalised by :mod:`lowrank_core._checks`), allocates its outputs with CuPy on
-the array's device, and hands ``lowrank_core._cuda`` the device pointers and
-CuPy's current stream on that device: all work is ordered on that stream and the
+the array's device, and hands ``lowrank_core._cuda`` the arrays themselves and that
+device. The CUDA core reads each array's ``__cuda_array_interface__`` (pointer,
+shape, strides, dtype) and orders all work on the stream it names: CuPy's current
+stream on that device, as the interface is read with that device current. The
 results are CuPy arrays (scalars as Python numbers). Nothing is copied to the host
 except scalars; the only host-to-device copy is a ``matrix_rank`` threshold (one
 float64 per matrix). The bottleneck network's initial weights are drawn on the host
@@ -37,38 +39,6 @@ __all__ = [
     "svd",
 ]
 
-_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
-
-
-def _dtype_name(A, name: str) -> str:
-    try:
-        return _DTYPES[np.dtype(A.dtype)]
-    except KeyError:
-        raise TypeError(f"{name} must be float32 or float64, got {A.dtype}") from None
-
-
-def _view(A, name: str):
-    """(pointer, rows, cols, leading dimension, row_major) of a 2-D CuPy array in
-    either contiguous layout (the rule of bindings/numpy_arrays.hpp's view_of)."""
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
-    rows, cols = A.shape
-    item = A.itemsize
-    s0, s1 = A.strides
-    unit_cols = cols <= 1 or s1 == item
-    unit_rows = rows <= 1 or s0 == item
-    if unit_cols and (rows <= 1 or (s0 % item == 0 and s0 // item >= cols)):
-        return (A.data.ptr, rows, cols, max(cols, 1) if rows <= 1 else s0 // item, True)
-    if unit_rows and (cols <= 1 or (s1 % item == 0 and s1 // item >= rows)):
-        return (A.data.ptr, rows, cols, max(rows, 1) if cols <= 1 else s1 // item, False)
-    raise ValueError(f"{name} must be C- or Fortran-contiguous")
-
-
-def _stack(A):
-    if A.ndim != 3 or not A.flags.c_contiguous:
-        raise ValueError("A must be a C-contiguous (batch, m, n) stack")
-    return A.shape
-
 
 def _same_device(*arrays):
     devices = {a.device.id for a in arrays}
@@ -78,60 +48,49 @@ def _same_device(*arrays):
 
 
 def _stream() -> int:
-    """CuPy's current stream on the current device, as the integer cudaStream_t."""
+    """CuPy's current stream on the current device, as the integer cudaStream_t (for
+    the calls that take no array)."""
     return cupy.cuda.get_current_stream().ptr
 
 
 def svd(A, k):
-    dtype = _dtype_name(A, "A")
     m, n = A.shape
     device = _same_device(A)
     with device:
         U = cupy.empty((m, k), dtype=A.dtype, order="F")
         S = cupy.empty((k,), dtype=A.dtype)
         Vh = cupy.empty((k, n), dtype=A.dtype, order="F")
-        _cuda.svd(dtype, _view(A, "A"), int(k), U.data.ptr, S.data.ptr, Vh.data.ptr,
-                  device.id, _stream())
+        _cuda.svd(A, int(k), U, S, Vh, device.id)
     return U, S, Vh
 
 
-def randomized_svd(A, k, sketch_columns, power_iters, seed, sketch=None, precision="auto"):
-    # `precision` ("auto", "fast" or "off", checked by _checks.check_mixed_precision) is
-    # the CPU core's choice of power iterations below A's precision. The CUDA core runs
-    # in A's precision throughout, so every value gives the result "off" gives (float64
-    # in, float64 out), as randomized_svd's docstring says.
-    del precision
-    dtype = _dtype_name(A, "A")
+def randomized_svd(A, options, sketch=None):
+    # options.mixed_precision is the CPU core's choice of power iterations below A's
+    # precision. The CUDA core runs in A's precision throughout, so every value gives
+    # the result "off" gives (float64 in, float64 out), as randomized_svd's docstring
+    # says.
     m, n = A.shape
-    arrays = (A,) if sketch is None else (A, sketch)
-    if sketch is not None and sketch.dtype != A.dtype:
-        raise TypeError(f"sketch must have A's dtype {A.dtype}, got {sketch.dtype}")
-    device = _same_device(*arrays)
+    k = options.rank
+    device = _same_device(A) if sketch is None else _same_device(A, sketch)
     with device:
         U = cupy.empty((m, k), dtype=A.dtype, order="F")
         S = cupy.empty((k,), dtype=A.dtype)
         Vh = cupy.empty((k, n), dtype=A.dtype, order="F")
-        sketch_view = None if sketch is None else _view(sketch, "sketch")
-        _cuda.randomized_svd(dtype, _view(A, "A"), int(k), int(sketch_columns),
-                             int(power_iters), int(seed), sketch_view, U.data.ptr,
-                             S.data.ptr, Vh.data.ptr, device.id, _stream())
+        _cuda.randomized_svd(A, options, sketch, U, S, Vh, device.id)
     return U, S, Vh
 
 
 def singular_values(A):
-    dtype = _dtype_name(A, "A")
-    batch, m, n = _stack(A)
+    batch, m, n = A.shape
     device = _same_device(A)
     with device:
         out = cupy.empty((batch, min(m, n)), dtype=A.dtype)
-        _cuda.singular_values(dtype, A.data.ptr, batch, m, n, out.data.ptr, device.id,
-                              _stream())
+        _cuda.singular_values(A, out, device.id)
     return out
 
 
 def matrix_rank(A, threshold, relative, hermitian):
-    dtype = _dtype_name(A, "A")
-    batch, m, n = _stack(A)
+    batch, m, n = A.shape
     device = _same_device(A)
     with device:
         out = cupy.empty((batch,), dtype=np.int64)
@@ -142,20 +101,16 @@ def matrix_rank(A, threshold, relative, hermitian):
                 raise ValueError("tol/rtol must hold one value per matrix")
             # One float64 per matrix, host to device on the current stream.
             thresholds = cupy.asarray(threshold)
-        _cuda.matrix_rank(dtype, A.data.ptr, batch, m, n,
-                          None if thresholds is None else thresholds.data.ptr,
-                          bool(relative), bool(hermitian), out.data.ptr, device.id, _stream())
+        _cuda.matrix_rank(A, thresholds, bool(relative), bool(hermitian), out, device.id)
     return out
 
 
 def _measure(A, which):
-    dtype = _dtype_name(A, "A")
-    batch, m, n = _stack(A)
+    batch, m, n = A.shape
     device = _same_device(A)
     with device:
         out = cupy.empty((batch,), dtype=np.float64)
-        _cuda.rank_measure(dtype, which, A.data.ptr, batch, m, n, out.data.ptr, device.id,
-                           _stream())
+        _cuda.rank_measure(which, A, out, device.id)
     return out
 
 
@@ -172,29 +127,23 @@ def entropy_rank(A):
 
 
 def relative_error(A, B, ord):
-    dtype = _dtype_name(A, "A")
-    if B.dtype != A.dtype:
-        raise TypeError(f"B must have A's dtype {A.dtype}, got {B.dtype}")
     if A.shape != B.shape:
         raise ValueError(f"B must have the shape of A {A.shape}, got {B.shape}")
     device = _same_device(A, B)
     with device:
-        return float(_cuda.relative_error(dtype, _view(A, "A"), _view(B, "B"), str(ord),
-                                          device.id, _stream()))
+        return float(_cuda.relative_error(A, B, str(ord), device.id))
 
 
 def gaussian_sketch(rows, cols, seed, dtype="float64"):
     """The Philox sketch (rows, cols) on the current device, Fortran order: the test
     matrix randomized_svd draws for ``seed`` (the same as ``_core.gaussian_sketch``)."""
-    name = _DTYPES.get(np.dtype(dtype))
-    if name is None:
+    if np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError("dtype must be 'float32' or 'float64'")
     if rows < 0 or cols < 0:
         raise ValueError("rows and cols must be >= 0")
     device = cupy.cuda.Device()
-    out = cupy.empty((rows, cols), dtype=name, order="F")
-    _cuda.gaussian_sketch(name, int(rows), int(cols), int(seed), out.data.ptr, device.id,
-                          _stream())
+    out = cupy.empty((rows, cols), dtype=dtype, order="F")
+    _cuda.gaussian_sketch(int(rows), int(cols), int(seed), out, device.id)
     return out
 
 
@@ -257,13 +206,13 @@ class _BottleneckNetwork:
             raise TypeError(f"A must have dtype {self._dtype}, got {A.dtype}")
         device = _same_device(A)
         with device:
-            return self._network.fit(_view(A, "A"), on_epoch, on_poll, device.id, _stream())
+            return self._network.fit(A, on_epoch, on_poll, device.id)
 
     def _output(self, shape, order, method):
         device = self._fitted_device()
         with device:
             out = cupy.empty(shape, dtype=self._dtype, order=order)
-            method(out.data.ptr, device.id, _stream())
+            method(out, device.id)
         return out
 
     def matrix(self):
@@ -285,7 +234,7 @@ class _BottleneckNetwork:
                              "array")
         with device:
             out = cupy.empty((X.shape[0], self._network.widths[-1]), dtype=self._dtype)
-            self._network.predict(X.data.ptr, X.shape[0], out.data.ptr, device.id, _stream())
+            self._network.predict(X, out, device.id)
         return out
 
     def singular_values(self):

@@ -10,7 +10,10 @@ class ProgressBar:
     """``with ProgressBar(total, "label") as bar: ... bar.update(1, note="loss 0.1")``.
 
     Draws ``label [#####.....] done/total  note  elapsed, ~left`` on one line of
-    stderr, at most ten times a second; ``enabled=False`` draws nothing.
+    stderr, at most ten times a second; ``enabled=False`` draws nothing. ``set(done)``
+    moves to a point of the work that may lie between steps (a fraction of an epoch);
+    the bar never moves back. ``close()`` (or leaving the ``with`` block) draws the
+    last state and ends the line.
     """
 
     def __init__(self, total: int, label: str = "", *, enabled: bool = True, stream=None,
@@ -30,17 +33,23 @@ class ProgressBar:
         return self
 
     def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def update(self, steps: int = 1, note: str | None = None) -> None:
+        self.set(self.done + steps, note)
+
+    def set(self, done: float, note: str | None = None) -> None:
+        self.done = min(max(self.done, done), self.total)
+        if note is not None:
+            self.note = note
+        self._draw()
+
+    def close(self) -> None:
         self._draw(force=True)
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
-        return False
-
-    def update(self, steps: int = 1, note: str | None = None) -> None:
-        self.done = min(self.done + steps, self.total)
-        if note is not None:
-            self.note = note
-        self._draw()
 
     def _draw(self, force: bool = False) -> None:
         if not self.enabled:
@@ -51,8 +60,13 @@ class ProgressBar:
         self._last_draw = now
         elapsed = now - self._start
         filled = int(self.width * self.done / self.total)
-        left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-        left_text = f"~{left:.0f}s left" if self.done < self.total and left == left else "done"
+        if self.done >= self.total:
+            left_text = "done"
+        elif self.done > 0:
+            left_text = f"~{elapsed / self.done * (self.total - self.done):.0f}s left"
+        else:
+            left_text = "?s left"
         self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{self.done}/{self.total}  {self.note}  {elapsed:.0f}s, {left_text}   ")
+                          f"{int(self.done)}/{self.total}  {self.note}  {elapsed:.0f}s, "
+                          f"{left_text}   ")
         self.stream.flush()

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import backend_for
+from ._core import RandomizedSvdOptions
 from ._results import SVDResult
 
 __all__ = ["randomized_svd", "singular_values", "svd"]
@@ -75,15 +76,14 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         An explicit test matrix that replaces the random one (then ``seed`` is
         unused); converted to ``A``'s dtype.
     mixed_precision : {"auto", "fast", False}, default "auto"
-        Whether the power iterations may run below ``A``'s precision (CPU core):
-        float64 ``A`` on a float32 copy, C-ordered ``A`` on AMX-BF16 tiles.
-        ``"auto"`` (or ``True``) takes a lower precision only while the Ritz
-        residuals of each iterate show it leaking out of the wanted subspace at
-        least 3000 times more than that precision can move it, so the result
-        matches ``False``'s to within 1e-2 of its distance to the exact truncated
-        SVD (float64 in, float64-accurate out). ``"fast"`` trades that guarantee
-        for speed: U and Vh may be only float32-accurate. ``False``: all in
-        ``A``'s precision. The GPU core runs in ``A``'s precision throughout.
+        Whether the CPU core's power iterations may run below ``A``'s precision
+        (float64 ``A`` on a float32 copy; C-ordered ``A`` on AMX-BF16 tiles).
+        ``"auto"`` (or ``True``) does so only while each iterate's Ritz residuals
+        show that it cannot change the result beyond 1e-2 of its distance to the
+        exact truncated SVD: float64 in, float64-accurate out. ``"fast"`` drops
+        that check (U and Vh may be only float32-accurate); ``False`` runs all in
+        ``A``'s precision, as the GPU core always does. The contract and how it
+        is checked: ``docs/reliability.md#accuracy-contract``.
 
     Returns
     -------
@@ -145,9 +145,11 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
                 f"got {sketch.shape}"
             )
         seed = 0
-    precision = _checks.check_mixed_precision(mixed_precision)
+    options = RandomizedSvdOptions(
+        rank=k, sketch_columns=columns, power_iters=power_iters, seed=seed,
+        mixed_precision=_checks.check_mixed_precision(mixed_precision))
     backend = backend_for(A) if sketch is None else backend_for(A, sketch)
-    U, S, Vh = backend.randomized_svd(A, k, columns, power_iters, seed, sketch, precision)
+    U, S, Vh = backend.randomized_svd(A, options, sketch)
     return SVDResult(U, S, Vh)
 
 
@@ -167,16 +169,12 @@ def singular_values(A):
     Notes
     -----
     On the CPU, small matrices go to LAPACK ``gesdd`` as in NumPy. From
-    ``min(M, N)`` = 512 on, a two-stage reduction
-    (blocked Householder to a band, then ``gbbrd`` and ``lasq1``, see
-    ``cpp/band_reduction.hpp``) replaces ``gesdd``'s bidiagonal reduction, whose
-    matrix-vector products bound it: 1.15x faster than ``gesdd`` at 500 x 500 in
-    float64 and 1.9-3.7x faster than NumPy at 1000 x 1000 and 3000 x 2000 on two
-    cores, with errors of the same size as ``gesdd``'s (not the same bits).
-    Float32 values get their last two stages in float64: within about one eps
-    sigma_1 of the exact values, where float32 ``gesdd`` misses by 10-50 (below
-    512, float32 ``gesdd`` it is: up to about 20 eps sigma_1 on Gaussian matrices,
-    NumPy's values within 0.3).
+    ``min(M, N)`` = 512 on, a two-stage reduction (blocked Householder to a band,
+    then ``gbbrd`` and ``lasq1``) replaces ``gesdd``'s bidiagonal reduction, whose
+    matrix-vector products bound its speed; its errors are of the size of
+    ``gesdd``'s (not the same bits). There, float32 values get their last two
+    stages in float64, which keeps them within about one eps sigma_1 of the exact
+    values. Measurements: ``docs/benchmarks-history.md`` (Rank and singular values).
 
     Examples
     --------

@@ -19,16 +19,16 @@ from lowrank_core.data import decaying_spectrum
 
 from helpers import random_matrix, spectral_error
 
-AVAILABLE, _ = _core._amx()
+AVAILABLE, _ = _core._testing.amx()
 needs_amx = pytest.mark.skipif(not AVAILABLE, reason="this CPU or OS gives no AMX-BF16 tiles")
 
 
 @pytest.fixture
 def amx_restored():
     """Leaves the AMX switch as the test found it."""
-    _, before = _core._amx()
+    _, before = _core._testing.amx()
     yield
-    _core._amx(before)
+    _core._testing.amx(before)
 
 
 def to_bfloat16(x):
@@ -66,7 +66,7 @@ def test_amx_product_matches_numpy(shape, amx_restored):
     rng = np.random.default_rng(rows + cols + l)
     M = rng.standard_normal((rows, cols)).astype(np.float32)
     X = rng.standard_normal((cols, l)).astype(np.float32)
-    Z = _core._amx_normal_product(M, X)
+    Z = _core._testing.amx_normal_product(M, X)
     M64 = M.astype(np.float64)
     expected = M64.T @ (M64 @ to_bfloat16(X))
     assert Z.shape == (cols, l) and Z.dtype == np.float32
@@ -84,7 +84,7 @@ def test_one_piece_amx_product_matches_numpy(shape, amx_restored):
     rng = np.random.default_rng(rows + cols + l + 1)
     M = rng.standard_normal((rows, cols)).astype(np.float32)
     X = rng.standard_normal((cols, l)).astype(np.float32)
-    Z = _core._amx_normal_product(M, X, pieces=1)
+    Z = _core._testing.amx_normal_product(M, X, pieces=1)
     Mh, Xh = to_bfloat16(M), to_bfloat16(X)
     expected = Mh.T @ (Mh @ Xh)
     scale = np.abs(Mh).T @ (np.abs(Mh) @ np.abs(Xh))
@@ -99,42 +99,42 @@ def test_one_piece_amx_product_matches_numpy(shape, amx_restored):
 def test_amx_product_refuses_other_piece_counts():
     M = random_matrix((40, 30), np.float32)
     with pytest.raises(ValueError, match="pieces"):
-        _core._amx_normal_product(M, random_matrix((30, 4), np.float32), pieces=3)
+        _core._testing.amx_normal_product(M, random_matrix((30, 4), np.float32), pieces=3)
 
 
 @needs_amx
 def test_amx_product_declines_when_switched_off(amx_restored):
     M = random_matrix((40, 30), np.float32)
     X = random_matrix((30, 4), np.float32)
-    assert _core._amx(False) == (True, True)
-    assert _core._amx_normal_product(M, X) is None
-    assert _core._amx(True) == (True, False)
-    assert _core._amx_normal_product(M, X) is not None
+    assert _core._testing.amx(False) == (True, True)
+    assert _core._testing.amx_normal_product(M, X) is None
+    assert _core._testing.amx(True) == (True, False)
+    assert _core._testing.amx_normal_product(M, X) is not None
 
 
 def test_cpu_kernels_reports_what_runs(amx_restored):
     info = lc.cpu_kernels()
-    assert info == {"products": _core._normal_kernel(), "amx": AVAILABLE}
-    _core._amx(False)
+    assert info == {"products": _core._testing.normal_kernel(), "amx": AVAILABLE}
+    _core._testing.amx(False)
     assert lc.cpu_kernels()["amx"] is False
 
 
 def test_amx_product_refuses_bad_shapes():
     M = random_matrix((40, 30), np.float32)
     with pytest.raises(ValueError, match="rows"):
-        _core._amx_normal_product(M, random_matrix((29, 4), np.float32))
+        _core._testing.amx_normal_product(M, random_matrix((29, 4), np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
-        _core._amx_normal_product(np.asfortranarray(M), random_matrix((30, 4), np.float32))
+        _core._testing.amx_normal_product(np.asfortranarray(M), random_matrix((30, 4), np.float32))
 
 
 def _with_and_without_amx(A, k, **options):
     # The AMX pieces run past the accuracy contract only when asked for by name.
     options.setdefault("mixed_precision", "fast")
-    _core._amx(True)
+    _core._testing.amx(True)
     on = lc.randomized_svd(A, k, seed=5, oversamples=10, power_iters=4, **options)
-    _core._amx(False)
+    _core._testing.amx(False)
     off = lc.randomized_svd(A, k, seed=5, oversamples=10, power_iters=4, **options)
-    _core._amx(True)
+    _core._testing.amx(True)
     return on, off
 
 
@@ -193,9 +193,11 @@ def test_a_lifted_limit_puts_any_spectrum_on_amx(amx_restored):
     # does): now the power iterations run on AMX, and the bits move.
     s = np.arange(1, 601, dtype=np.float64) ** -2.0
     A = decaying_spectrum(2000, 600, s, seed=13, dtype=np.float32)
-    lifted = _core.randomized_svd(A, 60, 70, 4, 5, mixed_precision="fast", amx_limit=np.inf)
+    lifted = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=60, sketch_columns=70, power_iters=4, seed=5, mixed_precision="fast",
+        tuning=_core.RandomizedSvdTuning(amx_limit=np.inf)))
     default = lc.randomized_svd(A, 60, seed=5, oversamples=10, power_iters=4)
-    _core._amx(False)
+    _core._testing.amx(False)
     without = lc.randomized_svd(A, 60, seed=5, oversamples=10, power_iters=4)
     assert all(np.array_equal(x, y) for x, y in zip(default, without))
     assert not np.array_equal(lifted[1], default.S)
@@ -210,10 +212,14 @@ def test_one_piece_iterations_run_inside_their_limit_and_keep_the_error(dtype, a
     # bits move; the error does not (the precision study's changes there: ~1e-7).
     s = 1.0 / np.arange(1, 601, dtype=np.float64)
     A = decaying_spectrum(2000, 600, s, seed=12, dtype=dtype)
-    one = _core.randomized_svd(A, 20, 30, 4, 5, mixed_precision="fast")
-    two = _core.randomized_svd(A, 20, 30, 4, 5, mixed_precision="fast", amx_one_piece_limit=0.0)
-    lifted = _core.randomized_svd(A, 20, 30, 4, 5, mixed_precision="fast",
-                                  amx_one_piece_limit=np.inf)
+    one = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=20, sketch_columns=30, power_iters=4, seed=5, mixed_precision="fast"))
+    two = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=20, sketch_columns=30, power_iters=4, seed=5, mixed_precision="fast",
+        tuning=_core.RandomizedSvdTuning(amx_one_piece_limit=0.0)))
+    lifted = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=20, sketch_columns=30, power_iters=4, seed=5, mixed_precision="fast",
+        tuning=_core.RandomizedSvdTuning(amx_one_piece_limit=np.inf)))
     assert all(np.array_equal(x, y) for x, y in zip(one, lifted))
     assert not np.array_equal(one[1], two[1])
     A64 = A.astype(np.float64)
@@ -230,30 +236,41 @@ def test_one_piece_iterations_stay_out_past_their_limit(amx_restored):
     # bits of amx_one_piece_limit=0.
     s = 1.0 / np.arange(1, 601, dtype=np.float64)
     A = decaying_spectrum(2000, 600, s, seed=15, dtype=np.float32)
-    default = _core.randomized_svd(A, 100, 110, 4, 5, mixed_precision="fast")
-    two = _core.randomized_svd(A, 100, 110, 4, 5, mixed_precision="fast", amx_one_piece_limit=0.0)
+    default = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=100, sketch_columns=110, power_iters=4, seed=5, mixed_precision="fast"))
+    two = _core.randomized_svd(A, _core.RandomizedSvdOptions(
+        rank=100, sketch_columns=110, power_iters=4, seed=5, mixed_precision="fast",
+        tuning=_core.RandomizedSvdTuning(amx_one_piece_limit=0.0)))
     assert all(np.array_equal(x, y) for x, y in zip(default, two))
 
 
 def test_amx_limit_is_checked():
     A = random_matrix((50, 40), np.float32)
     with pytest.raises(ValueError, match="amx_one_piece_limit"):
-        _core.randomized_svd(A, 3, 5, 2, 0, amx_one_piece_limit=-1.0)
+        _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=3, sketch_columns=5, power_iters=2, seed=0,
+            tuning=_core.RandomizedSvdTuning(amx_one_piece_limit=-1.0)))
     with pytest.raises(ValueError, match="amx_one_piece_limit"):
-        _core.randomized_svd(A, 3, 5, 2, 0, amx_one_piece_limit=float("nan"))
+        _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=3, sketch_columns=5, power_iters=2, seed=0,
+            tuning=_core.RandomizedSvdTuning(amx_one_piece_limit=float("nan"))))
     with pytest.raises(ValueError, match="amx_limit"):
-        _core.randomized_svd(A, 3, 5, 2, 0, amx_limit=-1.0)
+        _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=3, sketch_columns=5, power_iters=2, seed=0,
+            tuning=_core.RandomizedSvdTuning(amx_limit=-1.0)))
     with pytest.raises(ValueError, match="amx_limit"):
-        _core.randomized_svd(A, 3, 5, 2, 0, amx_limit=float("nan"))
+        _core.randomized_svd(A, _core.RandomizedSvdOptions(
+            rank=3, sketch_columns=5, power_iters=2, seed=0,
+            tuning=_core.RandomizedSvdTuning(amx_limit=float("nan"))))
 
 
 @needs_amx
 def test_mixed_precision_false_keeps_float32_products(amx_restored):
     s = 1.0 / np.arange(1, 601, dtype=np.float64)
     A = decaying_spectrum(2000, 600, s, seed=14, dtype=np.float32)
-    _core._amx(True)
+    _core._testing.amx(True)
     plain = lc.randomized_svd(A, 20, seed=3, mixed_precision=False)
-    _core._amx(False)
+    _core._testing.amx(False)
     without = lc.randomized_svd(A, 20, seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(plain, without))
 
@@ -330,11 +347,11 @@ def test_chunked_amx_product_matches_numpy_and_repeats_its_bits(pieces, shape, c
     rng = np.random.default_rng(rows + pieces)
     M = rng.standard_normal((rows, cols)).astype(np.float32)
     X = rng.standard_normal((cols, l)).astype(np.float32)
-    Z = _core._amx_normal_product(M, X, pieces=pieces)
+    Z = _core._testing.amx_normal_product(M, X, pieces=pieces)
     Mp = to_bfloat16(M) if pieces == 1 else M.astype(np.float64)
     Xh = to_bfloat16(X)
     expected = Mp.T @ (Mp @ Xh)
     scale = np.abs(Mp).T @ (np.abs(Mp) @ np.abs(Xh))
     assert np.all(np.abs(Z - expected) <= 2.0**-14 * scale + 1e-30)
     for _ in range(12):
-        np.testing.assert_array_equal(_core._amx_normal_product(M, X, pieces=pieces), Z)
+        np.testing.assert_array_equal(_core._testing.amx_normal_product(M, X, pieces=pieces), Z)

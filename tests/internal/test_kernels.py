@@ -18,16 +18,16 @@ from lowrank_core import _core
 
 from helpers import assert_close
 
-KERNELS = _core._normal_kernels()
+KERNELS = _core._testing.normal_kernels()
 WHICH = ("normal", "plain", "transposed")
 
 
 @pytest.fixture(params=KERNELS)
 def kernel(request):
     """Selects one kernel for the test and restores the default afterwards."""
-    before = _core._normal_kernel(request.param)
+    before = _core._testing.normal_kernel(request.param)
     yield request.param
-    _core._normal_kernel(before)
+    _core._testing.normal_kernel(before)
 
 
 def expected(M, X, which):
@@ -60,7 +60,7 @@ SHAPES = [  # (rows, cols, l)
 def test_the_kernels_are_listed():
     assert KERNELS[0] == "none"
     assert set(KERNELS) <= {"none", "avx2", "avx512"}
-    assert _core._normal_kernel() == KERNELS[-1]  # the best one is the default
+    assert _core._testing.normal_kernel() == KERNELS[-1]  # the best one is the default
 
 
 @pytest.mark.parametrize("which", WHICH)
@@ -73,7 +73,7 @@ def test_products_match_numpy(kernel, which, shape, dtype, order):
     M = np.asarray(rng.standard_normal((rows, cols)), dtype=dtype, order=order)
     X = rng.standard_normal((rows if which == "transposed" else cols, l)).astype(dtype)
     M_before, X_before = M.copy(), X.copy()
-    got = _core._kernel_product(M, X, which)
+    got = _core._testing.kernel_product(M, X, which)
     want = expected(M, X, which)
     assert got.shape == want.shape and got.dtype == dtype
     # Each entry is a sum of `terms` products of entries of size ~1: rounding grows
@@ -94,11 +94,11 @@ def test_normal_product_keeps_its_plain_product(kernel, shape, dtype):
     rng = np.random.default_rng(rows * 13 + cols * 7 + l)
     M = rng.standard_normal((rows, cols)).astype(dtype)
     X = rng.standard_normal((cols, l)).astype(dtype)
-    Z, Y = _core._kernel_product(M, X, "normal_kept")
+    Z, Y = _core._testing.kernel_product(M, X, "normal_kept")
     assert Z.shape == (cols, l) and Y.shape == (rows, l)
     assert Z.dtype == Y.dtype == dtype
-    np.testing.assert_array_equal(Z, _core._kernel_product(M, X, "normal"))
-    np.testing.assert_array_equal(Y, _core._kernel_product(M, X, "plain"))
+    np.testing.assert_array_equal(Z, _core._testing.kernel_product(M, X, "normal"))
+    np.testing.assert_array_equal(Y, _core._testing.kernel_product(M, X, "plain"))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -109,7 +109,7 @@ def test_products_of_extreme_scales(kernel, dtype):
         M = (rng.standard_normal((90, 50)) * s).astype(dtype)
         X = rng.standard_normal((50, 4)).astype(dtype)
         want = expected(M, X, "plain")
-        got = _core._kernel_product(M, X, "plain")
+        got = _core._testing.kernel_product(M, X, "plain")
         assert_close(got, want, dtype)
 
 
@@ -128,15 +128,15 @@ def test_randomized_svd_agrees_across_kernels(dtype, order, mixed):
     V, _ = np.linalg.qr(rng.standard_normal((n, n)))
     s = 1.0 / np.arange(1, n + 1)
     A = np.asarray((U * s) @ V.T, dtype=dtype, order=order)
-    before = _core._normal_kernel()
+    before = _core._testing.normal_kernel()
     try:
         results = {}
         for name in KERNELS:
-            _core._normal_kernel(name)
+            _core._testing.normal_kernel(name)
             results[name] = lc.randomized_svd(A, k, power_iters=3, seed=5,
                                               mixed_precision=mixed)
     finally:
-        _core._normal_kernel(before)
+        _core._testing.normal_kernel(before)
     reference = results["none"]
     agree = np.float32 if mixed else dtype
     for name, r in results.items():
@@ -147,15 +147,15 @@ def test_randomized_svd_agrees_across_kernels(dtype, order, mixed):
 
 
 def test_bad_kernel_names_are_refused():
-    before = _core._normal_kernel()
+    before = _core._testing.normal_kernel()
     with pytest.raises(ValueError, match="kernel must be"):
-        _core._normal_kernel("sse9")
-    assert _core._normal_kernel() == before
+        _core._testing.normal_kernel("sse9")
+    assert _core._testing.normal_kernel() == before
     M = np.ones((3, 2))
     with pytest.raises(ValueError, match="which"):
-        _core._kernel_product(M, np.ones((2, 1)), "sideways")
+        _core._testing.kernel_product(M, np.ones((2, 1)), "sideways")
     with pytest.raises(ValueError, match="rows"):
-        _core._kernel_product(M, np.ones((3, 1)), "plain")
+        _core._testing.kernel_product(M, np.ones((3, 1)), "plain")
 
 
 
@@ -168,15 +168,15 @@ def test_chunked_products_match_numpy_and_repeat_their_bits(kernel, chunked, whi
     rng = np.random.default_rng(5)
     M = rng.standard_normal((rows, cols)).astype(dtype)
     X = rng.standard_normal((rows if which == "transposed" else cols, l)).astype(dtype)
-    got = _core._kernel_product(M, X, which)
+    got = _core._testing.kernel_product(M, X, which)
     want = expected(M, X, which)
     terms = (rows * cols) if which == "normal" else (cols if which == "plain" else rows)
     bound = 4 * np.finfo(dtype).eps * terms**0.5 * float(np.abs(want).max()) * 10
     assert np.abs(got - want).max() <= bound
     for _ in range(12):
-        np.testing.assert_array_equal(_core._kernel_product(M, X, which), got)
+        np.testing.assert_array_equal(_core._testing.kernel_product(M, X, which), got)
 
 
 def test_chunked_flops_switch_refuses_negative_sizes():
     with pytest.raises(ValueError, match="flops"):
-        _core._chunked_flops(-1.0)
+        _core._testing.chunked_flops(-1.0)

@@ -1,6 +1,6 @@
-"""singular_values' two-stage path (cpp/band_reduction.hpp): large matrices reduced
+"""singular_values' two-stage path (cpp/lowrank/spectrum/band_reduction.hpp): large matrices reduced
 to a band by blocked Householder QR/LQ, then to bidiagonal form (gbbrd) and solved
-by dqds, against float64 values from NumPy. _core._two_stage_singular_values runs
+by dqds, against float64 values from NumPy. _core._testing.two_stage_singular_values runs
 that path at any size, so the edge shapes of the band reduction are tested small;
 the public functions take it from 512 columns and rows."""
 
@@ -52,7 +52,7 @@ def test_two_stage_values_at_every_edge_shape(shape, order, float_dtype):
         pytest.skip("the large shapes once, in C order")
     A = np.asarray(random_matrix(shape, float_dtype, seed=sum(shape)), order=order)
     before = A.copy()
-    got = _core._two_stage_singular_values(A)
+    got = _core._testing.two_stage_singular_values(A)
     assert got.dtype == float_dtype and got.shape == (min(shape),)
     assert np.all(np.diff(got) <= 0), "values must descend"
     assert error_in_eps(got, A) <= bound_in_eps(float_dtype, shape)
@@ -64,7 +64,7 @@ def test_two_stage_values_at_every_edge_shape(shape, order, float_dtype):
 def test_two_stage_values_of_random_shapes(m, n, seed):
     for dtype in (np.float32, np.float64):
         A = random_matrix((m, n), dtype, seed=seed)
-        got = _core._two_stage_singular_values(A)
+        got = _core._testing.two_stage_singular_values(A)
         assert error_in_eps(got, A) <= bound_in_eps(dtype, (m, n)), (m, n, dtype)
 
 
@@ -72,7 +72,7 @@ def test_two_stage_values_of_a_known_spectrum(float_dtype):
     # Exact values are known up to A's own rounding: 1/i, 200 of them.
     s = 1.0 / np.arange(1, 201)
     A = decaying_spectrum(260, 200, s, seed=3, dtype=float_dtype)
-    got = _core._two_stage_singular_values(A)
+    got = _core._testing.two_stage_singular_values(A)
     assert error_in_eps(got, A) <= bound_in_eps(float_dtype, A.shape)
     # float64 agrees with the exact spectrum to rounding A, tens of eps.
     assert np.abs(got.astype(np.float64) - s).max() <= 100 * np.finfo(float_dtype).eps
@@ -82,11 +82,11 @@ def test_two_stage_values_outside_the_safe_range(float_dtype):
     # Scaled into range by a power of two and back: the values of A itself, to
     # rounding (dqds scales by factors of its own, so not to the bit).
     A = random_matrix((70, 50), float_dtype, seed=5)
-    plain = _core._two_stage_singular_values(A)
+    plain = _core._testing.two_stage_singular_values(A)
     exponents = (-1000, 1000) if float_dtype == np.float64 else (-120, 120)
     for e in exponents:
         scaled = np.ldexp(A, e).astype(float_dtype)
-        got = _core._two_stage_singular_values(scaled)
+        got = _core._testing.two_stage_singular_values(scaled)
         assert np.all(np.isfinite(got)) and got[-1] > 0
         back = np.ldexp(got.astype(np.float64), -e)
         assert np.abs(back - plain).max() <= 4 * np.finfo(float_dtype).eps * plain[0]
@@ -96,10 +96,10 @@ def test_two_stage_values_reject_nan_and_bad_shapes():
     A = random_matrix((20, 10), np.float64)
     A[3, 4] = np.nan
     with pytest.raises(ValueError, match="NaN or Inf"):
-        _core._two_stage_singular_values(A)
+        _core._testing.two_stage_singular_values(A)
     with pytest.raises(ValueError, match="2-D"):
-        _core._two_stage_singular_values(np.ones(3))
-    assert _core._two_stage_singular_values(np.ones((0, 4))).shape == (0,)
+        _core._testing.two_stage_singular_values(np.ones(3))
+    assert _core._testing.two_stage_singular_values(np.ones((0, 4))).shape == (0,)
 
 
 @pytest.mark.parametrize("shape", [(600, 520), (520, 700)], ids=str)
@@ -108,7 +108,7 @@ def test_public_functions_take_the_two_stage_path_when_large(shape, float_dtype)
     A = random_matrix(shape, float_dtype, seed=6)
     for X in (A, np.asfortranarray(A)):
         got = lc.singular_values(X)
-        np.testing.assert_array_equal(got, _core._two_stage_singular_values(X))
+        np.testing.assert_array_equal(got, _core._testing.two_stage_singular_values(X))
         assert error_in_eps(got, A) <= bound_in_eps(float_dtype, shape)
     atol = (1e-12 if float_dtype == np.float64 else 1e-5) * got[0]
     np.testing.assert_allclose(lc.singular_values(A), reference.singular_values(A),

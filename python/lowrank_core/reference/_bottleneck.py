@@ -3,7 +3,7 @@
 Conventions (those of the core, read row-wise): a batch X is (b, n), one vector per
 row; weight l is (widths[l+1], widths[l]) and maps h to ``h @ W.T + b``; the loss is
 the mean of the squared errors over all entries. The random draws come from the
-same Philox streams as in ``cpp/philox.hpp``, so a seed gives the core's run.
+same Philox streams as in ``cpp/lowrank/common/philox.hpp``, so a seed gives the core's run.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Philox4x32-10 and the Gaussian sketch, in plain NumPy.
 
-The same rule as ``cpp/philox.hpp`` (read that header for the layout), so a seed
+The same rule as ``cpp/lowrank/common/philox.hpp`` (read that header for the layout), so a seed
 gives the same sketch here, in the C++ core and in the CUDA core.
 """
 
@@ -11,7 +11,7 @@ import numpy as np
 __all__ = ["gaussian_sketch", "gaussian_stream", "philox4x32_10", "uniform_stream"]
 
 # The purposes that draw from one seed, each from its own counter stream
-# (the counter's third word; the fourth is a substream), as in cpp/philox.hpp.
+# (the counter's third word; the fourth is a substream), as in cpp/lowrank/common/philox.hpp.
 SKETCH_STREAM, WEIGHTS_STREAM, DATA_STREAM, SHUFFLE_STREAM = 0, 1, 2, 3
 
 _MASK = np.uint64(0xFFFFFFFF)
