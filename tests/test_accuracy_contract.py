@@ -128,9 +128,9 @@ def test_steep_exponential_singular_values_are_float64_accurate():
 @pytest.mark.parametrize("layout", ["C", "F"])
 def test_float32_one_iteration_on_a_gapped_spectrum_reaches_the_optimum(layout):
     # Ten singular values at 1, ten at 1e-3, a tail at 1e-5 (k = 20, one power
-    # iteration): the single product A^T (A Omega) had lost the second group to
-    # float32 rounding (1.08-1.33 of the optimum; torch.svd_lowrank reaches
-    # 1.0001-1.0012). Now the iteration is split (HMT) where the spread asks for it.
+    # iteration): the single product A^T (A Omega) loses the second group to float32
+    # rounding, so the iteration is split (HMT) where the spread asks for it
+    # (docs/reliability.md, "One product or two per power iteration").
     m, n = 2000, 1000
     s = np.concatenate([np.ones(10), np.full(10, 1e-3), np.full(n - 20, 1e-5)])
     for seed in range(3):

@@ -215,8 +215,8 @@ def test_relative_error_near_the_float_limits(ord):
 
 
 def test_relative_error_of_tiny_a_against_huge_b_is_finite():
-    # One common scale for A and B underflowed A to 0 (found by the deep hypothesis
-    # profile): ||A|| is now taken at A's own scale, the ratio is put together in double.
+    # One common scale for A and B would underflow A to 0 (a case the deep hypothesis
+    # profile finds): ||A|| is taken at A's own scale, the ratio put together in double.
     A = np.full((1, 7), -1.7e-18, np.float32)
     B = np.full((1, 7), 3e36, np.float32)
     want = reference.relative_error(A.astype(np.float64), B.astype(np.float64))
