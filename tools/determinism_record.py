@@ -89,6 +89,16 @@ def record() -> dict[str, str]:
     for scale in (1e300, 1e-300):
         res = lc.randomized_svd(gauss[:300, :200] * scale, 10, seed=2)
         out[f"randomized_svd scaled {scale:g}"] = digest(*res)
+    # The same at sizes where the unscaled A would take the float32 copy or AMX, both
+    # layouts and dtypes: the scaled copy is planned for itself (it is column-major).
+    for dtype, scales in ((np.float64, (1e300, 1e-300)), (np.float32, (1e36, 1e-36))):
+        for scale in scales:
+            for order in ("C", "F"):
+                A = np.asarray(matrices["exp5"] * scale, dtype=dtype, order=order)
+                for precision in ("auto", "fast"):
+                    res = lc.randomized_svd(A, 20, seed=4, mixed_precision=precision)
+                    out[f"randomized_svd scaled large {np.dtype(dtype).name} {scale:g} "
+                        f"{order} mp={precision}"] = digest(*res)
     # Products chunked across threads.
     tall = rng.standard_normal((20000, 100))
     # lowrank_core._core._testing.chunked_flops (_core._chunked_flops in older builds).
