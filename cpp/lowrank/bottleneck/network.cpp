@@ -16,8 +16,6 @@
 namespace lowrank {
 namespace {
 
-constexpr double pi = 3.14159265358979323846;
-
 std::size_t size_of(index n) { return static_cast<std::size_t>(n); }
 
 // Householder QR of the column-major (rows x cols) matrix q (rows >= cols), in
@@ -483,10 +481,8 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
 
     const BottleneckConfig& c = config_;
     const index samples = c.samples, batch_size = std::min(c.batch_size, c.samples);
-    const index steps_per_epoch = c.data == DataMode::Exact
-                                      ? ExactSchedule::steps_per_epoch
-                                      : (samples + batch_size - 1) / batch_size;
-    const double total_steps = static_cast<double>(steps_per_epoch * c.epochs);
+    const index epoch_steps = steps_per_epoch(c);
+    const double total_steps = static_cast<double>(epoch_steps * c.epochs);
 
     Checkpoint checkpoint;
     save(checkpoint);
@@ -543,15 +539,14 @@ const std::vector<double>& BottleneckNetwork<T>::fit(const ConstView<T>& a,
             if (c.data == DataMode::Exact) {
                 // 3a. Full-batch gradient descent on the expected loss, the step size on
                 // a cosine from lr_peak * lr down to lr_floor * lr over the whole run.
-                for (index k = 0; k < steps_per_epoch; ++k) {
+                for (index k = 0; k < epoch_steps; ++k) {
                     loss_sum += exact_gradients(scaled.view());
-                    const double progress = static_cast<double>(epoch * steps_per_epoch + k) /
+                    const double progress = static_cast<double>(epoch * epoch_steps + k) /
                                             total_steps;
-                    const double high = ExactSchedule::lr_peak, low = ExactSchedule::lr_floor;
-                    step(c.lr * (low + (high - low) * 0.5 * (1.0 + std::cos(pi * progress))));
+                    step(ExactSchedule::step_size(c.lr, progress));
                     poll();
                 }
-                loss_sum /= static_cast<double>(steps_per_epoch);
+                loss_sum /= static_cast<double>(epoch_steps);
             } else {
                 // 3b. Mini-batches: the fixed set in this epoch's shuffled order (a
                 // Fisher-Yates shuffle from the shuffle stream, substream = epoch), or

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -47,6 +48,12 @@ struct ExactSchedule {
     static constexpr index steps_per_epoch = 1000;
     static constexpr double lr_peak = 10.0;
     static constexpr double lr_floor = 1e-2;
+
+    // The step size at `progress` (steps done / all steps of the run, in [0, 1)).
+    static double step_size(double lr, double progress) {
+        constexpr double pi = 3.14159265358979323846;
+        return lr * (lr_floor + (lr_peak - lr_floor) * 0.5 * (1.0 + std::cos(pi * progress)));
+    }
 };
 
 // How the training loop talks to its caller, without knowing who it is.
@@ -65,6 +72,14 @@ std::string width_list(const std::vector<index>& widths);
 
 // "config.field must ..." when a configuration is unusable.
 void validate(const BottleneckConfig& config);
+
+// Training steps in one epoch: ExactSchedule's full-batch steps for data="exact",
+// else the mini-batches that cover the samples.
+inline index steps_per_epoch(const BottleneckConfig& c) {
+    const index batch_size = std::min(c.batch_size, c.samples);
+    return c.data == DataMode::Exact ? ExactSchedule::steps_per_epoch
+                                     : (c.samples + batch_size - 1) / batch_size;
+}
 // The choke point: index into widths of the first narrowest hidden layer.
 index choke_index(const std::vector<index>& widths);
 

@@ -39,7 +39,6 @@
 namespace lowrank::gpu {
 namespace {
 
-constexpr double pi = 3.14159265358979323846;
 constexpr index kAlign = 32;   // offsets in the flat parameter array (128 bytes of float)
 constexpr index kChunk = 64;   // columns per thread in output_residual_kernel (at least)
 constexpr index kMaxGridY = 65535;
@@ -665,10 +664,8 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
 
     const BottleneckConfig& c = config_;
     const index samples = c.samples, batch_size = std::min(c.batch_size, c.samples);
-    const index steps_per_epoch = c.data == DataMode::Exact
-                                      ? ExactSchedule::steps_per_epoch
-                                      : (samples + batch_size - 1) / batch_size;
-    const double total_steps = static_cast<double>(steps_per_epoch * c.epochs);
+    const index epoch_steps = steps_per_epoch(c);
+    const double total_steps = static_cast<double>(epoch_steps * c.epochs);
 
     // 2. Data: the fixed set X (n x samples) and its targets (A / s) X, drawn once, and
     // the epoch's shuffled copies; or the stream's vectors of one epoch.
@@ -732,15 +729,14 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
             // the bias on the last column only), the step size on the cosine of
             // ExactSchedule.
             const T factor = static_cast<T>(2.0 / static_cast<double>(m));
-            for (index k = 0; k < steps_per_epoch; ++k) {
+            for (index k = 0; k < epoch_steps; ++k) {
                 t.forward(nullptr, n + 1, n, n);
                 t.residual(n + 1, n, scaled.data(), m, n, factor, static_cast<double>(m),
                            1.0);
                 t.backward(n + 1, n);
-                const double progress = static_cast<double>(epoch * steps_per_epoch + k) /
+                const double progress = static_cast<double>(epoch * epoch_steps + k) /
                                         total_steps;
-                const double high = ExactSchedule::lr_peak, low = ExactSchedule::lr_floor;
-                t.step(c.lr * (low + (high - low) * 0.5 * (1.0 + std::cos(pi * progress))));
+                t.step(ExactSchedule::step_size(c.lr, progress));
                 poll();
             }
         } else {
@@ -803,7 +799,7 @@ const std::vector<double>& GpuBottleneck<T>::fit(int device, cudaStream_t stream
         LOWRANK_CUDA_TRY(cudaMemsetAsync(t.loss_sum.data(), 0, sizeof(double), stream));
         t.save();
         t.resources->synchronize();
-        const double per = c.data == DataMode::Exact ? static_cast<double>(steps_per_epoch)
+        const double per = c.data == DataMode::Exact ? static_cast<double>(epoch_steps)
                                                      : static_cast<double>(samples);
         // In the units of A; (loss * s) * s keeps a zero loss 0 when s^2 would overflow.
         const double epoch_loss = epoch_sum / per * s * s;
