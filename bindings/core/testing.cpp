@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lowrank/kernels/amx_product.hpp"
+#include "lowrank/runtime/isa.hpp"
 #include "lowrank/backend/blas_lapack.hpp"
 #include "lowrank/runtime/block_cache.hpp"
 #include "common/interruptible.hpp"
@@ -229,6 +230,14 @@ void register_testing(py::module_& testing) {
             return names;
         },
         "The instruction sets the power iterations' fused kernel can use here ('none': BLAS).");
+    testing.def(
+        "isa_ceiling",
+        []() {
+            const isa::Ceiling& c = isa::ceiling();
+            return py::make_tuple(isa::name(c.level), c.requested, c.recognised);
+        },
+        "(ceiling, LOWRANK_CORE_ISA as read or '', whether it named a known ceiling): the\n"
+        "highest instruction set the kernels may pick (runtime/isa.hpp).");
     testing.def(
         "normal_kernel",
         [](const std::optional<std::string>& choice) {

@@ -10,6 +10,8 @@
 #include "lowrank/kernels/target_region.hpp"
 #endif
 
+#include "lowrank/runtime/isa.hpp"
+
 // Function multi-versioning (GCC, Clang): one copy of each kernel per target, the
 // best the CPU supports chosen when the library loads.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
@@ -102,7 +104,8 @@ LOWRANK_TARGET_END
 LOWRANK_TARGET_CLONES
 std::uint64_t float_copy_max(const double* p, index count, float* out, bool cached) {
 #ifdef LOWRANK_AVX512_COPY
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    static const bool avx512 =
+        isa::allows(isa::Level::avx512) && __builtin_cpu_supports("avx512f");
     if (avx512 && count >= 64) {
         return cached ? float_copy_max_avx512<false>(p, count, out)
                       : float_copy_max_avx512<true>(p, count, out);

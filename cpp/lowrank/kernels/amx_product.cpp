@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lowrank/runtime/chunk_sums.hpp"
+#include "lowrank/runtime/isa.hpp"
 #include "lowrank/runtime/parallel.hpp"
 
 // Built for x86-64 with GCC >= 11 or Clang >= 12 (the AMX intrinsics), in a target
@@ -52,6 +53,7 @@ const TileConfig kTileConfig{};
 
 bool cpu_and_os_allow() {
     unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!isa::allows(isa::Level::amx)) return false;
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return false;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     const bool amx_tile = (d >> 24) & 1u, amx_bf16 = (d >> 22) & 1u;

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "lowrank/runtime/chunk_sums.hpp"
+#include "lowrank/runtime/isa.hpp"
 #include "lowrank/runtime/parallel.hpp"
 
 // The kernels are built for x86-64 with GCC or Clang, each instruction set in its own
@@ -82,9 +83,12 @@ bool supported(Isa isa) {
     // (__builtin_cpu_supports also checks that the OS saves the vector registers.)
     switch (isa) {
         case Isa::none: return true;
-        case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        case Isa::avx2:
+            return lowrank::isa::allows(isa::Level::avx2) && __builtin_cpu_supports("avx2") &&
+                   __builtin_cpu_supports("fma");
         case Isa::avx512:
-            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+            return lowrank::isa::allows(isa::Level::avx512) && __builtin_cpu_supports("avx512f") &&
+                   __builtin_cpu_supports("fma");
     }
     return false;
 #else
@@ -126,7 +130,7 @@ Isa current() { return selected().load(std::memory_order_relaxed); }
 void set(Isa isa) {
     if (!supported(isa)) {
         throw std::invalid_argument(std::string("kernel '") + name(isa) +
-                                    "' is not available on this CPU");
+                                    "' is not available on this CPU (or is above LOWRANK_CORE_ISA)");
     }
     selected().store(isa, std::memory_order_relaxed);
 }

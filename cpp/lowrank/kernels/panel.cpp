@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "lowrank/backend/blas_lapack.hpp"
+#include "lowrank/runtime/isa.hpp"
 #include "lowrank/runtime/parallel.hpp"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -258,7 +259,8 @@ LOWRANK_TARGET_END
 
 bool cpu_has_kernels() {
 #ifdef LOWRANK_PANEL_KERNELS
-    static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    static const bool yes = isa::allows(isa::Level::avx512) &&
+                            __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
     return yes;
 #else
     return false;

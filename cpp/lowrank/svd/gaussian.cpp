@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "lowrank/runtime/isa.hpp"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LOWRANK_GAUSSIAN_AVX512 1
 #include <immintrin.h>
@@ -171,7 +173,8 @@ using Gaussian32 = void (*)(std::uint64_t, std::uint64_t, std::uint32_t, std::ui
 
 Gaussian32 best() {
 #ifdef LOWRANK_GAUSSIAN_AVX512
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+    if (isa::allows(isa::Level::avx512) && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("fma")) {
         return gaussian32_avx512;
     }
 #endif

