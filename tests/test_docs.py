@@ -64,5 +64,9 @@ def test_version_is_written_once():
     # provider), so the installed metadata and __version__ cannot disagree.
     import importlib.metadata
 
-    assert lowrank_core.__version__ == importlib.metadata.version("lowrank_core")
+    from lowrank_core import _build_config
+
+    # A CUDA wheel is the distribution lowrank-core-cuda12x/13x (README.md, "Installing").
+    dist = "lowrank_core" if _build_config.BUILT_FOR == "source build" else _build_config.BUILT_FOR
+    assert lowrank_core.__version__ == importlib.metadata.version(dist)
     assert "version = " not in (ROOT / "pyproject.toml").read_text().split("[tool.")[0]

@@ -4,6 +4,10 @@
 # machine's build allows, then `auditwheel show` and a check of each wheel's contents.
 #
 #   tools/build_wheels.sh [cpu] [cuda12] [cuda13] [cuda]
+#   tools/build_wheels.sh --repair WHEEL DEST   (cibuildwheel's repair step; the flavour
+#                                                from LOWRANK_CORE_FLAVOUR, default cpu)
+#   tools/build_wheels.sh --container-setup     (cibuildwheel's before-all: for a CUDA
+#                                                flavour, the toolkit in the container)
 #
 # Flavours (README.md, "Installing"): cpu = the `lowrank_core` wheel (the CPU core
 # only); cuda12 / cuda13 = `lowrank-core-cuda12x` / `lowrank-core-cuda13x` (also
@@ -58,12 +62,10 @@ trap 'rm -rf "$raw"' EXIT
 build() {  # build <flavour>: one raw wheel into $raw/<flavour>/
   local flavour=$1 out=$raw/$1
   mkdir -p "$out"
-  local -a env_vars=(LOWRANK_CORE_DISTRIBUTION=lowrank_core LOWRANK_CORE_CUDA=OFF)
+  local -a env_vars=(LOWRANK_CORE_FLAVOUR="$flavour")
   local -a config=()
   if [ "$flavour" != cpu ]; then
-    local dist
-    dist=$("$PYTHON" -c "import sys; sys.path.insert(0, 'tools'); import wheel_flavour as w; print(w.FLAVOURS['$flavour'][0])")
-    env_vars=(LOWRANK_CORE_DISTRIBUTION="$dist" LOWRANK_CORE_CUDA=ON LOWRANK_CORE_CUDA_ARCHS="$archs")
+    env_vars+=(LOWRANK_CORE_CUDA_ARCHS="$archs")
     if [ -n "$archs" ]; then  # a list of its own: a build folder of its own
       config=(-C "build-dir=build/$flavour-$(printf %s "$archs" | tr -c 'A-Za-z0-9' _)/{wheel_tag}")
     fi
@@ -76,27 +78,27 @@ build() {  # build <flavour>: one raw wheel into $raw/<flavour>/
   echo "  built in $((SECONDS - start)) s"
 }
 
-repair() {  # repair <flavour>: rename (CUDA flavours), auditwheel repair, show, check
-  local flavour=$1 wheel exclude=()
-  wheel=$(ls "$raw/$flavour"/*.whl)
+repair() {  # repair <wheel> <flavour> <dest>: rename (CUDA flavours), repair, show, check
+  local wheel=$1 flavour=$2 dest=$3 work exclude=()
+  work=$(mktemp -d -p "$raw")
   if [ "$flavour" != cpu ]; then
-    mkdir -p "$raw/$flavour/renamed"
-    wheel=$("$PYTHON" tools/wheel_flavour.py "$wheel" "$flavour" "$raw/$flavour/renamed")
+    mkdir -p "$work/renamed"
+    wheel=$("$PYTHON" tools/wheel_flavour.py "$wheel" "$flavour" "$work/renamed")
     for lib in $("$PYTHON" tools/wheel_flavour.py --exclude); do exclude+=(--exclude "$lib"); done
   fi
   echo "+ auditwheel repair ${exclude[*]} $(basename "$wheel")"
-  if ! "$PYTHON" -m auditwheel repair "${exclude[@]}" -w "$raw/$flavour/repaired" "$wheel" \
-       >"$raw/$flavour/repair.log" 2>&1; then
-    cat "$raw/$flavour/repair.log" >&2
+  if ! "$PYTHON" -m auditwheel repair "${exclude[@]}" -w "$work/repaired" "$wheel" \
+       >"$work/repair.log" 2>&1; then
+    cat "$work/repair.log" >&2
     exit 1
   fi
-  grep -v '^INFO:auditwheel' "$raw/$flavour/repair.log" || true
+  grep -v '^INFO:auditwheel' "$work/repair.log" || true
   local repaired
-  repaired=$(ls "$raw/$flavour/repaired"/*.whl)
+  repaired=$(ls "$work/repaired"/*.whl)
   echo "+ auditwheel show $(basename "$repaired")"
   "$PYTHON" -m auditwheel show "$repaired"
   "$PYTHON" - "$repaired" "$flavour" <<'PY'
-import re, subprocess, sys, tempfile, zipfile
+import fnmatch, json, re, subprocess, sys, tempfile, zipfile
 wheel, flavour = sys.argv[1], sys.argv[2]
 names = zipfile.ZipFile(wheel).namelist()
 meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -129,14 +131,58 @@ else:
             problems.append("_cuda loads libcudart.so: the CUDA runtime must be static")
         print("  _cuda needs:", ", ".join(re.findall(r"Shared library: \[(.*?)\]", needed)))
         print("  _cuda runpath:", ", ".join(re.findall(r"R(?:UN)?PATH.*\[(.*?)\]", needed)))
+# auditwheel show knows no --exclude: the wheel is compliant when its symbol versions
+# fit a manylinux tag and the only libraries outside that policy are the excluded
+# CUDA libraries, which the wheel declares (nvidia-* requirements, checked above).
+show = json.loads(subprocess.run([sys.executable, "-m", "auditwheel", "show", "--json", wheel],
+                                 capture_output=True, text=True, check=True).stdout)
+external = sorted(show["external_libs"])
+sys.path.insert(0, "tools")
+from wheel_flavour import EXCLUDED
+allowed = [] if flavour == "cpu" else EXCLUDED
+stray = [lib for lib in external if not any(fnmatch.fnmatch(lib, p) for p in allowed)]
+if not show["sym_tag"].startswith("manylinux") or stray:
+    problems.append(f"auditwheel: symbol policy {show['sym_tag']}, libraries outside it: {stray}")
+verdict = f"{show['sym_tag']}" + (f", apart from the excluded CUDA libraries {external}"
+                                  if external else "")
+print(f"  auditwheel show: compliant with {verdict}")
 print(f"  bundled libraries: {bundled or 'none'}")
 print(f"  requires: {', '.join(requires)}")
 if problems:
     sys.exit("wheel check failed: " + "; ".join(problems))
 PY
-  cp "$repaired" "$WHEELHOUSE/"
-  echo "  -> $WHEELHOUSE/$(basename "$repaired") ($(du -k "$repaired" | cut -f1) KiB)"
+  mkdir -p "$dest"
+  cp "$repaired" "$dest/"
+  echo "  -> $dest/$(basename "$repaired") ($(du -k "$repaired" | cut -f1) KiB)"
 }
+
+container_setup() {
+  # cibuildwheel's before-all, in a manylinux_2_28 (RHEL 8) container: nothing for the
+  # CPU wheel; for a CUDA flavour, nvcc, the static runtime and the headers and
+  # libraries of cuBLAS, cuSOLVER, cuSPARSE and nvJitLink from NVIDIA's CUDA
+  # repository for RHEL 8, whose .repo file LOWRANK_CORE_CUDA_REPO names (NVIDIA's
+  # CUDA downloads list one per architecture), at version LOWRANK_CORE_CUDA_VERSION
+  # (e.g. 12-9 or 13-0).
+  local flavour=${LOWRANK_CORE_FLAVOUR:-cpu}
+  [ "$flavour" = cpu ] && return 0
+  : "${LOWRANK_CORE_CUDA_REPO:?set it to the CUDA .repo file of NVIDIA for RHEL 8 on this architecture}"
+  : "${LOWRANK_CORE_CUDA_VERSION:?set it to the toolkit version, e.g. 13-0}"
+  dnf config-manager --add-repo "$LOWRANK_CORE_CUDA_REPO"
+  local v=$LOWRANK_CORE_CUDA_VERSION
+  dnf install -y "cuda-nvcc-$v" "cuda-cudart-devel-$v" "libcublas-devel-$v" \
+    "libcusolver-devel-$v" "libcusparse-devel-$v" "libnvjitlink-devel-$v"
+  ln -sfn "/usr/local/cuda-${v/-/.}" /usr/local/cuda
+}
+
+case ${1:-} in
+  --repair)
+    [ $# -eq 3 ] || { echo "usage: $0 --repair WHEEL DEST" >&2; exit 2; }
+    repair "$2" "${LOWRANK_CORE_FLAVOUR:-cpu}" "$3"
+    exit 0 ;;
+  --container-setup)
+    container_setup
+    exit 0 ;;
+esac
 
 for flavour in "${flavours[@]}"; do
   if [ "$flavour" = cuda ]; then
@@ -156,5 +202,5 @@ for flavour in "${flavours[@]}"; do
     *) echo "unknown flavour '$flavour' (cpu, cuda12, cuda13, cuda)" >&2; exit 1 ;;
   esac
   build "$flavour"
-  repair "$flavour"
+  repair "$(ls "$raw/$flavour"/*.whl)" "$flavour" "$WHEELHOUSE"
 done

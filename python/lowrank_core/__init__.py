@@ -25,6 +25,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
 
 from ._backend import cpu_kernels, gpu_available
 from ._bottleneck import Bottleneck, NotFittedError
+from ._config import show_config
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import SVDResult
 from ._svd import randomized_svd, singular_values, svd
@@ -56,6 +57,7 @@ __all__ = [
     "randomized_svd",
     "rank",
     "relative_error",
+    "show_config",
     "singular_values",
     "stable_rank",
     "svd",
