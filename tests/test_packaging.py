@@ -176,3 +176,70 @@ def test_the_wheel_declares_what_it_loads():
         assert not nvidia, requires
         assert not any(Path(lc.__file__).parent.glob("_cuda*"))
 
+
+
+def _wheel_flavour():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("wheel_flavour", ROOT / "tools" / "wheel_flavour.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record_ok(archive) -> bool:
+    import base64
+    import csv
+    import hashlib
+
+    record = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+    rows = list(csv.reader(archive.read(record).decode().splitlines()))
+    listed = {row[0] for row in rows}
+    for path, digest, size in rows:
+        if path == record:
+            continue
+        data = archive.read(path)
+        expected = "sha256=" + base64.urlsafe_b64encode(
+            hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        if digest != expected or int(size) != len(data):
+            return False
+    return listed == set(archive.namelist())
+
+
+def test_wheel_flavour_renames_and_declares_the_cuda_libraries(tmp_path):
+    import zipfile
+
+    flavour = _wheel_flavour()
+    source = tmp_path / "lowrank_core-0.1.0-cp311-cp311-linux_x86_64.whl"
+    metadata = ("Metadata-Version: 2.2\nName: lowrank_core\nVersion: 0.1.0\n"
+                "Requires-Dist: numpy>=1.24\nRequires-Dist: scipy>=1.10\n"
+                'Requires-Dist: pytest>=7; extra == "test"\nProvides-Extra: test\n\n# readme\n')
+    with zipfile.ZipFile(source, "w") as z:
+        z.writestr("lowrank_core/__init__.py", "")
+        z.writestr("lowrank_core/_cuda.cpython-311-x86_64-linux-gnu.so", b"\x7fELF")
+        z.writestr("lowrank_core-0.1.0.dist-info/METADATA", metadata)
+        z.writestr("lowrank_core-0.1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
+        z.writestr("lowrank_core-0.1.0.dist-info/RECORD", "stale,,\n")
+    out = flavour.convert(source, "cuda13", tmp_path)
+    assert out.name == "lowrank_core_cuda13x-0.1.0-cp311-cp311-linux_x86_64.whl"
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        assert not any(n.startswith("lowrank_core-0.1.0.dist-info") for n in names)
+        text = z.read("lowrank_core_cuda13x-0.1.0.dist-info/METADATA").decode()
+        assert _record_ok(z)
+    headers = text.split("\n\n")[0].splitlines()
+    assert "Name: lowrank-core-cuda13x" in headers
+    requires = [h[len("Requires-Dist: "):] for h in headers if h.startswith("Requires-Dist: ")]
+    assert requires[:2] == ["numpy>=1.24", "scipy>=1.10"]
+    assert requires[2:6] == flavour.FLAVOURS["cuda13"][2]
+    assert requires[6] == 'pytest>=7; extra == "test"'
+    assert text.endswith("# readme\n")
+    # A wheel without the CUDA core cannot become a CUDA flavour.
+    with zipfile.ZipFile(tmp_path / "cpu.whl", "w") as z:
+        z.writestr("lowrank_core/_core.so", b"")
+    cpu = tmp_path / "lowrank_core-0.1.0-cp311-cp311-linux_x86_64.whl"
+    (tmp_path / "cpu.whl").replace(cpu)
+    with pytest.raises(SystemExit, match="no lowrank_core/_cuda"):
+        flavour.convert(cpu, "cuda12", tmp_path)
+    with pytest.raises(SystemExit, match="flavour must be one of"):
+        flavour.convert(out, "cuda11", tmp_path)

@@ -5,7 +5,7 @@
 #
 #   tools/build_wheels.sh [cpu] [cuda12] [cuda13] [cuda]
 #   tools/build_wheels.sh --repair WHEEL DEST   (cibuildwheel's repair step; the flavour
-#                                                from LOWRANK_CORE_FLAVOUR, default cpu)
+#                                                is the one the wheel was built for)
 #   tools/build_wheels.sh --container-setup     (cibuildwheel's before-all: for a CUDA
 #                                                flavour, the toolkit in the container)
 #
@@ -26,10 +26,13 @@
 #                            scikit-build-core and pybind11)
 #   LOWRANK_CORE_WERROR      passed on to the build, as for `pip install .`
 #
-# Builds share scikit-build-core's build folder build/{wheel_tag} with `pip install .`
-# when the configuration is the same (the CPU wheel always; a CUDA flavour with
-# LOWRANK_CORE_CUDA_ARCHS=""), so a wheel after a source build recompiles only what
-# differs. Other architecture lists get a folder of their own.
+# All builds use scikit-build-core's build folder build/{wheel_tag} (a CUDA flavour with
+# an architecture list other than a source build's gets a folder of its own), so with
+# BUILD_ISOLATION=0 and one PYTHON the CPU wheel and a CUDA flavour share their C++
+# objects and a rebuild compiles only what changed. An isolated build (the default,
+# as `pip install .`) compiles everything: scikit-build-core clears the folder's CMake
+# cache whenever the build environment differs from the last one, as every isolated
+# environment does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,6 +42,28 @@ WHEELHOUSE=${WHEELHOUSE:-$root/wheelhouse}
 archs=${LOWRANK_CORE_CUDA_ARCHS-wheel}
 isolation=()
 [ "${BUILD_ISOLATION:-1}" = 0 ] && isolation=(--no-build-isolation)
+
+container_setup() {
+  # cibuildwheel's before-all, in a manylinux_2_28 (RHEL 8) container: nothing for the
+  # CPU wheel; for a CUDA flavour, nvcc, the static runtime and the headers and
+  # libraries of cuBLAS, cuSOLVER, cuSPARSE and nvJitLink from NVIDIA's CUDA
+  # repository for RHEL 8, whose .repo file LOWRANK_CORE_CUDA_REPO names (NVIDIA's
+  # CUDA downloads list one per architecture), at version LOWRANK_CORE_CUDA_VERSION
+  # (e.g. 12-9 or 13-0).
+  local flavour=${LOWRANK_CORE_FLAVOUR:-cpu}
+  [ "$flavour" = cpu ] && return 0
+  : "${LOWRANK_CORE_CUDA_REPO:?set it to the CUDA .repo file of NVIDIA for RHEL 8 on this architecture}"
+  : "${LOWRANK_CORE_CUDA_VERSION:?set it to the toolkit version, e.g. 13-0}"
+  dnf config-manager --add-repo "$LOWRANK_CORE_CUDA_REPO"
+  local v=$LOWRANK_CORE_CUDA_VERSION
+  dnf install -y "cuda-nvcc-$v" "cuda-cudart-devel-$v" "libcublas-devel-$v" \
+    "libcusolver-devel-$v" "libcusparse-devel-$v" "libnvjitlink-devel-$v"
+  ln -sfn "/usr/local/cuda-${v/-/.}" /usr/local/cuda
+}
+if [ "${1:-}" = --container-setup ]; then
+  container_setup
+  exit 0
+fi
 
 nvcc=${CUDACXX:-$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)}
 cuda_major() { "$nvcc" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p'; }
@@ -156,31 +181,21 @@ PY
   echo "  -> $dest/$(basename "$repaired") ($(du -k "$repaired" | cut -f1) KiB)"
 }
 
-container_setup() {
-  # cibuildwheel's before-all, in a manylinux_2_28 (RHEL 8) container: nothing for the
-  # CPU wheel; for a CUDA flavour, nvcc, the static runtime and the headers and
-  # libraries of cuBLAS, cuSOLVER, cuSPARSE and nvJitLink from NVIDIA's CUDA
-  # repository for RHEL 8, whose .repo file LOWRANK_CORE_CUDA_REPO names (NVIDIA's
-  # CUDA downloads list one per architecture), at version LOWRANK_CORE_CUDA_VERSION
-  # (e.g. 12-9 or 13-0).
-  local flavour=${LOWRANK_CORE_FLAVOUR:-cpu}
-  [ "$flavour" = cpu ] && return 0
-  : "${LOWRANK_CORE_CUDA_REPO:?set it to the CUDA .repo file of NVIDIA for RHEL 8 on this architecture}"
-  : "${LOWRANK_CORE_CUDA_VERSION:?set it to the toolkit version, e.g. 13-0}"
-  dnf config-manager --add-repo "$LOWRANK_CORE_CUDA_REPO"
-  local v=$LOWRANK_CORE_CUDA_VERSION
-  dnf install -y "cuda-nvcc-$v" "cuda-cudart-devel-$v" "libcublas-devel-$v" \
-    "libcusolver-devel-$v" "libcusparse-devel-$v" "libnvjitlink-devel-$v"
-  ln -sfn "/usr/local/cuda-${v/-/.}" /usr/local/cuda
-}
 
 case ${1:-} in
   --repair)
     [ $# -eq 3 ] || { echo "usage: $0 --repair WHEEL DEST" >&2; exit 2; }
-    repair "$2" "${LOWRANK_CORE_FLAVOUR:-cpu}" "$3"
-    exit 0 ;;
-  --container-setup)
-    container_setup
+    # The flavour the wheel was built for: its _build_config.BUILT_FOR.
+    flavour=$("$PYTHON" - "$2" <<'PY'
+import re, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+text = z.read("lowrank_core/_build_config.py").decode()
+built_for = re.search(r'^BUILT_FOR = "(.*)"$', text, re.M).group(1)
+found = re.fullmatch(r"lowrank-core-(cuda1[23])x", built_for)
+print(found.group(1) if found else "cpu")
+PY
+)
+    repair "$2" "$flavour" "$3"
     exit 0 ;;
 esac
 

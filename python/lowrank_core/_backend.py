@@ -92,7 +92,10 @@ def gpu_status() -> tuple[bool, str]:
         try:
             import cupy
         except ImportError:
-            return False, "CuPy is not installed (pip install lowrank_core[cuda13])"
+            major = str(_build_config.CUDA_VERSION).split(".")[0]
+            dist = _build_config.BUILT_FOR if _build_config.BUILT_FOR.startswith(
+                "lowrank-core-cuda") else "lowrank_core"
+            return False, f"CuPy is not installed (pip install \"{dist}[cuda{major}]\")"
         if not cupy.cuda.is_available():
             return False, "CuPy sees no usable CUDA GPU"
         return True, "CUDA core, CuPy and a GPU are present"
