@@ -73,9 +73,17 @@ def _working_block(block, declared, dtype, position, shape, exponent):
     block = block.astype(dtype, copy=False)
     if exponent:
         block = np.ldexp(block, -exponent).astype(dtype, copy=False)  # exact
-    if not (block.flags.c_contiguous or block.flags.f_contiguous):
-        block = np.ascontiguousarray(block)
-    return block
+    return _readable(block)
+
+
+def _readable(array):
+    """``array`` as the core reads it: contiguous and aligned for its dtype (arrays
+    that arrive from another process may lie at any byte offset)."""
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = np.ascontiguousarray(array)
+    if not _checks._aligned(array):
+        array = array.copy(order="A")
+    return array
 
 
 def _largest(block) -> float:
@@ -96,6 +104,8 @@ def _row_pass(blocks, W, R, plan):
     declared, dtype, threads, row, shapes, offsets, exponent, check, keep = plan
     blocks = [_working_block(b, declared, dtype, (row, j), shapes[j], exponent)
               for j, b in enumerate(blocks)]
+    W = _readable(np.asfortranarray(W))
+    R = None if R is None else _readable(R)
     largest = max(_largest(b) for b in blocks) if check else 0.0
     if check and not math.isfinite(largest):
         largest = math.nan if math.isnan(largest) else math.inf
@@ -105,8 +115,9 @@ def _row_pass(blocks, W, R, plan):
     else:
         Y = None
         for b, start, stop in zip(blocks, offsets[:-1], offsets[1:]):
-            part = _blocks.product(b, np.asfortranarray(W[start:stop]), threads)
-            Y = part if Y is None else Y + part
+            part = _blocks.product(b, _readable(np.asfortranarray(W[start:stop])), threads)
+            with np.errstate(all="ignore"):  # (see _sum)
+                Y = part if Y is None else Y + part
         if R is not None:
             Y = _blocks.times_upper(Y, R, threads)
         Zs = [_blocks.transposed_product(b, Y, threads) for b in blocks]
@@ -120,7 +131,7 @@ def _transposed_pass(blocks, Q, plan):
     declared, dtype, threads, row, shapes, offsets, exponent = plan[:7]
     blocks = [_working_block(b, declared, dtype, (row, j), shapes[j], exponent)
               for j, b in enumerate(blocks)]
-    Q = np.asfortranarray(Q)
+    Q = _readable(np.asfortranarray(Q))
     Zs = [_blocks.transposed_product(b, Q, threads) for b in blocks]
     return (Zs[0] if len(Zs) == 1 else np.concatenate(Zs, axis=0)), None, 0.0, None
 
@@ -131,9 +142,12 @@ def _sum(*parts):
     G = None if parts[0][1] is None else parts[0][1].copy()
     largest = parts[0][2]
     for part in parts[1:]:
-        Z += part[0]
-        if G is not None:
-            G += part[1]
+        # Where A's entries lie outside the safe range the first pass overflows; the
+        # client then drops its sums and runs on scaled blocks (no warning meanwhile).
+        with np.errstate(all="ignore"):
+            Z += part[0]
+            if G is not None:
+                G += part[1]
         largest = math.nan if (math.isnan(largest) or math.isnan(part[2])) else max(
             largest, part[2])
     return Z, G, largest, None
@@ -149,11 +163,11 @@ def _select(result, index):
 
 def _times(Y, M, threads):
     """Y M (M upper-triangular float64), rounded to Y's type."""
-    return _blocks.times_upper(np.asfortranarray(Y), M, threads)
+    return _blocks.times_upper(_readable(np.asfortranarray(Y)), _readable(M), threads)
 
 
 def _block_gram(Y, threads):
-    return _blocks.gram(np.asfortranarray(Y), threads)
+    return _blocks.gram(_readable(np.asfortranarray(Y)), threads)
 
 
 def _lift(Q, Ub_t_k, signs):
