@@ -407,7 +407,7 @@ def _range_and_product(driver, W, k, power_iters, m):
             _, G, _ = driver.normal_pass(W)
             factor = _cholesky_inverse_factor(G)
             Z, _, _ = driver.normal_pass(W, None if factor is None else factor[0])
-        W = _blocks.orthonormalize(np.asfortranarray(Z), False)
+        W = _blocks.orthonormalize(_readable(np.asfortranarray(Z)), False)
 
     if m >= 4 * l:
         # Q = orth(Y) and Bt = A^T Q from the one pass Y = A W, Z = A^T Y
@@ -426,7 +426,7 @@ def _range_and_product(driver, W, k, power_iters, m):
     _, _, largest, Y = driver.kept_pass(W, check=not checked)
     if not checked and not check(largest):
         return None
-    Q = _blocks.orthonormalize(np.asfortranarray(Y.compute()), True)
+    Q = _blocks.orthonormalize(_readable(np.asfortranarray(Y.compute())), True)
     Q = da.from_array(Q, chunks=(driver.row_chunks, l))
     return Q, driver.transposed_pass(Q)
 
@@ -448,7 +448,7 @@ def _with_product(driver, Y, Z, G, k):
         return None
     if _one_cholesky_step_suffices(dtype, first / last):
         Q = driver.dask.persist(driver.times(Y, r1))[0]
-        return Q, _blocks.times_upper(np.asfortranarray(Z), r1, 1)
+        return Q, _blocks.times_upper(_readable(np.asfortranarray(Z)), r1, 1)
     Q1 = driver.dask.persist(driver.times(Y, r1))[0]
     second = _cholesky_inverse_factor(driver.gram(Q1))
     if second is None:
@@ -456,7 +456,7 @@ def _with_product(driver, Y, Z, G, k):
     r2 = second[0]
     Q = driver.dask.persist(driver.times(Q1, r2))[0]
     both = np.asfortranarray(np.triu(r1 @ r2))  # trmm: R1^-1 R2^-1, upper triangular
-    return Q, _blocks.times_upper(np.asfortranarray(Z), both, 1)
+    return Q, _blocks.times_upper(_readable(np.asfortranarray(Z)), both, 1)
 
 
 def _check_array(X):
@@ -541,7 +541,7 @@ def randomized_svd(X, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     else:
         exponent = 0
     Q, Bt = got
-    s, V, ub_t = _blocks.small_svd(np.asfortranarray(Bt))
+    s, V, ub_t = _blocks.small_svd(_readable(np.asfortranarray(Bt)))
     S = np.ldexp(s[:k], exponent).astype(dtype) if exponent else s[:k].copy()
     Vh = np.ascontiguousarray(V[:, :k].T)
     ub_k = np.ascontiguousarray(ub_t[:k])
