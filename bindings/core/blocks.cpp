@@ -1,11 +1,11 @@
 // lowrank_core._core._blocks: the randomized SVD's steps on one block of A, for
 // drivers that hold A in pieces (lowrank_core._dask runs them as Dask tasks): the
-// products with a block (the fused one-pass M^T (M W) among them), the float64 Gram
-// matrix and upper-triangular product of the Cholesky-QR steps, and the small
+// products with a block (the fused one-pass A^T (A W) among them), and the small
 // orthonormalisation and SVD that follow on the client. They are the core's own
-// functions (row_blocks.hpp, panel.hpp, orthonormalize.hpp, small_svd.hpp); each
-// runs on at most `threads` of the core's threads with the BLAS single-threaded
-// meanwhile, so that tasks running side by side do not oversubscribe the machine.
+// functions (row_blocks.hpp, orthonormalize.hpp, small_svd.hpp); the products run on
+// at most `threads` of the core's threads with the BLAS single-threaded meanwhile, so
+// that tasks running side by side do not oversubscribe the machine. (The Cholesky-QR
+// steps' Gram matrix and Y R are _core._testing.panel_gram and panel_times_upper.)
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -16,7 +16,6 @@
 
 #include "common/numpy_arrays.hpp"
 #include "core/register.hpp"
-#include "lowrank/kernels/panel.hpp"
 #include "lowrank/runtime/parallel.hpp"
 #include "lowrank/svd/orthonormalize.hpp"
 #include "lowrank/svd/row_blocks.hpp"
@@ -88,67 +87,21 @@ py::tuple normal_product(const py::array_t<T>& a, const py::array_t<T>& w, int t
     return py::make_tuple(to_numpy(std::move(z)), to_numpy(std::move(y)));
 }
 
-template <class T>
+// A W (kTransposed false) or A^T W (true).
+template <class T, bool kTransposed>
 py::array_t<T> product(const py::array_t<T>& a, const py::array_t<T>& w, int threads) {
     check_threads(threads);
     const ConstView<T> view = view_of(a, "A");
-    const Matrix<T> wm = panel(w, "W", view.cols);
-    Matrix<T> y(view.rows, wm.cols);
+    const Matrix<T> wm = panel(w, kTransposed ? "Y" : "W", kTransposed ? view.rows : view.cols);
+    Matrix<T> out(kTransposed ? view.cols : view.rows, wm.cols);
     {
         py::gil_scoped_release release;
         const SingleThreadedBlas single;
-        BlockProducts<T>(view, wm.cols, threads).product(wm, y);
+        const BlockProducts<T> blocks(view, wm.cols, threads);
+        if (kTransposed) blocks.transposed_product(wm, out);
+        else blocks.product(wm, out);
     }
-    return to_numpy(std::move(y));
-}
-
-template <class T>
-py::array_t<T> transposed_product(const py::array_t<T>& a, const py::array_t<T>& y,
-                                  int threads) {
-    check_threads(threads);
-    const ConstView<T> view = view_of(a, "A");
-    const Matrix<T> ym = panel(y, "Y", view.rows);
-    Matrix<T> z(view.cols, ym.cols);
-    {
-        py::gil_scoped_release release;
-        const SingleThreadedBlas single;
-        BlockProducts<T>(view, ym.cols, threads).transposed_product(ym, z);
-    }
-    return to_numpy(std::move(z));
-}
-
-// Y^T Y in float64, both triangles.
-template <class T>
-py::array_t<double> gram(const py::array_t<T>& y, int threads) {
-    check_threads(threads);
-    const Matrix<T> ym = to_matrix(view_of(y, "Y"));
-    Matrix<double> g(ym.cols, ym.cols);
-    {
-        py::gil_scoped_release release;
-        const PanelThreads scope(threads);
-        gram_upper(ym, g);
-        for (index j = 0; j < g.cols; ++j)
-            for (index i = j + 1; i < g.rows; ++i) g(i, j) = g(j, i);
-    }
-    return to_numpy(std::move(g));
-}
-
-// Y R for upper-triangular R (float64), rounded to Y's type.
-template <class T>
-py::array_t<T> times_upper_factor(const py::array_t<T>& y, const py::array_t<double>& r,
-                                  int threads) {
-    check_threads(threads);
-    Matrix<T> ym = to_matrix(view_of(y, "Y"));
-    const Matrix<double> rm = to_matrix(view_of(r, "R"));
-    if (rm.rows != ym.cols || rm.cols != ym.cols) {
-        throw std::invalid_argument("R must be (l, l) for Y of l columns");
-    }
-    {
-        py::gil_scoped_release release;
-        const PanelThreads scope(threads);
-        times_upper(ym, rm);
-    }
-    return to_numpy(std::move(ym));
+    return to_numpy(std::move(out));
 }
 
 template <class T>
@@ -181,15 +134,10 @@ void define(py::module_& m) {
     m.def("normal_product", &normal_product<T>, py::arg("A").noconvert(),
           py::arg("W").noconvert(), py::arg("threads") = 1,
           "(Z, Y) = (A^T (A W), A W); row-major A is read once (the fused kernel).");
-    m.def("product", &product<T>, py::arg("A").noconvert(), py::arg("W").noconvert(),
+    m.def("product", &product<T, false>, py::arg("A").noconvert(), py::arg("W").noconvert(),
           py::arg("threads") = 1, "A W.");
-    m.def("transposed_product", &transposed_product<T>, py::arg("A").noconvert(),
+    m.def("transposed_product", &product<T, true>, py::arg("A").noconvert(),
           py::arg("Y").noconvert(), py::arg("threads") = 1, "A^T Y.");
-    m.def("gram", &gram<T>, py::arg("Y").noconvert(), py::arg("threads") = 1,
-          "Y^T Y, summed in float64 (the Cholesky-QR steps' Gram matrix).");
-    m.def("times_upper", &times_upper_factor<T>, py::arg("Y").noconvert(),
-          py::arg("R").noconvert(), py::arg("threads") = 1,
-          "Y R for upper-triangular float64 R, in float64 and rounded to Y's type.");
     m.def("orthonormalize", &orthonormal<T>, py::arg("Y").noconvert(), py::arg("final") = true,
           "An orthonormal basis of Y's columns as the randomized SVD takes it: Cholesky-QR\n"
           "(two steps when final) or Householder.");

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.linalg
 
 from . import _checks
-from ._core import _blocks, gaussian_sketch
+from ._core import _blocks, _testing, gaussian_sketch
 from ._results import SVDResult
 
 __all__ = ["is_dask_array", "randomized_svd", "not_for_dask"]
@@ -119,10 +119,10 @@ def _row_pass(blocks, W, R, plan):
             with np.errstate(all="ignore"):  # (see _sum)
                 Y = part if Y is None else Y + part
         if R is not None:
-            Y = _blocks.times_upper(Y, R, threads)
+            Y = _times(Y, R, threads)
         Zs = [_blocks.transposed_product(b, Y, threads) for b in blocks]
     Z = Zs[0] if len(Zs) == 1 else np.concatenate(Zs, axis=0)
-    G = _blocks.gram(np.asfortranarray(Y), threads)
+    G = _block_gram(Y, threads)
     return Z, G, largest, (Y if keep else None)
 
 
@@ -162,12 +162,19 @@ def _select(result, index):
 
 
 def _times(Y, M, threads):
-    """Y M (M upper-triangular float64), rounded to Y's type."""
-    return _blocks.times_upper(_readable(np.asfortranarray(Y)), _readable(M), threads)
+    """Y M (M upper-triangular float64) in float64, rounded to Y's type: the core's
+    Cholesky-QR step (panel.hpp, times_upper)."""
+    return _testing.panel_times_upper(_readable(np.asfortranarray(Y)), _readable(M), threads)
 
 
 def _block_gram(Y, threads):
-    return _blocks.gram(_readable(np.asfortranarray(Y)), threads)
+    """Y^T Y summed in float64 (panel.hpp, gram_upper): its upper triangle, the lower
+    zero; the client mirrors it once the blocks' triangles are summed (_symmetric)."""
+    return _testing.panel_gram(_readable(np.asfortranarray(Y)), threads)
+
+
+def _symmetric(G):
+    return np.triu(G) + np.triu(G, 1).T
 
 
 def _lift(Q, Ub_t_k, signs):
@@ -310,7 +317,7 @@ class _Driver:
         """Z = sum_i X_i^T (X_i W R), G = (X W R)^T (X W R), max |X|: one pass."""
         self.passes += 1
         (Z, G, largest, _), = self.dask.compute(self._reduce(self.row_parts(W, R, check=check)))
-        return Z, G, largest
+        return Z, _symmetric(G), largest
 
     def kept_pass(self, W, *, check=False):
         """As normal_pass, keeping Y = X W in the workers' memory (a Dask array chunked
@@ -327,7 +334,7 @@ class _Driver:
         total = self._reduce(parts)
         Y, total = self.dask.persist(Y, total)
         (Z, G, largest, _), = self.dask.compute(total)
-        return Z, G, largest, Y
+        return Z, _symmetric(G), largest, Y
 
     def transposed_pass(self, Q):
         """B^T = X^T Q for Q a Dask array chunked like X's rows: one pass."""
@@ -350,7 +357,7 @@ class _Driver:
                  for b in Y.to_delayed()[:, 0]]
         parts = [delayed(_as_part, pure=True)(g) for g in grams]
         (G, _, _, _), = self.dask.compute(self._reduce(parts))
-        return G
+        return _symmetric(G)
 
 
 def _orthonormal_rows(driver, Y, G=None):
@@ -448,7 +455,7 @@ def _with_product(driver, Y, Z, G, k):
         return None
     if _one_cholesky_step_suffices(dtype, first / last):
         Q = driver.dask.persist(driver.times(Y, r1))[0]
-        return Q, _blocks.times_upper(_readable(np.asfortranarray(Z)), r1, 1)
+        return Q, _times(Z, r1, 1)
     Q1 = driver.dask.persist(driver.times(Y, r1))[0]
     second = _cholesky_inverse_factor(driver.gram(Q1))
     if second is None:
@@ -456,7 +463,7 @@ def _with_product(driver, Y, Z, G, k):
     r2 = second[0]
     Q = driver.dask.persist(driver.times(Q1, r2))[0]
     both = np.asfortranarray(np.triu(r1 @ r2))  # trmm: R1^-1 R2^-1, upper triangular
-    return Q, _blocks.times_upper(_readable(np.asfortranarray(Z)), both, 1)
+    return Q, _times(Z, both, 1)
 
 
 def _check_array(X):
