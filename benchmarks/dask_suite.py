@@ -65,16 +65,17 @@ def known_spectrum_block(m, n, dtype, seed, counter, block_info=None):
     # cos((i0 + r + 1/2) theta) = cos(i0 theta) cos((r + 1/2) theta)
     #                            - sin(i0 theta) sin((r + 1/2) theta): the cosines of a
     # few hundred rows, then products only (a cosine per entry costs more than the
-    # SVD's own work on it).
+    # SVD's own work on it). i0 runs over multiples of R whatever the chunk, so any
+    # chunking gives the same bits.
     R = 256
     r = (np.arange(R, dtype=np.float64)[:, None] + 0.5) * theta
     cos_r, sin_r = np.cos(r), np.sin(r)
     out = np.empty((r1 - r0, c1 - c0), dtype=dtype)
-    for i0 in range(r0, r1, R):
-        rows = min(R, r1 - i0)
+    for i0 in range(r0 - r0 % R, r1, R):
+        first, last = max(i0, r0), min(i0 + R, r1)
         a = i0 * theta
-        out[i0 - r0:i0 - r0 + rows] = cos_r[:rows] * (np.cos(a) * weight) - \
-            sin_r[:rows] * (np.sin(a) * weight)
+        out[first - r0:last - r0] = cos_r[first - i0:last - i0] * (np.cos(a) * weight) - \
+            sin_r[first - i0:last - i0] * (np.sin(a) * weight)
     return out
 
 

@@ -335,3 +335,17 @@ def test_local_cluster_of_processes_and_a_lost_worker(tmp_path):
     assert float(lines["S"]) <= 1e-10
     u, vh = lines["U"].split()[0], lines["U"].split()[2]
     assert float(u) <= 1e-10 and float(vh) <= 1e-10
+
+
+def test_benchmark_construction_has_its_spectrum_exactly():
+    # benchmarks/dask_suite.py reports accuracy against the spectrum its arrays have
+    # by construction: check that they have it, and that any chunking makes the same X.
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import dask_suite
+
+    assert dask_suite.construction_error(m=3000, n=120) < 1e-13
+    one = dask_suite.make_array(1000, 50, "float32", (1000, 50), 3, None).compute()
+    many = dask_suite.make_array(1000, 50, "float32", (300, 20), 3, None).compute()
+    np.testing.assert_array_equal(one, many)
