@@ -256,6 +256,18 @@ def test_bad_arguments():
         lc.randomized_svd(X, 2, mixed_precision="sometimes")
 
 
+def test_cupy_chunks_are_refused_with_what_to_do():
+    # The block steps are bound for the CPU core only (docs/dask.md); a Dask array whose
+    # chunks are CuPy arrays (here the stand-in's) must say so, not copy them silently.
+    import cupy_standin
+
+    meta = cupy_standin.make_cupy().empty((0, 0))
+    X = da.from_array(np.ones((4, 4)), chunks=2).map_blocks(lambda b: b, meta=meta,
+                                                            dtype=np.float64)
+    with pytest.raises(TypeError, match="CuPy chunks.*cupy.asnumpy"):
+        lc.randomized_svd(X, 2, seed=0)
+
+
 @pytest.mark.parametrize("name", ["rank", "erank", "stable_rank", "entropy_rank",
                                   "singular_values"])
 def test_measures_that_need_every_singular_value_refuse(name):
