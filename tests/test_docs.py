@@ -38,7 +38,8 @@ def _slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/benchmarks-history.md", "docs/reliability.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/benchmarks-history.md", "docs/reliability.md",
+                                  "docs/dask.md"])
 def test_relative_links_reach_a_file_and_heading(page):
     # Links to benchmark results, code and other pages must not outlive their target
     # (benchmarks/results/ keeps only the latest result of each suite and study).

@@ -44,6 +44,9 @@ def rank(A, tol=None, *, rtol=None, hermitian=False):
     """
     if tol is not None and rtol is not None:
         raise ValueError("tol and rtol cannot both be given: tol is absolute, rtol relative")
+    if type(A).__module__.startswith("dask"):  # never computed whole, silently
+        from ._dask import not_for_dask
+        raise not_for_dask("rank", A)
     A = _checks.as_float_array(A, "A")
     xp = _checks.array_module(A)
     if A.ndim < 2:
@@ -77,6 +80,9 @@ def rank(A, tol=None, *, rtol=None, hermitian=False):
 
 
 def _measure(A, which: str):
+    if type(A).__module__.startswith("dask"):  # never computed whole, silently
+        from ._dask import not_for_dask
+        raise not_for_dask(which, A)
     A = _checks.as_float_array(A, "A", min_ndim=2)
     stack, batch_shape = _checks.as_stack(A, transposable=True)
     values = getattr(backend_for(stack), which)(stack)

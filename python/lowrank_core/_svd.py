@@ -51,7 +51,7 @@ def svd(A, k):
 
 
 def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketch=None,
-                   mixed_precision="auto"):
+                   mixed_precision="auto", compute=False):
     """Approximate top-k SVD of ``A`` by random sketching (Halko–Martinsson–Tropp).
 
     Parameters
@@ -84,6 +84,11 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         that check (U and Vh may be only float32-accurate); ``False`` runs all in
         ``A``'s precision, as the GPU core always does. The contract and how it
         is checked: ``docs/reliability.md#accuracy-contract``.
+    compute : bool, default False
+        Dask arrays only: ``False`` returns ``U`` as a Dask array chunked like A's
+        rows, ``True`` computes it (``S`` and ``Vh`` are NumPy arrays either way).
+        A Dask array runs block by block under Dask's scheduler, in A's precision;
+        see ``docs/dask.md``.
 
     Returns
     -------
@@ -129,6 +134,11 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     >>> lc.randomized_svd(A, 5, seed=0).S.round(3)
     array([1.   , 0.5  , 0.333, 0.25 , 0.2  ])
     """
+    if type(A).__module__.startswith("dask"):  # blocks under Dask's scheduler
+        from . import _dask
+        return _dask.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                    seed=seed, sketch=sketch, mixed_precision=mixed_precision,
+                                    compute=compute)
     A = _checks.as_float_array(A, "A", ndim=2)
     k = _checks.check_k(k, A.shape)
     oversamples = _checks.check_int(oversamples, "oversamples", minimum=0)
@@ -182,6 +192,9 @@ def singular_values(A):
     >>> lc.singular_values(np.diag([1.0, 3.0]))
     array([3., 1.])
     """
+    if type(A).__module__.startswith("dask"):  # never computed whole, silently
+        from ._dask import not_for_dask
+        raise not_for_dask("singular_values", A)
     A = _checks.as_float_array(A, "A", min_ndim=2)
     stack, batch_shape = _checks.as_stack(A, transposable=True)
     values = backend_for(stack).singular_values(stack)
