@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks import cases as case_module
 from benchmarks.libraries import OPERATIONS, available
 
-OWN_OPTIONS = ("gpu", "bottleneck")  # suites with a command line of their own
+OWN_OPTIONS = ("gpu", "bottleneck", "tolerance")  # suites with a command line of their own
 EXACT_LIMIT = 3000 * 2000  # exact SVD/rank/singular values only up to this many entries
 
 
@@ -224,6 +224,10 @@ def main(argv=None) -> int:
         from benchmarks import bottleneck_speed
 
         return bottleneck_speed.main(rest)
+    if suite == "tolerance":
+        from benchmarks import tolerance
+
+        return tolerance.main(rest)
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="--suite gpu and --suite bottleneck take options of "

@@ -34,7 +34,8 @@ def rank(A, tol=None, *, rtol=None, hermitian=False, method="exact", seed=None):
         not ``hermitian``), for large matrices of low rank: an orthonormal basis Q
         of A's range is grown (blocks of 16 columns, then doubling the basis) until
         the Gaussian probes of the next block certify ``||A - Q Q^T A||_2 <= bound``
-        with bound at most half the threshold (Halko–Martinsson–Tropp, Lemma 4.1:
+        with bound plus a rounding margin (below) at most 0.9 of the threshold
+        (Halko–Martinsson–Tropp, Lemma 4.1 with r probes and alpha = 10^(16/r):
         wrong with probability at most 1e-16 per check); then the exact singular
         values s_i of the small ``B = Q^T A`` bracket A's,
         ``s_i <= sigma_i(A) <= sqrt(s_i^2 + bound^2)``. The answer is returned from
@@ -44,7 +45,7 @@ def rank(A, tol=None, *, rtol=None, hermitian=False, method="exact", seed=None):
         singular values above the threshold, which is NumPy's answer unless one of
         NumPy's own computed values lies within its rounding of the threshold.
         Otherwise (a singular value near the threshold, no gap, or a basis that
-        would pass ``min(M, N) / 4`` columns) it falls back to ``"exact"``, so the
+        would pass ``min(M, N) / 2`` columns) it falls back to ``"exact"``, so the
         answer is always NumPy's rule; only the time differs. A CuPy ``A`` always
         takes the exact path (the CUDA core has no randomized rank yet).
     seed : int or None, default None

@@ -142,8 +142,9 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
     then the basis stops at L columns), ``power_iters`` power iterations on the
     residual (``"auto"``: 2), orthonormalised against Q by Cholesky-QR, then
     ``B_i = Q_i^T A``. For ``"fro"`` it stops when ``||A||_F^2 - ||B||_F^2 <= (tol
-    ||A||_F)^2``, exactly the squared error of Q B (rechecked by a pass over A
-    where ``tol**2`` is within 1e4 eps of rounding); the rank is then trimmed to
+    ||A||_F)^2`` (Yu–Gu–Li's indicator, at no cost), then takes
+    ``||A - Q B||_F^2`` from one pass over A (the indicator is good only to about
+    ``sqrt(eps) ||A||_F``), going on if that is still above; the rank is then trimmed to
     the smallest k with ``||A - Q B||_F^2 + sum_{j>k} s_j^2 <= (tol ||A||_F)^2`` from
     the SVD of B, so ``error`` is the true error of the result, to rounding. For
     ``2`` it stops when a block's top singular value (the residual before it, from

@@ -78,7 +78,7 @@ struct RankSearchOptions {
     index block_size = 16;      // the first block; each later block doubles the basis
     index power_iters = 0;
     std::uint64_t seed = 0;
-    index max_basis = 0;        // give up (not certified) past this many columns; 0: min(m, n) / 4
+    index max_basis = 0;        // give up (not certified) past this many columns; 0: min(m, n) / 2
     RandomizedSvdTuning tuning;
 };
 

@@ -24,9 +24,13 @@ namespace lowrank {
 
 namespace {
 
-// HMT Lemma 4.1 with alpha = 10: ||E||_2 <= 10 sqrt(2 / pi) max_i ||E w_i|| for r
-// Gaussian w_i, except with probability 10^-r.
-constexpr double kProbeFactor = 7.978845608028654;  // 10 sqrt(2 / pi)
+// HMT Lemma 4.1: ||E||_2 <= alpha sqrt(2 / pi) max_i ||E w_i|| for r Gaussian w_i,
+// except with probability alpha^-r. The blocks' probes take alpha = 10^(16 / r), so
+// every check fails with probability at most 1e-16 (alpha = 10 for 16 probes; the
+// wider blocks of the rank search get a tighter bound at the same odds).
+double probe_factor(index probes) {
+    return std::pow(10.0, 16.0 / double(probes)) * std::sqrt(2.0 / 3.14159265358979323846);
+}
 
 // The spectral estimate (estimate_residual) approaches ||A - U S Vh||_2 from below;
 // after its power steps it is within a few percent on clustered spectra (1/i), so
@@ -94,7 +98,7 @@ std::optional<double> add_block(const MatrixOperator<T>& a, Basis<T>& basis,
     const Matrix<T> c = inner(basis.bt, omega);  // B Omega
     subtract_product(y, basis.q, c);              // Y = R Omega
     const std::vector<double> norms = column_norms(y);
-    const double bound = kProbeFactor * *std::max_element(norms.begin(), norms.end());
+    const double bound = probe_factor(omega.cols) * *std::max_element(norms.begin(), norms.end());
     if (done(bound)) return bound;
 
     if (a.row_major()) {
@@ -199,9 +203,10 @@ ToleranceSvdResult<T> tolerance_svd(const MatrixOperator<T>& a,
     SketchColumns<T> columns(n, options.seed, sketch);
     Basis<T> basis;
     // The Frobenius indicator ||A||_F^2 - ||B||_F^2 (Yu-Gu-Li) loses about
-    // eps ||A||_F^2 to cancellation: below tol^2 = 1e4 eps it is checked against
-    // ||A - Q B||_F^2 from a pass over A, and the loop goes on from that value.
-    const bool recheck = tol * tol <= 1e4 * double(std::numeric_limits<T>::epsilon());
+    // eps ||A||_F^2 to cancellation, so the error it gives is only good to about
+    // sqrt(eps) ||A||_F: when it says the basis is done, ||A - Q B||_F^2 comes from
+    // a pass over A (good to eps ||A||_F), and the loop goes on from that value
+    // where it is not.
     double reference = norm_f2, captured_at_reference = 0;
     const auto residual2 = [&] { return reference - (basis.captured - captured_at_reference); };
     const double goal2 = tol * tol * norm_f2;
@@ -227,7 +232,7 @@ ToleranceSvdResult<T> tolerance_svd(const MatrixOperator<T>& a,
                 converged = residual2() <= goal2;
             }
         }
-        if (spectral || !recheck || !converged) break;
+        if (spectral) break;
         const double exact = residual_frobenius_squared(a, basis.q, basis.bt);
         reference = exact;
         captured_at_reference = basis.captured;
@@ -295,7 +300,7 @@ template <class T>
 RankSearch rank_search(const MatrixOperator<T>& a, Threshold kind, double value,
                        const RankSearchOptions& options) {
     const index m = a.rows(), n = a.cols();
-    const index cap = options.max_basis > 0 ? options.max_basis : std::min(m, n) / 4;
+    const index cap = options.max_basis > 0 ? options.max_basis : std::min(m, n) / 2;
     const double eps = double(std::numeric_limits<T>::epsilon());
     const double rtol = kind == Threshold::Default ? double(std::max(m, n)) * eps : value;
     // The threshold for sigma_1(A) in [low, high].
@@ -315,11 +320,16 @@ RankSearch rank_search(const MatrixOperator<T>& a, Threshold kind, double value,
     for (;;) {
         const index b = basis.columns() == 0 ? options.block_size
                                              : std::max(options.block_size, basis.columns());
-        const index width = std::min(b, n);
+        // (Q and the block together stay within min(m, n) columns.)
+        const index width = std::min(b, std::min(m, n) - basis.columns());
         const Matrix<T> omega = columns.draw(width);
         const auto done = [&](double probe) {
             bound = probe;
-            return probe <= 0.5 * threshold(basis.largest_block) || (kind == Threshold::Absolute && probe == 0);
+            // Below the threshold with room for the rounding margin and the small
+            // s_i the bracket adds to it (see below): then the bracket can settle.
+            const double sigma = basis.largest_block;
+            return probe + margin(sigma) <= 0.9 * threshold(sigma) ||
+                   (kind == Threshold::Absolute && probe == 0);
         };
         if (add_block(a, basis, omega, options.power_iters, done)) break;
         if (basis.columns() >= cap) return out;  // not certified

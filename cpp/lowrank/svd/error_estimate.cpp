@@ -99,6 +99,10 @@ ErrorEstimate estimate_residual(const MatrixOperator<T>& a, const Matrix<T>& lef
     const std::vector<double> norms = column_norms(y);
     const double largest_probe = *std::max_element(norms.begin(), norms.end());
     const double hmt = 10.0 * std::sqrt(2.0 / 3.14159265358979323846) * largest_probe;
+    if (steps == 0) {  // the estimate needs orthonormal probes: E orth(W)
+        orthonormalize(w, Orthonormal::final);
+        apply(w, y);
+    }
     // Power steps: W <- orth(E^T E W), each one raises sigma_1(E W) towards ||E||.
     // (Y is scaled to columns of norm at most 1 first: E^T E W would overflow long
     // before E W does.)

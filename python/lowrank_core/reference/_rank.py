@@ -47,7 +47,7 @@ def randomized_rank(A, tol=None, rtol=None, seed=None, block_size=16):
     """``(rank or None, basis columns, bound)``: the randomized rank where certified.
 
     A basis Q grows (blocks of ``block_size``, then doubling) until the probes of the
-    next block bound ``||A - Q Q^T A||_2`` by at most half the threshold; then the
+    next block bound ``||A - Q Q^T A||_2`` with the rounding margin by 0.9 of the threshold; then the
     singular values s_i of ``B = Q^T A`` bracket A's,
     ``s_i <= sigma_i(A) <= sqrt(s_i^2 + bound^2)``, and the count is certified when
     every s_i clears the threshold, either way, by a margin for rounding.
@@ -58,24 +58,29 @@ def randomized_rank(A, tol=None, rtol=None, seed=None, block_size=16):
         raise ValueError("A contains NaN or Inf")
     m, n = A.shape
     seed = _checks.check_seed(seed)
-    cap = min(m, n) // 4
+    cap = min(m, n) // 2
     eps = float(np.finfo(A.dtype).eps)
     if tol is not None:
         threshold = lambda sigma: float(tol)  # noqa: E731
     else:
         ratio = max(m, n) * eps if rtol is None else float(rtol)
         threshold = lambda sigma: ratio * sigma  # noqa: E731
+    def margin(sigma):  # rounding of the s_i and of NumPy's own singular values
+        return 8 * eps * np.sqrt(min(m, n)) * sigma
+
     if cap < 1 or (tol is not None and float(tol) < 0):
         return None, 0, np.inf
     draw, _ = _sketch_columns(A, seed, None)
     Q, B = np.zeros((m, 0), A.dtype), np.zeros((0, n), A.dtype)
     largest = 0.0
     while True:
-        width = min(block_size if Q.shape[1] == 0 else max(block_size, Q.shape[1]), n)
+        width = min(block_size if Q.shape[1] == 0 else max(block_size, Q.shape[1]),
+                    min(m, n) - Q.shape[1])
         before = Q.shape[1]
         Q, B, bound, stopped = grow_block(
             A, Q, B, draw(width), 0,
-            lambda b: b <= 0.5 * threshold(largest) or (tol is not None and b == 0))
+            lambda b: b + margin(largest) <= 0.9 * threshold(largest)
+            or (tol is not None and b == 0))
         if stopped:
             break
         largest = max(largest, float(np.linalg.norm(B[before:].astype(np.float64), 2)))
@@ -85,7 +90,7 @@ def randomized_rank(A, tol=None, rtol=None, seed=None, block_size=16):
     s1 = s[0] if s.size else 0.0
     high_sigma = np.hypot(s1, bound)
     low, high = threshold(s1), threshold(high_sigma)
-    slack = 8 * eps * np.sqrt(min(m, n)) * high_sigma
+    slack = margin(high_sigma)
     if tol is None and not s1 > 0:
         return None, Q.shape[1], bound
     above = s > high + slack
