@@ -363,6 +363,21 @@ RankSearch rank_search(const MatrixOperator<T>& a, Threshold kind, double value,
     return out;
 }
 
+// Runs `run(operator, exponent, threads)` on A, or, when A's largest |entry| puts
+// ||A||^2 outside the safe range (checked_and_scaled), on A 2^-exponent, exact to the
+// bit; the BLAS single-threaded and the products on the core's threads meanwhile
+// (as randomized_svd runs).
+template <class T, class Run>
+auto on_safe_operator(const ConstView<T>& a, index block_bytes, StopPoll* stop, Run run) {
+    const int threads = core_threads();
+    const SingleThreadedBlas single_threaded_blas;
+    const PanelThreads panel_threads(threads);
+    const Schedule schedule{block_bytes, threads, stop};
+    int exponent = 0;
+    const std::optional<Matrix<T>> scaled = checked_and_scaled(a, threads, exponent);
+    return run(MatrixOperator<T>(scaled ? scaled->view() : a, schedule), exponent, threads);
+}
+
 }  // namespace
 
 template <class T>
@@ -372,41 +387,31 @@ ToleranceSvdResult<T> randomized_svd_to_tolerance(const ConstView<T>& a,
     validate(options, a.rows, a.cols, sketch ? &sketch->rows : nullptr,
              sketch ? &sketch->cols : nullptr);
     if (sketch) LOWRANK_EXPECTS(all_finite(*sketch), "sketch contains NaN or Inf");
-    const int threads = core_threads();
-    const SingleThreadedBlas single_threaded_blas;
-    const PanelThreads panel_threads(threads);
-    const Schedule schedule{options.tuning.block_bytes, threads, stop};
-    int exponent = 0;
-    const std::optional<Matrix<T>> scaled = checked_and_scaled(a, threads, exponent);
-    if (!scaled) return tolerance_svd(MatrixOperator<T>(a, schedule), options, sketch, threads);
-    // Far from 1, ||A||^2 would leave the safe range: the same on A 2^-e, scaled back.
-    ToleranceSvdResult<T> out =
-        tolerance_svd(MatrixOperator<T>(scaled->view(), schedule), options, sketch, threads);
-    for (T& value : out.svd.S) value = std::scalbn(value, exponent);
-    out.error = std::scalbn(out.error, exponent);
-    out.error_bound = std::scalbn(out.error_bound, exponent);
-    out.norm = std::scalbn(out.norm, exponent);
-    return out;
+    return on_safe_operator(a, options.tuning.block_bytes, stop,
+                            [&](const MatrixOperator<T>& op, int exponent, int threads) {
+        ToleranceSvdResult<T> out = tolerance_svd(op, options, sketch, threads);
+        for (T& value : out.svd.S) value = std::scalbn(value, exponent);
+        out.error = std::scalbn(out.error, exponent);
+        out.error_bound = std::scalbn(out.error_bound, exponent);
+        out.norm = std::scalbn(out.norm, exponent);
+        return out;
+    });
 }
 
 template <class T>
 RankSearch randomized_rank(const ConstView<T>& a, Threshold kind, double value,
                            const RankSearchOptions& options, StopPoll* stop) {
     validate(options, a.rows, a.cols);
-    if (kind == Threshold::Absolute) LOWRANK_EXPECTS(!(value < 0) && !std::isnan(value),
-                                                    "tol must be >= 0");
-    const int threads = core_threads();
-    const SingleThreadedBlas single_threaded_blas;
-    const PanelThreads panel_threads(threads);
-    const Schedule schedule{options.tuning.block_bytes, threads, stop};
-    int exponent = 0;
-    const std::optional<Matrix<T>> scaled = checked_and_scaled(a, threads, exponent);
-    if (!scaled) return rank_search(MatrixOperator<T>(a, schedule), kind, value, options);
-    const double scaled_value = kind == Threshold::Absolute ? std::scalbn(value, -exponent) : value;
-    RankSearch out =
-        rank_search(MatrixOperator<T>(scaled->view(), schedule), kind, scaled_value, options);
-    out.residual_bound = std::scalbn(out.residual_bound, exponent);
-    return out;
+    if (kind == Threshold::Absolute) {
+        LOWRANK_EXPECTS(!(value < 0) && !std::isnan(value), "tol must be >= 0");
+    }
+    return on_safe_operator(a, options.tuning.block_bytes, stop,
+                            [&](const MatrixOperator<T>& op, int exponent, int) {
+        const double scaled = kind == Threshold::Absolute ? std::scalbn(value, -exponent) : value;
+        RankSearch out = rank_search(op, kind, scaled, options);
+        out.residual_bound = std::scalbn(out.residual_bound, exponent);
+        return out;
+    });
 }
 
 #define LOWRANK_INSTANTIATE(T)                                                                 \
