@@ -54,7 +54,8 @@ SPECTRA = {
 
 
 def with_spectrum(m, n, s, rng):
-    return (orthonormal(m, n, rng) * s) @ orthonormal(n, n, rng).T
+    """U diag(s) V^T with random orthonormal U (m x p), V (n x p), p = len(s)."""
+    return (orthonormal(m, len(s), rng) * s) @ orthonormal(n, len(s), rng).T
 
 
 def optimal_rank(s, tol, ord):
