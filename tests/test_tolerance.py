@@ -100,6 +100,20 @@ def test_result_unpacks_and_carries_what_was_found():
     assert np.all(U[np.argmax(np.abs(U), axis=0), np.arange(got.rank)] > 0)  # sign rule
 
 
+def test_results_pickle_with_what_they_found():
+    import pickle
+
+    A = with_spectrum(40, 30, 0.5 ** np.arange(30))
+    got = lc.randomized_svd(A, tol=1e-3, seed=0)
+    back = pickle.loads(pickle.dumps(got))
+    assert type(back) is lc.ToleranceSVDResult and back.rank == got.rank
+    assert back.error == got.error and back.tol_reached
+    np.testing.assert_array_equal(back.S, got.S)
+    e = lc.estimate_error(A, got, seed=0)
+    again = pickle.loads(pickle.dumps(e))
+    assert again == e and again.bound == e.bound and again.probes == 10
+
+
 def test_k_caps_the_rank_and_the_result_says_tol_was_not_reached():
     s = 1.0 / np.arange(1, 61)
     A = with_spectrum(120, 60, s)

@@ -59,8 +59,10 @@ class ToleranceSVDResult(SVDResult):
         Columns of the range basis the SVD was taken from (at least ``rank``).
     """
 
-    def __new__(cls, U, S, Vh, *, error, error_bound, norm, tol, ord, tol_reached,
-                basis_columns):
+    def __new__(cls, U, S, Vh, *, error=float("nan"), error_bound=float("nan"),
+                norm=float("nan"), tol=float("nan"), ord="fro", tol_reached=False,
+                basis_columns=0):
+        # (The defaults let pickle rebuild it from (U, S, Vh), then its attributes.)
         self = super().__new__(cls, U, S, Vh)
         self.rank = int(S.shape[0])
         self.error = float(error)
@@ -91,7 +93,7 @@ class ErrorEstimate(float):
     probes : int
     """
 
-    def __new__(cls, value, *, bound, ord, probes):
+    def __new__(cls, value, *, bound=float("nan"), ord=2, probes=0):
         self = super().__new__(cls, value)
         self.bound = float(bound)
         self.ord = ord
