@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -23,7 +24,14 @@ from pathlib import Path
 from benchmarks import cases as case_module
 from benchmarks.libraries import OPERATIONS, available
 
-OWN_OPTIONS = ("gpu", "bottleneck", "dask")  # suites with a command line of their own
+# Suites with a command line of their own: name -> module (its main(argv)).
+OWN_SUITES = {
+    "gpu": "benchmarks.gpu",
+    "bottleneck": "benchmarks.bottleneck_speed",
+    "dask": "benchmarks.dask_suite",
+    "tolerance": "benchmarks.tolerance",
+}
+OWN_OPTIONS = tuple(OWN_SUITES)
 EXACT_LIMIT = 3000 * 2000  # exact SVD/rank/singular values only up to this many entries
 
 
@@ -203,9 +211,7 @@ def write_results(out: Path, stem: str, meta: dict, rows: list, text: str) -> No
 
 def split_suite(argv):
     """(suite, the rest of ``argv``) when ``argv`` asks for a suite with options of its
-    own (gpu: benchmarks/gpu.py; bottleneck: benchmarks/bottleneck_speed.py; dask:
-    benchmarks/dask_suite.py), else
-    (None, argv)."""
+    own (OWN_SUITES), else (None, argv)."""
     for i, arg in enumerate(argv):
         for suite in OWN_OPTIONS:
             if arg == "--suite" and argv[i + 1:i + 2] == [suite]:
@@ -217,26 +223,15 @@ def split_suite(argv):
 
 def main(argv=None) -> int:
     suite, rest = split_suite(list(sys.argv[1:] if argv is None else argv))
-    if suite == "gpu":
-        from benchmarks import gpu
-
-        return gpu.main(rest)
-    if suite == "bottleneck":
-        from benchmarks import bottleneck_speed
-
-        return bottleneck_speed.main(rest)
-    if suite == "dask":
-        from benchmarks import dask_suite
-
-        return dask_suite.main(rest)
+    if suite in OWN_SUITES:
+        return importlib.import_module(OWN_SUITES[suite]).main(rest)
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="--suite gpu, --suite bottleneck and --suite dask "
-                                            "take options of their own: python -m benchmarks "
-                                            "--suite gpu --help (benchmarks/gpu.py), --suite "
-                                            "bottleneck --help (benchmarks/bottleneck_speed.py), "
-                                            "--suite dask --help (benchmarks/dask_suite.py). "
-                                            "One-off studies: benchmarks/studies/.")
+                                     epilog="These suites take options of their own (python -m "
+                                            "benchmarks --suite NAME --help): " + ", ".join(
+                                                f"{name} ({module.replace('.', '/')}.py)"
+                                                for name, module in OWN_SUITES.items())
+                                            + ". One-off studies: benchmarks/studies/.")
     parser.add_argument("--suite", choices=["cpu", "smoke", *OWN_OPTIONS], default="cpu")
     parser.add_argument("--ops", default=",".join(OPERATIONS),
                         help="comma-separated operations (default: all)")

@@ -261,7 +261,7 @@ def test_benchmark_and_study_command_lines_answer_help(module):
     assert "usage:" in done.stdout
 
 
-@pytest.mark.parametrize("suite", ["gpu", "bottleneck"])
+@pytest.mark.parametrize("suite", ["gpu", "bottleneck", "tolerance"])
 def test_suites_with_their_own_options_are_dispatched(suite):
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", suite, "--help"],
                           cwd=ROOT, check=True, capture_output=True, text=True)
@@ -278,3 +278,24 @@ def test_results_are_named_by_what_and_date():
     assert names and all(pattern.fullmatch(name) for name in names), names
     stems = {name.rsplit("-", 3)[0] for name in names}
     assert len(stems) == len({name.rsplit(".", 1)[0] for name in names}), names
+
+
+def test_tolerance_suite_tables_show_every_part():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import tolerance
+
+    rows = [{"part": "tolerance", "m": 50, "n": 20, "spectrum": "1/i", "ord": 2, "tol": 0.1,
+             "optimal_rank": 9, "numpy_full_svd_s": 1.0, "lowrank_core_s": 0.5,
+             "lowrank_core_rank": 10, "lowrank_core_error": 0.09, "full_svd_ratio": 2.0},
+            {"part": "rank", "m": 50, "n": 20, "dtype": "float64", "r": 3, "numpy_rank": 3,
+             "lowrank_core_rank": 3, "same": True, "certified": False, "basis_columns": 0,
+             "numpy_s": 1.0, "lowrank_core_s": 0.25, "ratio": 4.0},
+            {"part": "estimate", "matrices": 2, "ratio_min": 0.97, "ratio_median": 0.98,
+             "ratio_max": 1.0, "bound_ratio_min": 20.0, "bound_ratio_median": 30.0,
+             "bound_failures": 0, "m": 50, "n": 20, "k": 5, "estimate_s": 0.1, "exact_s": 1.0,
+             "ratio": 10.0, "estimate_over_true": 0.99, "fro_s": 0.1, "fro_numpy_s": 0.2,
+             "fro_ratio": 2.0, "fro_difference": 1e-15}]
+    text = tolerance.markdown(rows, {"date": "d", "cpu": "c", "versions": "v", "command": "x"})
+    assert "| 50x20 | 1/i | 2 | 0.1 | 9 | 10 | 9.00e-02 | 0.50 | 1.0 (2.0x) | - |" in text
+    assert "| 50x20 | float64 | 3 | 3 | 3 | True | False (0) | 1.00 | 0.250 | 4.0x |" in text
+    assert "estimate / true from 0.9700 to 1.0000" in text and "10.0x" in text

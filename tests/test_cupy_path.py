@@ -509,3 +509,23 @@ def test_gaussian_sketch_on_the_current_device(gpu):
         _cuda_api.gaussian_sketch(5, 3, 11, "float16")
     with pytest.raises(ValueError, match="rows and cols"):
         _cuda_api.gaussian_sketch(-1, 3, 11)
+
+
+def test_tolerance_mode_and_estimate_error_say_they_need_the_cpu(gpu):
+    # The CUDA core has no tolerance mode yet: a clear error, never a silent copy.
+    cupy, fake = gpu
+    A = on_device(cupy, low_rank((8, 6), 3))
+    with pytest.raises(TypeError, match="CPU core only.*NumPy array"):
+        lc.randomized_svd(A, tol=0.1)
+    U, S, Vh = lc.svd(low_rank((8, 6), 3), 2)
+    with pytest.raises(TypeError, match="CPU core only.*NumPy array"):
+        lc.estimate_error(A, (U, S, Vh))
+    assert not fake.calls
+
+
+def test_randomized_rank_of_a_cupy_array_takes_the_exact_gpu_path(gpu):
+    cupy, fake = gpu
+    A_host = low_rank((40, 30), 4)
+    got = lc.rank(on_device(cupy, A_host), method="randomized")
+    assert got == np.linalg.matrix_rank(A_host) == 4
+    assert last(fake, "matrix_rank")["shape"] == (1, 40, 30)

@@ -11,6 +11,8 @@
 #include "common/interruptible.hpp"
 #include "common/numpy_arrays.hpp"
 #include "lowrank/spectrum/rank.hpp"
+#include "lowrank/svd/adaptive.hpp"
+#include "common/signals.hpp"
 #include "common/rank_options.hpp"
 #include "core/register.hpp"
 
@@ -45,6 +47,29 @@ py::array_t<std::int64_t> matrix_rank(const py::array_t<T>& a,
     return to_numpy(std::move(ranks));
 }
 
+// `threshold` None: NumPy's default; else absolute (tol) or, `relative`, rtol.
+template <class T>
+py::tuple randomized_rank_of(const py::array_t<T>& a, std::optional<double> threshold,
+                             bool relative, index block_size, index power_iters,
+                             std::uint64_t seed, index max_basis) {
+    const ConstView<T> view = view_of(a, "A");
+    const Threshold kind = !threshold ? Threshold::Default
+                                      : (relative ? Threshold::Relative : Threshold::Absolute);
+    RankSearchOptions options;
+    options.block_size = block_size;
+    options.power_iters = power_iters;
+    options.seed = seed;
+    options.max_basis = max_basis;
+    StopPoll stop = python_signal_poll();
+    RankSearch found;
+    {
+        py::gil_scoped_release release;
+        found = randomized_rank(view, kind, threshold.value_or(0.0), options, &stop);
+    }
+    return py::make_tuple(found.rank, found.certified, found.basis_columns,
+                          found.residual_bound);
+}
+
 template <class T>
 py::array_t<double> measure(const py::array_t<T>& a, Measure which) {
     const Stack<T> s = stack_of(a, "A");
@@ -70,6 +95,11 @@ void define(py::module_& m) {
     m.def("matrix_rank", &matrix_rank<T>, py::arg("A").noconvert(), py::arg("threshold"),
           py::arg("relative"), py::arg("hermitian"),
           "Numerical rank of each matrix of a C-contiguous (batch, m, n) stack.");
+    m.def("randomized_rank", &randomized_rank_of<T>, py::arg("A").noconvert(),
+          py::arg("threshold"), py::arg("relative"), py::arg("block_size"),
+          py::arg("power_iters"), py::arg("seed"), py::arg("max_basis") = 0,
+          "Numerical rank from a grown basis: (rank, certified, basis_columns, bound);\n"
+          "not certified: take matrix_rank.");
     m.def(
         "erank", [](const py::array_t<T>& a) { return measure(a, Measure::Effective); },
         py::arg("A").noconvert(), "(sum s)^2 / sum s^2 of each matrix of a stack.");

@@ -14,6 +14,8 @@
 #include "common/numpy_arrays.hpp"
 #include "core/register.hpp"
 #include "common/signals.hpp"
+#include "lowrank/svd/adaptive.hpp"
+#include "lowrank/svd/error_estimate.hpp"
 #include "lowrank/svd/exact.hpp"
 #include "lowrank/svd/randomized.hpp"
 #include "lowrank/svd/sketch.hpp"
@@ -137,6 +139,65 @@ py::tuple randomized(const py::array_t<T>& a, const RandomizedSvdOptions& option
     return to_tuple(std::move(result));
 }
 
+Norm norm_named(const std::string& name) {
+    if (name == "fro") return Norm::Frobenius;
+    if (name == "2") return Norm::Spectral;
+    throw std::invalid_argument("ord must be 'fro' or 2");
+}
+
+template <class T>
+py::tuple to_tolerance(const py::array_t<T>& a, double tol, const std::string& ord,
+                       index max_rank, index block_size, index power_iters, std::uint64_t seed,
+                       index probes, index error_steps,
+                       const std::optional<py::array_t<T>>& sketch) {
+    const ConstView<T> view = view_of(a, "A");
+    std::optional<ConstView<T>> sketch_view;
+    if (sketch) sketch_view = view_of(*sketch, "sketch");
+    ToleranceSvdOptions options;
+    options.tol = tol;
+    options.norm = norm_named(ord);
+    options.max_rank = max_rank;
+    options.block_size = block_size;
+    options.power_iters = power_iters;
+    options.seed = seed;
+    options.probes = probes;
+    options.error_steps = error_steps;
+    StopPoll stop = python_signal_poll();
+    ToleranceSvdResult<T> result;
+    {
+        py::gil_scoped_release release;
+        result = randomized_svd_to_tolerance(view, options, sketch_view ? &*sketch_view : nullptr,
+                                             &stop);
+    }
+    py::dict info;
+    info["error"] = result.error;
+    info["error_bound"] = result.error_bound;
+    info["norm"] = result.norm;
+    info["basis_columns"] = result.basis_columns;
+    info["reached"] = result.reached;
+    return py::make_tuple(to_numpy(std::move(result.svd.U)), to_numpy(std::move(result.svd.S)),
+                          to_numpy(std::move(result.svd.Vh)), info);
+}
+
+template <class T>
+py::tuple error_of(const py::array_t<T>& a, const py::array_t<T>& u, const py::array_t<T>& s,
+                   const py::array_t<T>& vh, const std::string& ord, index probes, index steps,
+                   std::uint64_t seed) {
+    const ConstView<T> view = view_of(a, "A"), u_view = view_of(u, "U"), vh_view = view_of(vh, "Vh");
+    if (s.ndim() != 1 || s.shape(0) != u_view.cols || !(s.flags() & py::array::c_style)) {
+        throw std::invalid_argument("S must be 1-D with one value per column of U");
+    }
+    const T* values = s.data();
+    const Norm norm = norm_named(ord);
+    StopPoll stop = python_signal_poll();
+    ErrorEstimate e;
+    {
+        py::gil_scoped_release release;
+        e = estimate_error(view, u_view, values, vh_view, norm, probes, steps, seed, &stop);
+    }
+    return py::make_tuple(e.estimate, e.bound);
+}
+
 template <class T>
 py::array_t<T> stack_singular_values(const py::array_t<T>& a) {
     const Stack<T> s = stack_of(a, "A");
@@ -171,6 +232,16 @@ void define(py::module_& m) {
           py::arg("sketch").noconvert() = py::none(),
           "Randomized SVD (Halko-Martinsson-Tropp) as RandomizedSvdOptions say, with the\n"
           "Philox sketch for options.seed or the given one (n, options.sketch_columns).");
+    m.def("randomized_svd_to_tolerance", &to_tolerance<T>, py::arg("A").noconvert(),
+          py::arg("tol"), py::arg("ord"), py::arg("max_rank"), py::arg("block_size"),
+          py::arg("power_iters"), py::arg("seed"), py::arg("probes"), py::arg("error_steps"),
+          py::arg("sketch").noconvert() = py::none(),
+          "Randomized SVD to a relative tolerance in ord ('fro' or '2'), rank at most\n"
+          "max_rank (0: min(m, n)): (U, S, Vh, info).");
+    m.def("estimate_error", &error_of<T>, py::arg("A").noconvert(), py::arg("U").noconvert(),
+          py::arg("S").noconvert(), py::arg("Vh").noconvert(), py::arg("ord"),
+          py::arg("probes"), py::arg("power_steps"), py::arg("seed"),
+          "||A - U diag(S) Vh|| in ord ('fro' exactly, '2' estimated): (estimate, bound).");
     m.def("singular_values", &stack_singular_values<T>, py::arg("A").noconvert(),
           "Singular values of a C-contiguous (batch, m, n) stack: (batch, min(m, n)).");
 }

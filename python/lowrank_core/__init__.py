@@ -27,8 +27,8 @@ from ._backend import cpu_kernels, gpu_available
 from ._bottleneck import Bottleneck, NotFittedError
 from ._config import show_config
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
-from ._results import SVDResult
-from ._svd import randomized_svd, singular_values, svd
+from ._results import ErrorEstimate, SVDResult, ToleranceSVDResult
+from ._svd import estimate_error, randomized_svd, singular_values, svd
 from . import reference  # noqa: E402  (plain-NumPy ground truth, lowrank_core.reference.svd ...)
 
 __version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it here
@@ -48,11 +48,14 @@ atexit.register(_wait_for_abandoned_calls)
 
 __all__ = [
     "Bottleneck",
+    "ErrorEstimate",
     "NotFittedError",
     "SVDResult",
+    "ToleranceSVDResult",
     "cpu_kernels",
     "entropy_rank",
     "erank",
+    "estimate_error",
     "gpu_available",
     "randomized_svd",
     "rank",

@@ -3,7 +3,7 @@ these functions take already-checked arrays (float32 or float64, C- or
 Fortran-contiguous; stacks C-contiguous (batch, m, n))."""
 
 from types import ModuleType
-from typing import Literal, Optional, Tuple, TypeVar
+from typing import Any, Dict, Literal, Optional, Tuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,37 @@ def randomized_svd(
     options: RandomizedSvdOptions,
     sketch: Optional[npt.NDArray[_F]] = None,
 ) -> Tuple[npt.NDArray[_F], npt.NDArray[_F], npt.NDArray[_F]]: ...
+def randomized_svd_to_tolerance(
+    A: npt.NDArray[_F],
+    tol: float,
+    ord: Literal["fro", "2"],
+    max_rank: int,
+    block_size: int,
+    power_iters: int,
+    seed: int,
+    probes: int,
+    error_steps: int,
+    sketch: Optional[npt.NDArray[_F]] = None,
+) -> Tuple[npt.NDArray[_F], npt.NDArray[_F], npt.NDArray[_F], Dict[str, Any]]: ...
+def estimate_error(
+    A: npt.NDArray[_F],
+    U: npt.NDArray[_F],
+    S: npt.NDArray[_F],
+    Vh: npt.NDArray[_F],
+    ord: Literal["fro", "2"],
+    probes: int,
+    power_steps: int,
+    seed: int,
+) -> Tuple[float, float]: ...
+def randomized_rank(
+    A: npt.NDArray[_F],
+    threshold: Optional[float],
+    relative: bool,
+    block_size: int,
+    power_iters: int,
+    seed: int,
+    max_basis: int = 0,
+) -> Tuple[int, bool, int, float]: ...
 def singular_values(A: npt.NDArray[_F]) -> npt.NDArray[_F]: ...
 def gaussian_sketch(rows: int, cols: int, seed: int, dtype: str = "float64") -> npt.NDArray[np.floating]: ...
 def matrix_rank(

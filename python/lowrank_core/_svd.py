@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from . import _checks
+from . import _checks, _core
+from ._checks import INDEX_MAX
 from ._backend import backend_for
 from ._core import RandomizedSvdOptions
-from ._results import SVDResult
+from ._results import ErrorEstimate, SVDResult, ToleranceSVDResult
 
-__all__ = ["randomized_svd", "singular_values", "svd"]
+__all__ = ["estimate_error", "randomized_svd", "singular_values", "svd"]
 
 
 def svd(A, k):
@@ -50,16 +53,30 @@ def svd(A, k):
     return SVDResult(U, S, Vh)
 
 
-def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketch=None,
-                   mixed_precision="auto", compute=False):
-    """Approximate top-k SVD of ``A`` by random sketching (Halko–Martinsson–Tropp).
+def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iters="auto",
+                   seed=None, sketch=None, mixed_precision="auto", block_size=16, compute=False):
+    """Approximate top-k SVD of ``A`` by random sketching (Halko–Martinsson–Tropp),
+    or, with ``tol``, the smallest rank that approximates ``A`` to within ``tol``.
 
     Parameters
     ----------
     A : array_like, shape (m, n)
         Real matrix; not modified. Dtype rules as in :func:`svd`.
-    k : int
-        Target rank, ``1 <= k <= min(m, n)``.
+    k : int, optional
+        Target rank, ``1 <= k <= min(m, n)``. With ``tol``, the largest rank
+        allowed (default ``min(m, n)``). ``k`` and ``tol`` cannot both be absent
+        (TypeError).
+    tol : float, optional
+        Relative tolerance in (0, 1): the result is the smallest rank ``r`` whose
+        ``U S Vh`` from the grown basis has ``||A - U S Vh|| <= tol * ||A||`` in the
+        norm ``ord`` (see Notes, "Tolerance mode"). Without it, the fixed-rank
+        algorithm below, unchanged.
+    ord : {"fro", 2}, default "fro"
+        The norm of ``tol`` (tolerance mode only).
+    block_size : int, default 16
+        Columns added to the basis per step in tolerance mode, ``>= 1``. The rank
+        found exceeds the optimal one (Eckart–Young) only by what the basis misses
+        of A's top singular subspace, typically a few columns (see Notes).
     oversamples : int, default 10
         Extra sketch columns, ``>= 0``. The sketch has
         ``l = min(k + oversamples, min(m, n))`` columns.
@@ -92,8 +109,11 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
 
     Returns
     -------
-    SVDResult
-        ``(U, S, Vh)`` as in :func:`svd`, with the same sign convention.
+    SVDResult or ToleranceSVDResult
+        ``(U, S, Vh)`` as in :func:`svd`, with the same sign convention. With
+        ``tol``, a :class:`ToleranceSVDResult`: it unpacks the same way and carries
+        ``rank``, ``error`` (``||A - U S Vh||`` in ``ord``), ``error_bound``,
+        ``norm`` and ``tol_reached``.
 
     Raises
     ------
@@ -121,11 +141,32 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     2 MiB; elsewhere on BLAS; the power iterations on AMX where that is allowed
     (``mixed_precision``). They run on as many threads as the BLAS would.
 
+    Tolerance mode (``tol``) grows an orthonormal basis Q a block at a time
+    (Yu–Gu–Li's randQB_EI): each block is ``(I - Q Q^T) A Omega_i`` for the next
+    ``block_size`` columns of the Philox sketch (or of ``sketch``, shape (n, L):
+    then the basis stops at L columns), ``power_iters`` power iterations on the
+    residual (``"auto"``: 2), orthonormalised against Q by Cholesky-QR, then
+    ``B_i = Q_i^T A``. For ``"fro"`` it stops when ``||A||_F^2 - ||B||_F^2 <= (tol
+    ||A||_F)^2`` (Yu–Gu–Li's indicator, at no cost), then takes
+    ``||A - Q B||_F^2`` from one pass over A (the indicator is good only to about
+    ``sqrt(eps) ||A||_F``), going on if that is still above; the rank is then trimmed to
+    the smallest k with ``||A - Q B||_F^2 + sum_{j>k} s_j^2 <= (tol ||A||_F)^2`` from
+    the SVD of B, so ``error`` is the true error of the result, to rounding. For
+    ``2`` it stops when a block's top singular value (the residual before it, from
+    below) or the block's probes (HMT Lemma 4.1) fall below ``tol`` times the
+    largest seen; k is then the smallest whose :func:`estimate_error` (10 probes,
+    4 power steps, from below) is at most 0.95 ``tol`` ``||B||_2``; ``error_bound``
+    holds except with probability 1e-10. ``oversamples`` and ``mixed_precision``
+    are not used there (all in A's precision). The CUDA core has no tolerance
+    mode yet: a CuPy ``A`` with ``tol`` is a TypeError.
+
     References
     ----------
     N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness:
     probabilistic algorithms for constructing approximate matrix
     decompositions", SIAM Review 53(2), 2011 (Algorithms 4.4 and 5.1).
+    W. Yu, Y. Gu, Y. Li, "Efficient randomized algorithms for the fixed-precision
+    low-rank matrix approximation", SIAM J. Matrix Anal. Appl. 39(4), 2018.
 
     Examples
     --------
@@ -133,12 +174,25 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     >>> A = np.diag(1.0 / np.arange(1, 101))
     >>> lc.randomized_svd(A, 5, seed=0).S.round(3)
     array([1.   , 0.5  , 0.333, 0.25 , 0.2  ])
+    >>> lc.randomized_svd(A, tol=0.3, ord=2, seed=0).rank  # sigma_4 / sigma_1 = 0.25
+    3
     """
     if type(A).__module__.startswith("dask"):  # blocks under Dask's scheduler
+        if tol is not None:
+            raise TypeError("randomized_svd of a Dask array takes k, not tol: the tolerance "
+                            "mode runs on NumPy arrays (compute X first, or give k)")
+        if k is None:
+            raise TypeError("randomized_svd needs k (a rank) or tol (a relative error); "
+                            "got neither")
         from . import _dask
         return _dask.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
                                     seed=seed, sketch=sketch, mixed_precision=mixed_precision,
                                     compute=compute)
+    if tol is not None:
+        return _to_tolerance(A, k, tol, ord, power_iters, seed, sketch, block_size)
+    if k is None:
+        raise TypeError("randomized_svd needs k (a rank) or tol (a relative error); "
+                        "got neither")
     A = _checks.as_float_array(A, "A", ndim=2)
     k = _checks.check_k(k, A.shape)
     oversamples = _checks.check_int(oversamples, "oversamples", minimum=0)
@@ -161,6 +215,159 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     backend = backend_for(A) if sketch is None else backend_for(A, sketch)
     U, S, Vh = backend.randomized_svd(A, options, sketch)
     return SVDResult(U, S, Vh)
+
+
+def _check_tol(tol) -> float:
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be a real number in (0, 1), got {type(tol).__name__}")
+    tol = float(tol)
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must be in (0, 1) (a relative error), got {tol}")
+    return tol
+
+
+def _check_ord(ord) -> str:
+    """The core's name of a norm: "fro" or "2"."""
+    if isinstance(ord, str) and ord == "fro":
+        return "fro"
+    if not isinstance(ord, (str, bool, np.bool_)) and ord == 2:
+        return "2"
+    raise ValueError(f"ord must be 2 or 'fro', got {ord!r}")
+
+
+def _cpu_only(A, what):
+    if _checks.is_cupy(A):
+        raise TypeError(f"{what} runs on the CPU core only in this version (the CUDA core "
+                        "has no tolerance mode yet); pass a NumPy array (cupy.asnumpy(A))")
+
+
+def _to_tolerance(A, k, tol, ord, power_iters, seed, sketch, block_size):
+    A = _checks.as_float_array(A, "A", ndim=2)
+    tol = _check_tol(tol)
+    norm = _check_ord(ord)
+    max_rank = 0 if k is None else _checks.check_k(k, A.shape)
+    if min(A.shape) == 0:
+        raise ValueError(f"A is empty (shape {A.shape}); it has no approximation")
+    block_size = _checks.check_int(block_size, "block_size", minimum=1, maximum=INDEX_MAX)
+    if isinstance(power_iters, str) and power_iters == "auto":
+        power_iters = 2
+    else:
+        power_iters = _checks.resolve_power_iters(power_iters, 1, A.shape)
+    _cpu_only(A, "randomized_svd with tol")
+    if sketch is None:
+        seed = _checks.check_seed(seed)
+    else:
+        sketch = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=A.dtype)
+        if sketch.shape[0] != A.shape[1] or sketch.shape[1] < 1:
+            raise ValueError(f"sketch must have shape (n, L) = ({A.shape[1]}, L >= 1), got "
+                             f"{sketch.shape}")
+        _cpu_only(sketch, "randomized_svd with tol")
+        seed = 0 if seed is None else _checks.check_seed(seed)
+    U, S, Vh, info = _core.randomized_svd_to_tolerance(
+        A, tol, norm, max_rank, block_size, power_iters, seed, _ERROR_PROBES, _ERROR_STEPS,
+        sketch)
+    return ToleranceSVDResult(U, S, Vh, error=info["error"], error_bound=info["error_bound"],
+                              norm=info["norm"], tol=tol, ord="fro" if norm == "fro" else 2,
+                              tol_reached=info["reached"], basis_columns=info["basis_columns"])
+
+
+# The spectral estimate's probes (its bound fails with probability 10^-probes) and
+# power steps (each two passes over A).
+_ERROR_PROBES, _ERROR_STEPS = 10, 4
+
+
+def estimate_error(A, approx, ord=2, *, seed=None, probes=_ERROR_PROBES,
+                   power_steps=_ERROR_STEPS):
+    """``||A - approx||`` without forming the (m, n) residual.
+
+    Parameters
+    ----------
+    A : array_like, shape (m, n)
+        Real matrix; not modified. Dtype rules as in :func:`svd`.
+    approx : SVDResult, (U, S, Vh), (L, R) or a fitted Bottleneck
+        A factored approximation of ``A``: ``U @ diag(S) @ Vh`` (U (m, k), S (k,),
+        Vh (k, n)), ``L @ R`` (L (m, k), R (k, n)), or an object with a
+        ``factors()`` method returning ``(L, R)`` (a fitted :class:`Bottleneck`:
+        its learned map W, without the bias). Converted to ``A``'s dtype.
+    ord : {2, "fro"}, default 2
+        ``"fro"``: computed exactly (to rounding) in one pass over ``A``, a block of
+        rows at a time. ``2``: estimated by power steps on the residual operator
+        ``E = A - approx``, as fbpca's ``diffsnorm``: ``probes`` Gaussian vectors
+        W, then ``power_steps`` times W <- orth(E^T E W); the value is the largest
+        singular value of ``E W``.
+    seed : int or None, default None
+        Seed of the Gaussian probes (Philox, stream 4: never the sketch's draws of
+        the same seed). ``None`` draws a fresh one.
+    probes : int, default 10
+        Gaussian probes, ``>= 1`` (spectral norm only).
+    power_steps : int, default 4
+        Power steps, ``>= 0`` (spectral norm only); each reads A twice.
+
+    Returns
+    -------
+    ErrorEstimate
+        A float: the norm (``"fro"``) or its estimate (``2``). For ``2`` it never
+        exceeds ``||E||_2`` beyond rounding, since W is orthonormal; its ``bound``
+        attribute is ``max(value, 10 sqrt(2/pi) max_i ||E w_i||)`` over the initial
+        probes, and ``||E||_2 <= bound`` except with probability at most
+        ``10**-probes`` (Halko–Martinsson–Tropp 2011, Lemma 4.1 with alpha = 10).
+        For ``"fro"``, ``bound`` is the value.
+
+    Notes
+    -----
+    :func:`relative_error` keeps its meaning: ``||A - B|| / ||A||`` for a dense B,
+    exactly. This function is its factored, matrix-free counterpart (absolute,
+    not relative). CPU core only in this version (a CuPy ``A`` is a TypeError).
+
+    References
+    ----------
+    N. Halko, P.-G. Martinsson, J. A. Tropp, SIAM Review 53(2), 2011, Section 4.3.
+
+    Examples
+    --------
+    >>> import numpy as np, lowrank_core as lc
+    >>> A = np.diag([4.0, 2.0, 1.0])
+    >>> float(lc.estimate_error(A, lc.svd(A, 1), ord="fro"))  # sqrt(2^2 + 1^2)
+    2.23606797749979
+    """
+    A = _checks.as_float_array(A, "A", ndim=2)
+    norm = _check_ord(ord)
+    probes = _checks.check_int(probes, "probes", minimum=1, maximum=INDEX_MAX)
+    power_steps = _checks.check_int(power_steps, "power_steps", minimum=0, maximum=INDEX_MAX)
+    seed = _checks.check_seed(seed)
+    U, S, Vh = _factors(approx, A)
+    _cpu_only(A, "estimate_error")
+    value, bound = _core.estimate_error(A, U, S, Vh, norm, probes, power_steps, seed)
+    return ErrorEstimate(value, bound=bound, ord="fro" if norm == "fro" else 2, probes=probes)
+
+
+def _factors(approx, A):
+    """(U, S, Vh) in A's dtype, checked against A's shape."""
+    if hasattr(approx, "factors") and callable(approx.factors):
+        approx = approx.factors()
+    if not isinstance(approx, tuple) or len(approx) not in (2, 3):
+        raise TypeError("approx must be an SVDResult, a tuple (U, S, Vh) or (L, R), or a "
+                        f"fitted Bottleneck; got {type(approx).__name__}")
+    if len(approx) == 3:
+        U, S, Vh = approx
+        U = _checks.as_float_array(U, "U", ndim=2, dtype=A.dtype)
+        S = _checks.as_float_array(S, "S", ndim=1, dtype=A.dtype)
+        Vh = _checks.as_float_array(Vh, "Vh", ndim=2, dtype=A.dtype)
+        names = ("U", "Vh")
+    else:
+        U = _checks.as_float_array(approx[0], "L", ndim=2, dtype=A.dtype)
+        Vh = _checks.as_float_array(approx[1], "R", ndim=2, dtype=A.dtype)
+        S = np.ones(U.shape[1], dtype=A.dtype)
+        names = ("L", "R")
+    m, n = A.shape
+    if U.shape[0] != m or Vh.shape[1] != n or U.shape[1] != Vh.shape[0] or \
+            S.shape[0] != U.shape[1]:
+        raise ValueError(f"approx's factors must have shapes ({m}, k), (k,) and (k, {n}) "
+                         f"for A of shape {A.shape}; got {names[0]} {U.shape}, "
+                         f"{names[1]} {Vh.shape}" + (f", S {S.shape}" if len(approx) == 3 else ""))
+    for name, X in zip(("U", "S", "Vh"), (U, S, Vh)):
+        _checks.check_finite(X, name)
+    return U, np.ascontiguousarray(S), Vh
 
 
 def singular_values(A):

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "lowrank/common/matrix.hpp"
+#include "lowrank/common/rank_options.hpp"
 
 namespace lowrank {
 
@@ -55,9 +56,39 @@ struct RandomizedSvdOptions {
     RandomizedSvdTuning tuning;
 };
 
+// A randomized SVD to a tolerance (svd/adaptive.hpp): the smallest rank whose
+// approximation is within tol * ||A|| of A in `norm`, from a basis grown a block at a
+// time (Yu, Gu, Li, SIAM J. Matrix Anal. Appl. 39(4), 2018, randQB_EI; Martinsson,
+// Voronin, SIAM J. Sci. Comput. 38(5), 2016).
+struct ToleranceSvdOptions {
+    double tol = 0.1;           // relative, in (0, 1)
+    Norm norm = Norm::Frobenius;
+    index max_rank = 0;         // the largest rank (and basis) allowed; 0: min(m, n)
+    index block_size = 16;      // columns added to the basis per block
+    index power_iters = 2;      // power iterations on the residual, per block
+    std::uint64_t seed = 0;     // the sketch's Philox seed; the error probes use its stream 4
+    index probes = 10;          // Gaussian probes of the spectral error estimate
+    index error_steps = 4;      // power steps of the spectral error estimate
+    RandomizedSvdTuning tuning; // block_bytes is read
+};
+
+// A numerical rank from a basis grown until the residual is certified below the
+// threshold (svd/adaptive.hpp, randomized_rank).
+struct RankSearchOptions {
+    index block_size = 16;      // the first block; each later block doubles the basis
+    index power_iters = 0;
+    std::uint64_t seed = 0;
+    index max_basis = 0;        // give up (not certified) past this many columns; 0: min(m, n) / 2
+    RandomizedSvdTuning tuning;
+};
+
 // Checks `options` for an (m x n) A (and, when `sketch` is given, its shape):
 // throws std::invalid_argument naming the field. Both cores call it first.
 void validate(const RandomizedSvdOptions& options, index m, index n,
               const index* sketch_rows = nullptr, const index* sketch_cols = nullptr);
+
+void validate(const ToleranceSvdOptions& options, index m, index n,
+              const index* sketch_rows = nullptr, const index* sketch_cols = nullptr);
+void validate(const RankSearchOptions& options, index m, index n);
 
 }  // namespace lowrank

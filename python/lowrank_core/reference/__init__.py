@@ -8,8 +8,8 @@ argument checks, so both raise the same errors for the same bad input).
 from ._bottleneck import (Bottleneck, exact_gradients, forward, initial_parameters,
                           mse_gradients, optimizer_step)
 from ._philox import gaussian_sketch, gaussian_stream, philox4x32_10, uniform_stream
-from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
-from ._svd import randomized_svd, sign_convention, singular_values, svd
+from ._rank import entropy_rank, erank, randomized_rank, rank, relative_error, stable_rank
+from ._svd import estimate_error, randomized_svd, sign_convention, singular_values, svd
 
 __all__ = [
     "Bottleneck",
@@ -17,12 +17,14 @@ __all__ = [
     "exact_gradients",
     "forward",
     "erank",
+    "estimate_error",
     "gaussian_sketch",
     "gaussian_stream",
     "initial_parameters",
     "mse_gradients",
     "optimizer_step",
     "philox4x32_10",
+    "randomized_rank",
     "randomized_svd",
     "rank",
     "relative_error",

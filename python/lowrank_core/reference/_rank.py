@@ -5,16 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ._svd import _finite, singular_values
+from ._svd import _finite, _sketch_columns, grow_block, singular_values
 
-__all__ = ["entropy_rank", "erank", "rank", "relative_error", "stable_rank"]
+__all__ = ["entropy_rank", "erank", "randomized_rank", "rank", "relative_error",
+           "stable_rank"]
 
 
-def rank(A, tol=None, *, rtol=None, hermitian=False):
+def rank(A, tol=None, *, rtol=None, hermitian=False, method="exact", seed=None):
     """``numpy.linalg.matrix_rank``'s algorithm; see :func:`lowrank_core.rank`."""
     if tol is not None and rtol is not None:
         raise ValueError("tol and rtol cannot both be given: tol is absolute, rtol relative")
+    method = _checks.check_choice(method, "method", ("exact", "randomized"))
     A = _checks.as_float_array(A, "A")
+    if method == "randomized":
+        found = randomized_rank(A, tol, rtol, seed)[0]
+        if found is not None:
+            return found
     if not np.isfinite(A).all():
         raise ValueError("A contains NaN or Inf")
     if A.ndim < 2:
@@ -35,6 +41,63 @@ def rank(A, tol=None, *, rtol=None, hermitian=False):
         tol = np.asarray(tol)[..., np.newaxis]
     ranks = np.count_nonzero(S > tol, axis=-1)
     return int(ranks) if np.ndim(ranks) == 0 else ranks.astype(np.int64)
+
+
+def randomized_rank(A, tol=None, rtol=None, seed=None, block_size=16):
+    """``(rank or None, basis columns, bound)``: the randomized rank where certified.
+
+    A basis Q grows (blocks of ``block_size``, then doubling) until the probes of the
+    next block bound ``||A - Q Q^T A||_2`` with the rounding margin by 0.9 of the threshold; then the
+    singular values s_i of ``B = Q^T A`` bracket A's,
+    ``s_i <= sigma_i(A) <= sqrt(s_i^2 + bound^2)``, and the count is certified when
+    every s_i clears the threshold, either way, by a margin for rounding.
+    """
+    if A.ndim != 2:
+        raise ValueError(f"method='randomized' takes one matrix (2-D A), got shape {A.shape}")
+    if not np.isfinite(A).all():
+        raise ValueError("A contains NaN or Inf")
+    m, n = A.shape
+    seed = _checks.check_seed(seed)
+    cap = min(m, n) // 2
+    eps = float(np.finfo(A.dtype).eps)
+    if tol is not None:
+        threshold = lambda sigma: float(tol)  # noqa: E731
+    else:
+        ratio = max(m, n) * eps if rtol is None else float(rtol)
+        threshold = lambda sigma: ratio * sigma  # noqa: E731
+    def margin(sigma):  # rounding of the s_i and of NumPy's own singular values
+        return 8 * eps * np.sqrt(min(m, n)) * sigma
+
+    if cap < 1 or (tol is not None and float(tol) < 0):
+        return None, 0, np.inf
+    draw, _ = _sketch_columns(A, seed, None)
+    Q, B = np.zeros((m, 0), A.dtype), np.zeros((0, n), A.dtype)
+    largest = 0.0
+    while True:
+        width = min(block_size if Q.shape[1] == 0 else max(block_size, Q.shape[1]),
+                    min(m, n) - Q.shape[1])
+        before = Q.shape[1]
+        Q, B, bound, stopped = grow_block(
+            A, Q, B, draw(width), 0,
+            lambda b: b + margin(largest) <= 0.9 * threshold(largest)
+            or (tol is not None and b == 0))
+        if stopped:
+            break
+        largest = max(largest, float(np.linalg.norm(B[before:].astype(np.float64), 2)))
+        if Q.shape[1] >= cap:
+            return None, Q.shape[1], bound
+    s = np.linalg.svd(B, compute_uv=False).astype(np.float64)
+    s1 = s[0] if s.size else 0.0
+    high_sigma = np.hypot(s1, bound)
+    low, high = threshold(s1), threshold(high_sigma)
+    slack = margin(high_sigma)
+    if tol is None and not s1 > 0:
+        return None, Q.shape[1], bound
+    above = s > high + slack
+    below = np.hypot(s, bound) + slack < low
+    if not np.all(above | below) or not bound + slack < low:
+        return None, Q.shape[1], bound
+    return int(np.count_nonzero(above)), Q.shape[1], bound
 
 
 def _normalised_spectrum(A):
