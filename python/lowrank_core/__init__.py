@@ -25,6 +25,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
 
 from ._backend import cpu_kernels, gpu_available
 from ._bottleneck import Bottleneck, NotFittedError
+from ._pca import PCAResult, pca
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import SVDResult
 from ._svd import randomized_svd, singular_values, svd
@@ -48,11 +49,13 @@ atexit.register(_wait_for_abandoned_calls)
 __all__ = [
     "Bottleneck",
     "NotFittedError",
+    "PCAResult",
     "SVDResult",
     "cpu_kernels",
     "entropy_rank",
     "erank",
     "gpu_available",
+    "pca",
     "randomized_svd",
     "rank",
     "relative_error",

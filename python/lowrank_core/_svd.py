@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _sparse
 from ._backend import backend_for
 from ._core import RandomizedSvdOptions
 from ._results import SVDResult
@@ -51,13 +51,23 @@ def svd(A, k):
 
 
 def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketch=None,
-                   mixed_precision="auto"):
+                   mixed_precision="auto", center=False, mean=None):
     """Approximate top-k SVD of ``A`` by random sketching (Halko–Martinsson–Tropp).
 
     Parameters
     ----------
-    A : array_like, shape (m, n)
-        Real matrix; not modified. Dtype rules as in :func:`svd`.
+    A : array_like, scipy.sparse matrix or linear operator, shape (m, n)
+        Real matrix; not modified. Dtype rules as in :func:`svd`. A scipy.sparse
+        array or matrix (CSR and CSC read where they lie, other formats through
+        CSR; int32 or int64 indices; unsorted or duplicate indices allowed,
+        duplicates summed) is never densified: memory O(nnz + (m + n) l). A
+        ``scipy.sparse.linalg.LinearOperator``, or any object with ``matmat``,
+        ``rmatmat``, ``shape`` and ``dtype``, is called back one block of l
+        columns at a time: ``matmat`` q + 1 times and ``rmatmat`` q + 1 to q + 3
+        times (one more when the first product shows a spread that asks for two
+        products per power iteration, one more when Cholesky-QR of A W refuses;
+        and once more with ``center=True``, for the column means). Sparse and
+        operator input run in ``A``'s precision (``mixed_precision`` unused).
     k : int
         Target rank, ``1 <= k <= min(m, n)``.
     oversamples : int, default 10
@@ -84,6 +94,14 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
         that check (U and Vh may be only float32-accurate); ``False`` runs all in
         ``A``'s precision, as the GPU core always does. The contract and how it
         is checked: ``docs/reliability.md#accuracy-contract``.
+    center : bool, default False
+        Approximate ``A - 1 mu^T`` (``mu`` the column means: the SVD behind PCA)
+        without forming it: each product takes a rank-one correction, and each
+        power iteration is still one pass over A. Dense, sparse and operator
+        input; computed in ``A``'s precision (``mixed_precision`` unused).
+    mean : array_like, shape (n,), optional
+        Subtract this vector from every row instead of the column means (implies
+        centring; not together with ``center=True``).
 
     Returns
     -------
@@ -129,15 +147,31 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     >>> lc.randomized_svd(A, 5, seed=0).S.round(3)
     array([1.   , 0.5  , 0.333, 0.25 , 0.2  ])
     """
-    A = _checks.as_float_array(A, "A", ndim=2)
+    by_products = _sparse.is_sparse(A) or _sparse.is_operator(A)
+    if by_products:
+        dtype = _sparse._float_dtype(A.dtype, "A")
+        _sparse._check_shape(A.shape, "A")
+    else:
+        A = _checks.as_float_array(A, "A", ndim=2)
+        dtype = A.dtype
     k = _checks.check_k(k, A.shape)
     oversamples = _checks.check_int(oversamples, "oversamples", minimum=0)
     power_iters = _checks.resolve_power_iters(power_iters, k, A.shape)
     columns = _checks.sketch_columns(k, oversamples, A.shape)
+    if not isinstance(center, (bool, np.bool_)):
+        raise TypeError(f"center must be True or False, got {type(center).__name__}")
+    if mean is not None:
+        if center:
+            raise ValueError("give center=True (the column means) or mean= (a vector of "
+                             "your own), not both")
+        mean = _checks.as_float_array(mean, "mean", ndim=1, dtype=dtype)
+        if mean.shape != (A.shape[1],):
+            raise ValueError(f"mean must have shape (n,) = ({A.shape[1]},), got {mean.shape}")
+        _checks.check_finite(mean, "mean")
     if sketch is None:
         seed = _checks.check_seed(seed)
     else:
-        sketch = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=A.dtype)
+        sketch = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=dtype)
         expected = (A.shape[1], columns)
         if sketch.shape != expected:
             raise ValueError(
@@ -148,9 +182,34 @@ def randomized_svd(A, k, *, oversamples=10, power_iters="auto", seed=None, sketc
     options = RandomizedSvdOptions(
         rank=k, sketch_columns=columns, power_iters=power_iters, seed=seed,
         mixed_precision=_checks.check_mixed_precision(mixed_precision))
+    if by_products:
+        if _sparse.is_sparse(A):
+            if center:
+                mean = _sparse.sparse_column_means(A, dtype)
+            U, S, Vh = _sparse.sparse_randomized_svd(A, options, sketch, mean)
+        else:
+            if center:
+                mean = _sparse.operator_column_means(A, dtype)
+            U, S, Vh = _sparse.operator_randomized_svd(A, options, sketch, mean)
+        return SVDResult(U, S, Vh)
+    if center:
+        mean = A.mean(axis=0, dtype=np.float64).astype(dtype)
     backend = backend_for(A) if sketch is None else backend_for(A, sketch)
+    if mean is not None:
+        if _checks.is_cupy(A):
+            # The CUDA core has no centred products: the centred copy (as dense as A).
+            U, S, Vh = backend.randomized_svd(A - mean[None, :], options, sketch)
+        else:
+            U, S, Vh = _core_centered(A, mean, options, sketch)
+        return SVDResult(U, S, Vh)
     U, S, Vh = backend.randomized_svd(A, options, sketch)
     return SVDResult(U, S, Vh)
+
+
+def _core_centered(A, mean, options, sketch):
+    from ._core import centered_randomized_svd
+
+    return centered_randomized_svd(A, mean, options, sketch)
 
 
 def singular_values(A):
