@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks import cases as case_module
 from benchmarks.libraries import OPERATIONS, available
 
-OWN_OPTIONS = ("gpu", "bottleneck")  # suites with a command line of their own
+OWN_OPTIONS = ("gpu", "bottleneck", "sparse")  # suites with a command line of their own
 EXACT_LIMIT = 3000 * 2000  # exact SVD/rank/singular values only up to this many entries
 
 
@@ -220,6 +220,10 @@ def main(argv=None) -> int:
         from benchmarks import gpu
 
         return gpu.main(rest)
+    if suite == "sparse":
+        from benchmarks import sparse_suite
+
+        return sparse_suite.main(rest)
     if suite == "bottleneck":
         from benchmarks import bottleneck_speed
 

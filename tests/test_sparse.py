@@ -276,6 +276,17 @@ def test_pca_matches_scikit_learn():
     np.testing.assert_allclose(np.abs(got.transform(X)), np.abs(want.transform(X)), atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
+def test_pca_matches_the_reference(kind):
+    A = sparse_matrix(900, 70, 0.05, np.float64, seed=6)
+    X = {"dense": A.toarray(), "sparse": A, "operator": aslinearoperator(A)}[kind]
+    got, want = lc.pca(X, 4, seed=2), lc.reference.pca(X, 4, seed=2)
+    for field in ("singular_values_", "explained_variance_", "mean_", "components_"):
+        assert_close(getattr(got, field), getattr(want, field), np.float64, factor=100)
+    np.testing.assert_allclose(got.explained_variance_ratio_, want.explained_variance_ratio_,
+                               rtol=1e-9, equal_nan=kind == "operator")
+
+
 def test_pca_of_sparse_data_without_densifying():
     A = sparse_matrix(3000, 200, 0.02, np.float64, seed=4)
     got = lc.pca(A, 6, seed=1)
@@ -297,3 +308,22 @@ def test_import_does_not_import_scipy_sparse_for_dense_work():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_matrix_larger_than_memory_when_dense():
+    # 10^6 x 10^5 float64 would take 800 GB dense; with 10^7 stored values the call
+    # needs O(nnz + (m + n) l) memory.
+    rng = np.random.default_rng(0)
+    m, n, nnz = 10**6, 10**5, 10**7
+    rows = np.sort(rng.integers(0, m, size=nnz, dtype=np.int64)).astype(np.int32)
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=m))].astype(np.int32)
+    cols = rng.integers(0, n, size=nnz, dtype=np.int64).astype(np.int32)
+    values = rng.standard_normal(nnz)
+    values[:n] += 50.0 * (np.arange(n) < 10)  # a few heavy entries: a clear top
+    A = sp.csr_matrix((values, cols, indptr), shape=(m, n))
+    got = lc.randomized_svd(A, 5, seed=0, power_iters=2)
+    assert got.U.shape == (m, 5) and got.Vh.shape == (5, n)
+    assert np.all(np.isfinite(got.S)) and np.all(np.diff(got.S) <= 0)
+    # The singular values are those of A: A^T U = Vh^T S for the top triplet.
+    top = A.T @ got.U[:, 0]
+    np.testing.assert_allclose(np.linalg.norm(top), got.S[0], rtol=1e-6)
