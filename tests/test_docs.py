@@ -28,7 +28,7 @@ def test_public_api_is_pinned():
         assert hasattr(lowrank_core, name), name
         assert getattr(lowrank_core, name).__doc__, f"{name} has no docstring"
     for name in ["svd", "randomized_svd", "singular_values", "rank", "erank", "stable_rank",
-                 "entropy_rank", "relative_error", "Bottleneck"]:
+                 "entropy_rank", "relative_error", "Bottleneck", "pca"]:
         assert hasattr(lowrank_core.reference, name), name
 
 

@@ -21,6 +21,7 @@ PYBIND11_MODULE(_core, m) {
     lowrank::bindings::register_rank(m);
     lowrank::bindings::register_bottleneck(m);
     lowrank::bindings::register_blocks(m);
+    lowrank::bindings::register_sparse(m);
     m.def("_wait_for_abandoned_calls", &lowrank::bindings::wait_for_abandoned_calls,
           "Blocks until the LAPACK calls that Ctrl-C abandoned have ended (or until the\n"
           "next Ctrl-C); registered with atexit (bindings/interruptible.hpp).");

@@ -10,6 +10,7 @@ void register_svd(pybind11::module_& m);
 void register_rank(pybind11::module_& m);
 void register_bottleneck(pybind11::module_& m);
 void register_blocks(pybind11::module_& m);
+void register_sparse(pybind11::module_& m);
 void register_testing(pybind11::module_& testing);
 
 // Points the core's BLAS/LAPACK table at SciPy's (scipy_blas_lapack.cpp).

@@ -13,6 +13,7 @@
 #include "common/interruptible.hpp"
 #include "common/numpy_arrays.hpp"
 #include "core/register.hpp"
+#include "core/svd_tuple.hpp"
 #include "common/signals.hpp"
 #include "lowrank/svd/adaptive.hpp"
 #include "lowrank/svd/error_estimate.hpp"
@@ -109,12 +110,6 @@ void bind_randomized_svd_options(py::module_& m) {
                 .format(o.rank, o.sketch_columns, o.power_iters, o.seed,
                         precision_name(o.mixed_precision), py::repr(py::cast(o.tuning)));
         });
-}
-
-template <class T>
-py::tuple to_tuple(SvdResult<T>&& r) {
-    return py::make_tuple(to_numpy(std::move(r.U)), to_numpy(std::move(r.S)),
-                          to_numpy(std::move(r.Vh)));
 }
 
 template <class T>

@@ -26,6 +26,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
 from ._backend import cpu_kernels, gpu_available
 from ._bottleneck import Bottleneck, NotFittedError
 from ._config import show_config
+from ._pca import PCAResult, pca
 from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import ErrorEstimate, SVDResult, ToleranceSVDResult
 from ._svd import estimate_error, randomized_svd, singular_values, svd
@@ -50,6 +51,7 @@ __all__ = [
     "Bottleneck",
     "ErrorEstimate",
     "NotFittedError",
+    "PCAResult",
     "SVDResult",
     "ToleranceSVDResult",
     "cpu_kernels",
@@ -57,6 +59,7 @@ __all__ = [
     "erank",
     "estimate_error",
     "gpu_available",
+    "pca",
     "randomized_svd",
     "rank",
     "relative_error",

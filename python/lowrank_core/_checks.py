@@ -65,6 +65,9 @@ def as_float_array(A, name: str, *, ndim: int | None = None, min_ndim: int = 0,
     to C order, and arrays not aligned for their dtype are copied. ``dtype``, if
     given, is the dtype to convert to.
     """
+    from ._sparse import refuse_sparse  # (a cycle at import time otherwise)
+
+    refuse_sparse(A, name)
     xp = array_module(A)
     if isinstance(A, np.ma.MaskedArray):
         raise TypeError(f"{name} is a masked array, and lowrank_core does not read masks; "

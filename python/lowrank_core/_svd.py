@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, _sparse
 from ._checks import INDEX_MAX
 from ._backend import backend_for
 from ._core import RandomizedSvdOptions
@@ -54,14 +54,26 @@ def svd(A, k):
 
 
 def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iters="auto",
-                   seed=None, sketch=None, mixed_precision="auto", block_size=16, compute=False):
+                   seed=None, sketch=None, mixed_precision="auto", block_size=16, center=False,
+                   mean=None, compute=False):
     """Approximate top-k SVD of ``A`` by random sketching (Halko–Martinsson–Tropp),
     or, with ``tol``, the smallest rank that approximates ``A`` to within ``tol``.
 
     Parameters
     ----------
-    A : array_like, shape (m, n)
-        Real matrix; not modified. Dtype rules as in :func:`svd`.
+    A : array_like, scipy.sparse matrix or linear operator, shape (m, n)
+        Real matrix; not modified. Dtype rules as in :func:`svd`. A scipy.sparse
+        array or matrix (CSR and CSC read where they lie, other formats through
+        CSR; int32 or int64 indices; unsorted or duplicate indices allowed,
+        duplicates summed) is never densified: memory O(nnz + (m + n) l). A
+        ``scipy.sparse.linalg.LinearOperator``, or any object with ``matmat``,
+        ``rmatmat``, ``shape`` and ``dtype``, is called back one block of l
+        columns at a time: ``matmat`` q + 1 times and ``rmatmat`` q + 1 to q + 3
+        times (one more when the first product shows a spread that asks for two
+        products per power iteration, one more when Cholesky-QR of A W refuses;
+        and once more with ``center=True``, for the column means). Sparse and
+        operator input run in ``A``'s precision (``mixed_precision`` unused) and
+        take ``k`` (the tolerance mode takes dense arrays).
     k : int, optional
         Target rank, ``1 <= k <= min(m, n)``. With ``tol``, the largest rank
         allowed (default ``min(m, n)``). ``k`` and ``tol`` cannot both be absent
@@ -101,6 +113,14 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
         that check (U and Vh may be only float32-accurate); ``False`` runs all in
         ``A``'s precision, as the GPU core always does. The contract and how it
         is checked: ``docs/reliability.md#accuracy-contract``.
+    center : bool, default False
+        Approximate ``A - 1 mu^T`` (``mu`` the column means: the SVD behind PCA)
+        without forming it: each product takes a rank-one correction, and each
+        power iteration is still one pass over A. Dense, sparse and operator
+        input; computed in ``A``'s precision (``mixed_precision`` unused).
+    mean : array_like, shape (n,), optional
+        Subtract this vector from every row instead of the column means (implies
+        centring; not together with ``center=True``).
     compute : bool, default False
         Dask arrays only: ``False`` returns ``U`` as a Dask array chunked like A's
         rows, ``True`` computes it (``S`` and ``Vh`` are NumPy arrays either way).
@@ -188,20 +208,39 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
         return _dask.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
                                     seed=seed, sketch=sketch, mixed_precision=mixed_precision,
                                     compute=compute)
+    by_products = _sparse.is_sparse(A) or _sparse.is_operator(A)
     if tol is not None:
+        if by_products or center or mean is not None:
+            raise TypeError("randomized_svd with tol takes a dense array without centring; "
+                            "for sparse, operator or centred input give k")
         return _to_tolerance(A, k, tol, ord, power_iters, seed, sketch, block_size)
     if k is None:
         raise TypeError("randomized_svd needs k (a rank) or tol (a relative error); "
                         "got neither")
-    A = _checks.as_float_array(A, "A", ndim=2)
+    if by_products:
+        dtype = _sparse._float_dtype(A.dtype, "A")
+        _sparse._check_shape(A.shape, "A")
+    else:
+        A = _checks.as_float_array(A, "A", ndim=2)
+        dtype = A.dtype
     k = _checks.check_k(k, A.shape)
     oversamples = _checks.check_int(oversamples, "oversamples", minimum=0)
     power_iters = _checks.resolve_power_iters(power_iters, k, A.shape)
     columns = _checks.sketch_columns(k, oversamples, A.shape)
+    if not isinstance(center, (bool, np.bool_)):
+        raise TypeError(f"center must be True or False, got {type(center).__name__}")
+    if mean is not None:
+        if center:
+            raise ValueError("give center=True (the column means) or mean= (a vector of "
+                             "your own), not both")
+        mean = _checks.as_float_array(mean, "mean", ndim=1, dtype=dtype)
+        if mean.shape != (A.shape[1],):
+            raise ValueError(f"mean must have shape (n,) = ({A.shape[1]},), got {mean.shape}")
+        _checks.check_finite(mean, "mean")
     if sketch is None:
         seed = _checks.check_seed(seed)
     else:
-        sketch = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=A.dtype)
+        sketch = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=dtype)
         expected = (A.shape[1], columns)
         if sketch.shape != expected:
             raise ValueError(
@@ -212,7 +251,26 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
     options = RandomizedSvdOptions(
         rank=k, sketch_columns=columns, power_iters=power_iters, seed=seed,
         mixed_precision=_checks.check_mixed_precision(mixed_precision))
+    if by_products:
+        if _sparse.is_sparse(A):
+            if center:
+                mean = _sparse.sparse_column_means(A, dtype)
+            U, S, Vh = _sparse.sparse_randomized_svd(A, options, sketch, mean)
+        else:
+            if center:
+                mean = _sparse.operator_column_means(A, dtype)
+            U, S, Vh = _sparse.operator_randomized_svd(A, options, sketch, mean)
+        return SVDResult(U, S, Vh)
+    if center:
+        mean = A.mean(axis=0, dtype=np.float64).astype(dtype)
     backend = backend_for(A) if sketch is None else backend_for(A, sketch)
+    if mean is not None:
+        if _checks.is_cupy(A):
+            # The CUDA core has no centred products: the centred copy (as dense as A).
+            U, S, Vh = backend.randomized_svd(A - mean[None, :], options, sketch)
+        else:
+            U, S, Vh = _core.centered_randomized_svd(A, mean, options, sketch)
+        return SVDResult(U, S, Vh)
     U, S, Vh = backend.randomized_svd(A, options, sketch)
     return SVDResult(U, S, Vh)
 

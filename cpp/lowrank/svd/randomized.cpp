@@ -210,29 +210,8 @@ std::optional<SvdResult<T>> run_plan(const ConstView<T>& a, const RandomizedSvdO
                      schedule, q, bt);
     }
 
-    // Step 4: the small SVD, Bt = V S Ub^T, so B = Ub S V^T.
-    Matrix<T> v(n, l), ub_t(l, l);
-    std::vector<T> s(static_cast<std::size_t>(l));
-    small_svd(bt, s.data(), v, ub_t);
-    // Step 5: lift back, U = Q Ub, keeping the top k triplets; Vh = V^T.
-    SvdResult<T> out;
-    out.U = Matrix<T>(m, k);
-    // On the core's threads, a range of rows each (at least 2^20 multiply-adds).
-    const int lift_parts = static_cast<int>(
-        std::clamp<double>(double(m) * double(k) * double(l) / 1048576.0, 1.0, threads));
-    run_parts(lift_parts, [&](int part, int count) {
-        const auto [first, last] = part_range(m, 64, part, count);
-        if (first == last) return;
-        Blas<T>::gemm('N', 'T', last - first, k, l, T(1), q.data() + first, q.ld(), ub_t.data(),
-                      ub_t.ld(), T(0), out.U.data() + first, out.U.ld());
-    });
-    out.S.assign(s.begin(), s.begin() + k);
-    out.Vh = Matrix<T>(k, n);
-    for (index j = 0; j < n; ++j) {
-        for (index i = 0; i < k; ++i) out.Vh(i, j) = v(j, i);
-    }
-    apply_sign_convention(out.U, out.Vh);
-    return out;
+    // Steps 4-5: the small SVD and U = Q Ub.
+    return svd_from_range(q, bt, k, threads);
 }
 
 }  // namespace

@@ -52,9 +52,9 @@ namespace {
 // or two per iteration (one_product_suffices) by `spread`, or, when that is NaN (not
 // yet known), by the spread the first iteration's M W shows: the fused kernel keeps
 // M W on the way (one pass over M), and a split first iteration reuses it.
-template <class T>
-void power_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters, index k,
-                      double spread, Orthonormal last = Orthonormal::basis) {
+template <class T, class Blocks>
+void power_iterations(const Blocks& blocks, Matrix<T>& w, index iters, index k, double spread,
+                      Orthonormal last = Orthonormal::basis) {
     Matrix<T> z(w.rows, w.cols), y;
     for (index it = 0; it < iters; ++it) {
         if (std::isnan(spread)) {
@@ -121,19 +121,18 @@ bool orthonormalize_with_product(Matrix<T>& y, Matrix<T>& z, index k) {
     return true;
 }
 
-}  // namespace
-
-template <class T>
-void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index iters, index k,
-                  const Schedule& schedule, Matrix<T>& q, Matrix<T>& bt) {
+// Steps 2-3 on `blocks`, the products of A itself (`of_a`: blocks are rows of A, as
+// for row-major A) or of A^T (rows of A^T, columns of A, as for column-major A).
+template <class T, class Blocks>
+void find_range(const Blocks& blocks, bool of_a, Matrix<T> start, bool started, index iters,
+                index k, Matrix<T>& q, Matrix<T>& bt) {
     const index l = start.cols;
-    if (a.row_major) {
+    if (of_a) {
         // Blocks are rows of A: W <- orth(A^T A W) from W = start, then Q = orth(A W)
         // and Bt = A^T Q, both from the one pass Y = A W, Z = A^T Y where that is
         // accurate (orthonormalize_with_product), else with a pass for A^T Q.
-        const RowBlocks<T> blocks(a, l, schedule);
         power_iterations(blocks, start, iters, k, std::numeric_limits<double>::quiet_NaN());
-        if (a.rows >= 4 * l) {  // tall enough for Cholesky-QR
+        if (blocks.rows() >= 4 * l) {  // tall enough for Cholesky-QR
             blocks.normal_product(start, bt, &q);
             if (orthonormalize_with_product(q, bt, k)) return;
         } else {
@@ -143,7 +142,6 @@ void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index it
         blocks.multiply_transposed(q, bt);  // Bt = A^T Q
     } else {
         // Blocks are rows of A^T (columns of A): Q = orth(A Omega), Q <- orth(A A^T Q).
-        const RowBlocks<T> blocks(a.transposed(), l, schedule);
         double spread = std::numeric_limits<double>::quiet_NaN();
         if (started) {
             q = std::move(start);
@@ -157,11 +155,33 @@ void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index it
     }
 }
 
+}  // namespace
+
+template <class T>
+void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index iters, index k,
+                  const Schedule& schedule, Matrix<T>& q, Matrix<T>& bt) {
+    const index l = start.cols;
+    if (a.row_major) {
+        find_range(RowBlocks<T>(a, l, schedule), true, std::move(start), started, iters, k, q, bt);
+    } else {
+        find_range(RowBlocks<T>(a.transposed(), l, schedule), false, std::move(start), started,
+                   iters, k, q, bt);
+    }
+}
+
+template <class T>
+void range_finder(const LinearMap<T>& map, bool of_a, Matrix<T> omega, index iters, index k,
+                  Matrix<T>& q, Matrix<T>& bt) {
+    find_range(map, of_a, std::move(omega), false, iters, k, q, bt);
+}
+
 #define LOWRANK_INSTANTIATE(T)                                                               \
     template double panel_spread<T>(const Matrix<T>&, index, int);                          \
     template void normal_iterations<T>(const RowBlocks<T>&, Matrix<T>&, index, Orthonormal); \
     template void range_finder<T>(const ConstView<T>&, Matrix<T>, bool, index, index,       \
-                                  const Schedule&, Matrix<T>&, Matrix<T>&);
+                                  const Schedule&, Matrix<T>&, Matrix<T>&);                 \
+    template void range_finder<T>(const LinearMap<T>&, bool, Matrix<T>, index, index,       \
+                                  Matrix<T>&, Matrix<T>&);
 
 LOWRANK_INSTANTIATE(float)
 LOWRANK_INSTANTIATE(double)

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "lowrank/common/matrix.hpp"
+#include "lowrank/svd/linear_map.hpp"
 #include "lowrank/svd/orthonormalize.hpp"
 #include "lowrank/svd/row_blocks.hpp"
 
@@ -58,5 +59,13 @@ void normal_iterations(const RowBlocks<T>& blocks, Matrix<T>& w, index iters,
 template <class T>
 void range_finder(const ConstView<T>& a, Matrix<T> start, bool started, index iters, index k,
                   const Schedule& schedule, Matrix<T>& q, Matrix<T>& bt);
+
+// The same on a matrix known by its products (linear_map.hpp): `map` is A itself
+// (`of_a`) or A^T, the products run as the map runs them (its own threads), and
+// the iterations start from Omega (n x l). With `map` = A, Q and Bt come from the
+// one pass Y = A W, Z = A^T Y where that is accurate, as for row-major A.
+template <class T>
+void range_finder(const LinearMap<T>& map, bool of_a, Matrix<T> omega, index iters, index k,
+                  Matrix<T>& q, Matrix<T>& bt);
 
 }  // namespace lowrank

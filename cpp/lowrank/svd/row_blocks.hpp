@@ -12,6 +12,7 @@
 #include "lowrank/common/matrix.hpp"
 #include "lowrank/kernels/normal_product.hpp"
 #include "lowrank/runtime/parallel.hpp"
+#include "lowrank/svd/linear_map.hpp"
 
 namespace lowrank {
 
@@ -186,6 +187,32 @@ class RowBlocks {
     index l_ = 0;
     index block_ = 1;
     int parts_ = 1;
+};
+
+// RowBlocks as a LinearMap (linear_map.hpp), for the maps built on a dense matrix
+// (its centring: randomized_map.hpp): blocks for the panel width of each call.
+template <class T>
+class RowBlocksMap final : public LinearMap<T> {
+  public:
+    RowBlocksMap(const ConstView<T>& m, const Schedule& schedule) : m_(m), schedule_(schedule) {}
+    index rows() const override { return m_.rows; }
+    index cols() const override { return m_.cols; }
+    void multiply(const Matrix<T>& x, Matrix<T>& y) const override {
+        if (y.rows != m_.rows || y.cols != x.cols) y = Matrix<T>(m_.rows, x.cols);
+        RowBlocks<T>(m_, x.cols, schedule_).multiply(x, y);
+    }
+    void multiply_transposed(const Matrix<T>& y, Matrix<T>& z) const override {
+        if (z.rows != m_.cols || z.cols != y.cols) z = Matrix<T>(m_.cols, y.cols);
+        RowBlocks<T>(m_, y.cols, schedule_).multiply_transposed(y, z);
+    }
+    void normal_product(const Matrix<T>& x, Matrix<T>& z, Matrix<T>* kept) const override {
+        if (z.rows != m_.cols || z.cols != x.cols) z = Matrix<T>(m_.cols, x.cols);
+        RowBlocks<T>(m_, x.cols, schedule_).normal_product(x, z, kept);
+    }
+
+  private:
+    ConstView<T> m_;
+    Schedule schedule_;
 };
 
 }  // namespace lowrank

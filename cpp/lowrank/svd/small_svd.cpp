@@ -10,6 +10,7 @@
 #include "lowrank/backend/blas_lapack.hpp"
 #include "lowrank/backend/lapack.hpp"
 #include "lowrank/kernels/panel.hpp"
+#include "lowrank/runtime/parallel.hpp"
 #include "lowrank/svd/orthonormalize.hpp"
 
 namespace lowrank {
@@ -66,7 +67,38 @@ void small_svd(Matrix<T>& bt, T* s, Matrix<T>& v, Matrix<T>& ub_t) {
     gesdd('S', bt, s, &v, &ub_t);
 }
 
+template <class T>
+SvdResult<T> svd_from_range(const Matrix<T>& q, Matrix<T>& bt, index k, int threads) {
+    const index m = q.rows, n = bt.rows, l = bt.cols;
+    // Step 4: the small SVD, Bt = V S Ub^T, so B = Ub S V^T.
+    Matrix<T> v(n, l), ub_t(l, l);
+    std::vector<T> s(static_cast<std::size_t>(l));
+    small_svd(bt, s.data(), v, ub_t);
+    // Step 5: lift back, U = Q Ub, keeping the top k triplets; Vh = V^T.
+    SvdResult<T> out;
+    out.U = Matrix<T>(m, k);
+    // On the core's threads, a range of rows each (at least 2^20 multiply-adds).
+    const int lift_parts = static_cast<int>(
+        std::clamp<double>(double(m) * double(k) * double(l) / 1048576.0, 1.0, threads));
+    run_parts(lift_parts, [&](int part, int count) {
+        const auto [first, last] = part_range(m, 64, part, count);
+        if (first == last) return;
+        Blas<T>::gemm('N', 'T', last - first, k, l, T(1), q.data() + first, q.ld(), ub_t.data(),
+                      ub_t.ld(), T(0), out.U.data() + first, out.U.ld());
+    });
+    out.S.assign(s.begin(), s.begin() + k);
+    out.Vh = Matrix<T>(k, n);
+    for (index j = 0; j < n; ++j) {
+        for (index i = 0; i < k; ++i) out.Vh(i, j) = v(j, i);
+    }
+    apply_sign_convention(out.U, out.Vh);
+    return out;
+}
+
 template void small_svd<float>(Matrix<float>&, float*, Matrix<float>&, Matrix<float>&);
 template void small_svd<double>(Matrix<double>&, double*, Matrix<double>&, Matrix<double>&);
+template SvdResult<float> svd_from_range<float>(const Matrix<float>&, Matrix<float>&, index, int);
+template SvdResult<double> svd_from_range<double>(const Matrix<double>&, Matrix<double>&, index,
+                                                  int);
 
 }  // namespace lowrank

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "lowrank/common/matrix.hpp"
+#include "lowrank/svd/result.hpp"
 
 namespace lowrank {
 
@@ -22,5 +23,11 @@ namespace lowrank {
 // in float64 by one panel product, without the float64 copies.
 template <class T>
 void small_svd(Matrix<T>& bt, T* s, Matrix<T>& v, Matrix<T>& ub_t);
+
+// Steps 4-5: the top k triplets of A from Q (m x l, orthonormal) and Bt = A^T Q
+// (n x l, overwritten): the small SVD of Bt, U = Q Ub on up to `threads` of the
+// core's threads, Vh = V^T, and the sign convention (result.hpp).
+template <class T>
+SvdResult<T> svd_from_range(const Matrix<T>& q, Matrix<T>& bt, index k, int threads);
 
 }  // namespace lowrank

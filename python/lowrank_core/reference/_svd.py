@@ -40,31 +40,53 @@ def svd(A, k):
 
 
 def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iters="auto",
-                   seed=None, sketch=None, block_size=16):
-    """Halko–Martinsson–Tropp; see :func:`lowrank_core.randomized_svd`."""
+                   seed=None, sketch=None, block_size=16, center=False, mean=None):
+    """Halko–Martinsson–Tropp; see :func:`lowrank_core.randomized_svd`. Sparse and
+    operator ``A`` and the centring by their products, as SciPy computes them."""
     if tol is not None:
         return _to_tolerance(A, k, tol, ord, power_iters, seed, sketch, block_size)
     if k is None:
         raise TypeError("randomized_svd needs k (a rank) or tol (a relative error); "
                         "got neither")
-    A = _checks.as_float_array(A, "A", ndim=2)
-    k = _checks.check_k(k, A.shape)
-    oversamples = _checks.check_int(oversamples, "oversamples", minimum=0)
-    power_iters = _checks.resolve_power_iters(power_iters, k, A.shape)
-    columns = _checks.sketch_columns(k, oversamples, A.shape)
-    _finite(A)
-    if sketch is None:
-        omega = gaussian_sketch(A.shape[1], columns, _checks.check_seed(seed), A.dtype)
+    from .._sparse import is_operator, is_sparse
+
+    if is_sparse(A) or is_operator(A):
+        from scipy.sparse.linalg import aslinearoperator
+
+        dtype = np.dtype(np.float32 if np.dtype(A.dtype) == np.float32 else np.float64)
+        op = aslinearoperator(A)
+        matmat, rmatmat = op.matmat, op.rmatmat
+        if is_sparse(A):
+            _finite(np.asarray(A.tocsr().data), "A")
     else:
-        omega = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=A.dtype)
-        if omega.shape != (A.shape[1], columns):
-            raise ValueError(f"sketch must have shape {(A.shape[1], columns)}, got {omega.shape}")
+        A = _checks.as_float_array(A, "A", ndim=2)
+        _finite(A)
+        dtype = A.dtype
+        matmat, rmatmat = (lambda X: A @ X), (lambda Y: A.T @ Y)
+    shape = A.shape
+    k = _checks.check_k(k, shape)
+    oversamples = _checks.check_int(oversamples, "oversamples", minimum=0)
+    power_iters = _checks.resolve_power_iters(power_iters, k, shape)
+    columns = _checks.sketch_columns(k, oversamples, shape)
+    if center:
+        mean = (rmatmat(np.ones((shape[0], 1), dtype=dtype))[:, 0] / shape[0]).astype(dtype)
+    if mean is not None:  # A - 1 mean^T by its products
+        mean = np.asarray(mean, dtype=dtype)
+        plain_matmat, plain_rmatmat = matmat, rmatmat
+        matmat = lambda X: plain_matmat(X) - np.outer(np.ones(shape[0], dtype), mean @ X)  # noqa: E731
+        rmatmat = lambda Y: plain_rmatmat(Y) - np.outer(mean, Y.sum(axis=0))  # noqa: E731
+    if sketch is None:
+        omega = gaussian_sketch(shape[1], columns, _checks.check_seed(seed), dtype)
+    else:
+        omega = _checks.as_float_array(sketch, "sketch", ndim=2, dtype=dtype)
+        if omega.shape != (shape[1], columns):
+            raise ValueError(f"sketch must have shape {(shape[1], columns)}, got {omega.shape}")
         _finite(omega, "sketch")
-    Q, _ = np.linalg.qr(A @ omega)  # 2. range sample, orthonormalised
+    Q, _ = np.linalg.qr(matmat(omega))  # 2. range sample, orthonormalised
     for _ in range(power_iters):  # 3. power iterations
-        Z, _ = np.linalg.qr(A.T @ Q)
-        Q, _ = np.linalg.qr(A @ Z)
-    Ub, S, Vh = np.linalg.svd(Q.T @ A, full_matrices=False)  # 4. small SVD
+        Z, _ = np.linalg.qr(rmatmat(Q))
+        Q, _ = np.linalg.qr(matmat(Z))
+    Ub, S, Vh = np.linalg.svd(rmatmat(Q).T, full_matrices=False)  # 4. small SVD of Q^T A
     U, Vh = sign_convention(Q @ Ub[:, :k], Vh[:k])  # 5. lift back
     return SVDResult(U, S[:k], Vh)
 
