@@ -327,3 +327,43 @@ def test_a_matrix_larger_than_memory_when_dense():
     # The singular values are those of A: A^T U = Vh^T S for the top triplet.
     top = A.T @ got.U[:, 0]
     np.testing.assert_allclose(np.linalg.norm(top), got.S[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["csr", "coo-duplicates", "operator"])
+def test_estimate_error_of_sparse_and_operator_input(kind):
+    A = sparse_matrix(1500, 120, 0.05, np.float64, seed=12)
+    D = A.toarray()
+    approx = lc.randomized_svd(D, 6, seed=0)
+    if kind == "csr":
+        source = A
+    elif kind == "coo-duplicates":  # each value split in two stored halves
+        coo = A.tocoo()
+        source = sp.coo_matrix((np.r_[coo.data / 2, coo.data / 2], (np.r_[coo.row, coo.row],
+                                np.r_[coo.col, coo.col])), shape=A.shape)
+    else:
+        source = aslinearoperator(A)
+    dense = lc.estimate_error(D, approx, ord=2, seed=3)
+    got = lc.estimate_error(source, approx, ord=2, seed=3)
+    true = np.linalg.norm(D - reconstruct(approx), 2)
+    np.testing.assert_allclose(float(got), float(dense), rtol=1e-9)  # same probes and steps
+    assert float(got) <= true * (1 + 1e-10) and got.bound >= true
+    if kind == "operator":
+        with pytest.raises(ValueError, match="needs A's entries"):
+            lc.estimate_error(source, approx, ord="fro")
+    else:
+        fro = lc.estimate_error(source, approx, ord="fro")
+        np.testing.assert_allclose(float(fro), np.linalg.norm(D - reconstruct(approx)),
+                                   rtol=1e-10)
+    # An approximation whose error is tiny next to ||A||: the exact summation.
+    exact = lc.svd(D, 120)
+    tiny = lc.estimate_error(A, exact, ord="fro")
+    assert float(tiny) <= 1e-12 * np.linalg.norm(D)
+
+
+def test_gpu_sparse_input_is_a_clear_type_error():
+    class FakeCupyxCsr:  # what cupyx.scipy.sparse's types look like to the check
+        shape, dtype = (3, 3), np.dtype(np.float64)
+
+    FakeCupyxCsr.__module__ = "cupyx.scipy.sparse._csr"
+    with pytest.raises(TypeError, match=r"cupyx.scipy.sparse matrix .*A.get\(\)"):
+        lc.randomized_svd(FakeCupyxCsr(), 2)

@@ -33,6 +33,11 @@ def is_operator(A) -> bool:
 def refuse_sparse(A, name: str) -> None:
     """The TypeError of the functions that need a dense array, for sparse or operator
     input, saying which functions take it."""
+    if type(A).__module__.startswith("cupyx.scipy.sparse"):
+        raise TypeError(
+            f"{name} is a cupyx.scipy.sparse matrix ({type(A).__name__}): the CUDA core has "
+            "no sparse products yet; pass "
+            f"{name}.get() (a scipy.sparse copy on the host) to randomized_svd or pca")
     if is_sparse(A) or is_operator(A):
         kind = "a scipy.sparse matrix" if is_sparse(A) else "a linear operator"
         raise TypeError(
@@ -199,3 +204,67 @@ def total_variance(X, mean):
         mean64 = np.asarray(mean, dtype=np.float64)
         return max(squares - m * float(mean64 @ mean64), 0.0) / (m - 1)
     return float(np.var(X, axis=0, ddof=1, dtype=np.float64).sum())
+
+
+def estimate_error_by_products(A, U, S, Vh, spectral, probes, power_steps, seed):
+    """:func:`lowrank_core.estimate_error` for sparse or operator ``A``: the same
+    estimate by products with ``A`` (never densified), in float64.
+
+    ``ord=2``: the same probes (Philox stream 4 of the seed) and power steps as the
+    dense path, each step one product with A and one with A^T. ``"fro"`` (sparse
+    only: it needs A's entries): ``||A||_F^2 - 2 <A, U S Vh> + ||U S Vh||_F^2`` from
+    one product with A; where that leaves less than a thousandth of ``||A||_F``
+    (cancellation would cost digits), the residual is summed exactly instead, a block
+    of rows at a time (O(rows n) memory)."""
+    from ._results import ErrorEstimate
+    from .reference._philox import gaussian_stream
+    from .reference._svd import ERROR_PROBE_STREAM, PROBE_FACTOR
+
+    m, n = A.shape
+    U = U.astype(np.float64)
+    SVh = S.astype(np.float64)[:, None] * Vh.astype(np.float64)
+    if is_sparse(A):
+        A = A.tocsr()
+        matmat, rmatmat = (lambda X: np.asarray(A @ X)), (lambda Y: np.asarray(A.T @ Y))
+    else:
+        products = _CheckedProducts(A, (m, n), np.dtype(np.float64))
+        matmat, rmatmat = products.matmat, products.rmatmat
+    if not spectral:
+        if not is_sparse(A):
+            raise ValueError("estimate_error with ord='fro' needs A's entries; for a linear "
+                             "operator use ord=2")
+        A = A.copy()
+        A.sum_duplicates()
+        data = A.data.astype(np.float64)
+        if not np.isfinite(data).all():
+            raise ValueError("A has NaN or Inf among its stored values")
+        a2 = float(data @ data)
+        cross = float(np.sum(matmat(SVh.T) * U))
+        b2 = float(np.sum((U.T @ U) * (SVh @ SVh.T)))
+        squared = a2 - 2 * cross + b2
+        if squared < 1e-6 * a2:
+            squared, rows = 0.0, max(1, (1 << 22) // max(n, 1))
+            for r0 in range(0, m, rows):
+                block = A[r0:r0 + rows].toarray().astype(np.float64) - U[r0:r0 + rows] @ SVh
+                squared += float(np.sum(block * block))
+        value = float(np.sqrt(max(squared, 0.0)))
+        return ErrorEstimate(value, bound=value, ord="fro", probes=probes)
+
+    def residual(X):
+        return matmat(X) - U @ (SVh @ X)
+
+    def residual_t(Y):
+        return rmatmat(Y) - SVh.T @ (U.T @ Y)
+
+    r = min(probes, n)
+    W = gaussian_stream(seed, 0, n * r, ERROR_PROBE_STREAM).reshape(r, n).T.astype(np.float64)
+    Y = residual(W)
+    bound = PROBE_FACTOR * float(np.linalg.norm(Y, axis=0).max())
+    if power_steps == 0:
+        Y = residual(np.linalg.qr(W)[0])
+    for _ in range(power_steps):
+        if not np.any(Y):
+            break
+        Y = residual(np.linalg.qr(residual_t(Y))[0])
+    value = float(np.linalg.norm(Y, 2))
+    return ErrorEstimate(value, bound=max(bound, value), ord=2, probes=probes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import types
 
 import numpy as np
 
@@ -340,8 +341,10 @@ def estimate_error(A, approx, ord=2, *, seed=None, probes=_ERROR_PROBES,
 
     Parameters
     ----------
-    A : array_like, shape (m, n)
-        Real matrix; not modified. Dtype rules as in :func:`svd`.
+    A : array_like, scipy.sparse matrix or linear operator, shape (m, n)
+        Real matrix; not modified. Dtype rules as in :func:`svd`. Sparse and
+        operator input are never densified: their estimate runs on their products
+        in float64 (``"fro"`` needs a sparse A's entries: not for an operator).
     approx : SVDResult, (U, S, Vh), (L, R) or a fitted Bottleneck
         A factored approximation of ``A``: ``U @ diag(S) @ Vh`` (U (m, k), S (k,),
         Vh (k, n)), ``L @ R`` (L (m, k), R (k, n)), or an object with a
@@ -388,11 +391,20 @@ def estimate_error(A, approx, ord=2, *, seed=None, probes=_ERROR_PROBES,
     >>> float(lc.estimate_error(A, lc.svd(A, 1), ord="fro"))  # sqrt(2^2 + 1^2)
     2.23606797749979
     """
-    A = _checks.as_float_array(A, "A", ndim=2)
+    by_products = _sparse.is_sparse(A) or _sparse.is_operator(A)
+    if by_products:
+        dtype = _sparse._float_dtype(A.dtype, "A")
+        _sparse._check_shape(A.shape, "A")
+    else:
+        A = _checks.as_float_array(A, "A", ndim=2)
     norm = _check_ord(ord)
     probes = _checks.check_int(probes, "probes", minimum=1, maximum=INDEX_MAX)
     power_steps = _checks.check_int(power_steps, "power_steps", minimum=0, maximum=INDEX_MAX)
     seed = _checks.check_seed(seed)
+    if by_products:
+        U, S, Vh = _factors(approx, types.SimpleNamespace(dtype=dtype, shape=A.shape))
+        return _sparse.estimate_error_by_products(A, U, S, Vh, norm == "2", probes, power_steps,
+                                                  seed)
     U, S, Vh = _factors(approx, A)
     _cpu_only(A, "estimate_error")
     value, bound = _core.estimate_error(A, U, S, Vh, norm, probes, power_steps, seed)
