@@ -124,7 +124,8 @@ class Bottleneck:
     through), so the best the network can learn is the truncated SVD of A
     (Eckart–Young), and a linear network of this shape has no spurious local minima.
     Forward and backward passes, the optimizer and the training loop run in the
-    compiled core, with the GIL released.
+    compiled core, with the GIL released. ``fit_samples(X, Y)`` learns the map from
+    pairs instead of from A (reduced-rank regression).
 
     On the GPU. When ``A`` is a CuPy array (and this build has the CUDA core), the
     whole training runs on its GPU, on CuPy's current stream: cuBLAS GEMMs and fused
@@ -153,9 +154,13 @@ class Bottleneck:
         normal), U(-l, l) with l = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio),
         or the Q of the QR factorisation of a Gaussian matrix with the signs of
         diag(R) (Saxe et al.).
-    optimizer : {"sgd", "momentum", "adam"}, default "adam"
-        ``p -= lr g``; ``v = 0.9 v + g, p -= lr v``; or Adam with Keras's constants
-        (beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7).
+    optimizer : {"sgd", "momentum", "adam", "gauss_newton"} or None, default None
+        ``p -= lr g``; ``v = 0.9 v + g, p -= lr v``; Adam with Keras's constants
+        (beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7); or, for ``data="exact"`` only,
+        Gauss-Newton sweeps (see Notes). ``None``: ``"gauss_newton"`` for
+        ``data="exact"`` on the CPU where it can reach the optimum (every hidden width
+        before the choke point >= n and every one after it >= m, as the default
+        ``layers``), else ``"adam"``. The choice is ``optimizer_`` after ``fit``.
     lr : float, default 1e-3
         Step size, > 0 (the peak of a schedule for ``data="exact"``, see Notes).
     epochs : int, default 10
@@ -172,6 +177,15 @@ class Bottleneck:
         itself (no sampling; see Notes).
     dtype : {"float32", "float64"}, default "float32"
         The precision of the network and of its training; A is converted to it.
+    tol : float >= 0 or None, default None
+        ``data="exact"`` only: training stops once the norm of the gradient of the
+        expected loss is at most ``tol`` times its norm at the initial weights (or after
+        ``max_epochs``). ``0`` runs exactly ``epochs`` epochs. ``None``: ``1e-7`` with
+        Gauss-Newton, ``0`` (the fixed budget) with the gradient optimizers. With a tol
+        the gradient optimizers restart their cosine schedule every ``epochs`` epochs.
+        Not implemented on the GPU (a ``ValueError`` there, as for the sampled modes).
+    max_epochs : int, default 1000
+        The cap on the epochs of a run with a tol (Gauss-Newton: sweeps).
     seed : int or None, default None
         Seed in ``[0, 2**64)`` of the counter-based generator (Philox4x32-10) that
         draws the initial weights, the training vectors and the shuffles, each from
@@ -196,6 +210,15 @@ class Bottleneck:
         The singular values of the learned map, descending.
     seed_ : int
         The seed of the last ``fit``.
+    optimizer_ : str
+        The optimizer the last fit used (``optimizer`` with None resolved).
+    tol_ : float
+        The tol the last fit used (0: none, a fixed budget of ``epochs``).
+    converged_ : bool
+        Whether the last fit stopped because the gradient reached ``tol_``.
+    relative_gradient_ : float
+        The last relative gradient norm the fit measured (NaN where none was: the
+        sampled modes, a fixed budget with a gradient optimizer, the GPU).
 
     Notes
     -----
@@ -216,22 +239,33 @@ class Bottleneck:
     cannot be pickled yet (a ``TypeError``).
 
     ``data="exact"``. The expected loss equals the mean squared error over the
-    ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so each
-    step is one exact gradient of it (and the first layer's product is free). It
-    differs from the sampled modes in two fixed ways, chosen so that the defaults
-    reach the optimum: each epoch is 1000 full-batch steps (``samples`` and
-    ``batch_size`` are unused), and the step size follows a cosine schedule over the
-    whole run from ``10 * lr`` down to ``0.01 * lr`` (a noise-free gradient takes a
-    larger step early and a much smaller one at the end). With every other argument
-    at its default (10 epochs, 10,000 steps, Adam, float32), the relative spectral
-    error of the learned map comes within 1e-4 of the SVD's on random 10 x 10
-    matrices at every rank and on the paper's 50 x 50 identity and diag(1..50) at
-    rank 20.
+    ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so it and
+    its gradient are computed exactly (no sampling; ``samples`` and ``batch_size`` are
+    unused). By default it trains with Gauss-Newton until converged: each epoch is one
+    sweep that solves the layer into the choke point and then the layer out of it,
+    each (weights and bias) exactly by least squares with every other layer fixed --
+    the Gauss-Newton step of that block, exact because the network is linear in it.
+    The other layers keep their initial weights (full rank, so the optimum stays
+    reachable). In effect this is subspace iteration, whose speed depends on the gaps
+    near sigma_k but not on sigma_1 / sigma_k, which is what makes gradient descent
+    slow on clustered spectra. The sweeps run in float64 whatever ``dtype`` (the
+    weights are rounded to it after each), and stop at ``tol`` (default 1e-7, of the
+    gradient with respect to the two solved layers). With the defaults (float32) the
+    relative spectral error of the learned map comes within 1e-5 of the SVD's at
+    every rank 1..100 of the 256 x 256 test image and at ranks 10 and 50 of the 400 x
+    400 photograph (``benchmarks/results/bottleneck-convergence-2026-12-06.md``).
+    With ``optimizer="sgd"``, ``"momentum"`` or ``"adam"`` each epoch is instead 1000
+    full-batch gradient steps, the step size on a cosine from ``10 * lr`` down to
+    ``0.01 * lr`` over ``epochs`` epochs (restarting after them when there is a
+    tol): the former default, which at 10 epochs stops at 1.13 times the SVD's
+    spectral error at rank 50 of the test image.
 
     References
     ----------
     B. Bleckel, "Machine Learning and Low-Rank Matrix Approximations" (the paper this
     network comes from; ``sources/000_951cac785bae6e6e.txt`` of the project).
+    A. J. Izenman, "Reduced-rank regression for the multivariate linear model",
+    J. Multivariate Analysis 5(2), 1975 (``fit_samples``).
     A. M. Saxe, J. L. McClelland, S. Ganguli, "Exact solutions to the nonlinear
     dynamics of learning in deep linear neural networks", ICLR 2014.
     P. Baldi, K. Hornik, "Neural networks and principal component analysis: learning
