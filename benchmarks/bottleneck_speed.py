@@ -331,13 +331,7 @@ def main(argv=None) -> int:
                                             for name in THREAD_VARIABLES},
                       convergence=convergence(args.quick))
         stem = args.name or f"bottleneck-convergence-{datetime.date.today().isoformat()}"
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
-            json.dump(report, f, indent=2)
-        with open(os.path.join(args.out, f"{stem}.md"), "w") as f:
-            f.write(convergence_markdown(report))
-        print(convergence_markdown(report))
-        return 0
+        return write_results(args.out, stem, report, convergence_markdown)
 
     if args.worker:
         if args.one_thread and args.worker == "torch":
@@ -390,12 +384,17 @@ def main(argv=None) -> int:
                                         for name in THREAD_VARIABLES},
                   speed=speed, exact=exact, paper_gaps=gaps)
     stem = args.name or f"bottleneck-{datetime.date.today().isoformat()}"
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
+    return write_results(args.out, stem, report, markdown)
+
+
+def write_results(out: str, stem: str, report: dict, render) -> int:
+    """``<out>/<stem>.json`` and ``.md`` (``render(report)``), and the Markdown printed."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{stem}.json"), "w") as f:
         json.dump(report, f, indent=2)
-    with open(os.path.join(args.out, f"{stem}.md"), "w") as f:
-        f.write(markdown(report))
-    print(markdown(report))
+    with open(os.path.join(out, f"{stem}.md"), "w") as f:
+        f.write(render(report))
+    print(render(report))
     return 0
 
 
