@@ -270,7 +270,10 @@ def convergence_markdown(r: dict) -> str:
         "",
         f"Largest excess: {worst['excess']:.2e} ({worst['matrix']}, rank {worst['rank']}); "
         f"slowest fit: {slowest['seconds']:.2f} s ({slowest['matrix']}, rank "
-        f"{slowest['rank']}); all converged: {all(row['converged'] for row in rows)}.",
+        f"{slowest['rank']}); stopped at the tol: {sum(row['converged'] for row in rows)} of "
+        f"{len(rows)}" + "".join(
+            f"; {row['matrix']} rank {row['rank']} at max_epochs ({row['epochs']}), excess "
+            f"{row['excess']:.1e}" for row in rows if not row["converged"]) + ".",
         "",
         "| matrix | rank | optimizer | epochs | converged | rel. gradient | excess | "
         "fit (s) | svd (s) | fit / svd |",
