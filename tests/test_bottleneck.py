@@ -703,7 +703,7 @@ def device_and_cpu_fits(xp, A_host, k, dtype="float32", **options):
 def test_bottleneck_exact_mode_learns_the_cpu_map(xp, float_dtype):
     A_host = random_matrix((10, 8), np.float64, seed=30)
     dev, cpu = device_and_cpu_fits(xp, A_host, 3, dtype=float_dtype.name, data="exact", epochs=2,
-                                seed=0)
+                                optimizer="adam", seed=0)
     W = cpu.matrix()
     scale = float(np.abs(W).max())
     # Same initial weights, same schedule, same steps: the maps agree to a float32
@@ -874,3 +874,226 @@ def test_bottleneck_bad_inputs_are_the_cpu_errors(xp):
     integer = lc.Bottleneck(2, epochs=1, samples=10, dtype="float64", seed=0).fit(
         xp.arange(30).reshape(6, 5))
     assert isinstance(integer.matrix(), xp.ndarray) and integer.matrix().dtype == np.float64
+
+
+# --- data="exact" to convergence: the stopping rule and Gauss-Newton ------------------
+
+
+def spectral_excess(A, W, k):
+    """||A - W||_2 / sigma_(k+1) - 1: the relative spectral error over the SVD's."""
+    A = np.asarray(A, np.float64)
+    s = np.linalg.svd(A, compute_uv=False)
+    return np.linalg.norm(A - np.asarray(W, np.float64), 2) / s[k] - 1
+
+
+@pytest.mark.parametrize("k", [1, 5, 20, 50, 100])
+def test_exact_defaults_converge_on_the_test_image(k):
+    from lowrank_core.data import test_image
+
+    A = test_image(256)
+    net = lc.Bottleneck(k, data="exact", seed=0).fit(A)
+    assert net.optimizer_ == "gauss_newton" and net.tol_ == pytest.approx(1e-7)
+    assert net.converged_ and net.relative_gradient_ <= 1e-7
+    assert len(net.loss_history_) < net.max_epochs
+    assert abs(spectral_excess(A, net.matrix(), k)) <= 1e-4
+
+
+@pytest.mark.parametrize("k", [10, 50])
+def test_exact_defaults_converge_on_the_photograph(k):
+    from lowrank_core.data import photograph
+
+    A, _ = photograph(400)
+    net = lc.Bottleneck(k, data="exact", seed=0).fit(A)
+    assert net.converged_
+    assert abs(spectral_excess(A, net.matrix(), k)) <= 1e-4
+
+
+@pytest.mark.parametrize("layers, bias", [(None, True), (None, False), ((9, 8, 3, 7, 9), True),
+                                          ((8, 3), True)])
+def test_gauss_newton_sweeps_match_the_reference(layers, bias):
+    # float64: the core's sweeps against the NumPy formulas, sweep by sweep.
+    A = random_matrix((7, 8), np.float64, seed=40)
+    options = dict(layers=layers, bias=bias, data="exact", dtype="float64", seed=3,
+                   optimizer="gauss_newton", tol=0, epochs=4)
+    got = lc.Bottleneck(3, **options).fit(A)
+    want = reference.Bottleneck(3, **options).fit(A)
+    np.testing.assert_allclose(got.loss_history_, want.loss_history_, rtol=1e-9)
+    assert_close(got.matrix(), want.matrix(), np.float64, scale=float(np.abs(A).max()),
+                 factor=1e3)
+    assert_close(got.intercept_, want.intercept_, np.float64, scale=float(np.abs(A).max()),
+                 factor=1e3)
+    assert got._network.steps_taken == 4
+
+
+def test_gauss_newton_reaches_the_optimum_with_biases_and_deeper_layers():
+    A = random_matrix((9, 8), np.float64, seed=41)
+    for layers in [None, (9, 8, 3, 9, 10)]:
+        net = lc.Bottleneck(3, layers=layers, data="exact", dtype="float64", seed=0).fit(A)
+        assert net.optimizer_ == "gauss_newton" and net.converged_
+        assert abs(spectral_excess(A, net.matrix(), 3)) <= 1e-8
+        np.testing.assert_allclose(net.intercept_, 0, atol=1e-10 * np.abs(A).max())
+
+
+def test_the_stopping_rule_and_its_cap():
+    A = random_matrix((6, 5), np.float64, seed=42)
+    # The cap: tol far below reach stops at max_epochs, not converged.
+    capped = lc.Bottleneck(2, data="exact", tol=1e-300, max_epochs=3, seed=0).fit(A)
+    assert len(capped.loss_history_) == 3 and not capped.converged_
+    # tol=0: exactly `epochs` sweeps.
+    fixed = lc.Bottleneck(2, data="exact", tol=0, epochs=5, seed=0).fit(A)
+    assert len(fixed.loss_history_) == 5 and not fixed.converged_
+    # Adam with tol restarts its schedule until the gradient is small enough.
+    adam = lc.Bottleneck(2, data="exact", optimizer="adam", tol=1e-3, epochs=1,
+                         dtype="float64", seed=0).fit(A)
+    assert adam.converged_ and adam.relative_gradient_ <= 1e-3
+    want = reference.Bottleneck(2, data="exact", optimizer="adam", tol=1e-3, epochs=1,
+                                dtype="float64", seed=0).fit(A)
+    np.testing.assert_allclose(adam.loss_history_, want.loss_history_, rtol=1e-9)
+    # Without tol the gradient optimizers keep the fixed budget of `epochs`.
+    budget = lc.Bottleneck(2, data="exact", optimizer="adam", epochs=1, seed=0).fit(A)
+    assert budget.tol_ == 0 and len(budget.loss_history_) == 1
+    assert budget._network.steps_taken == 1000
+
+
+def test_optimizer_none_picks_by_data_and_widths():
+    A = random_matrix((8, 8), np.float64, seed=43)
+    assert lc.Bottleneck(2, data="exact", seed=0).fit(A).optimizer_ == "gauss_newton"
+    # A hidden layer narrower than n before the choke point: Gauss-Newton could not
+    # reach the optimum, so the default is Adam (and asking for it is an error).
+    narrow = lc.Bottleneck(2, layers=(4, 2), data="exact", seed=0).fit(A)
+    assert narrow.optimizer_ == "adam" and narrow.tol_ == 0
+    with pytest.raises(ValueError, match="gauss_newton.*every hidden width"):
+        lc.Bottleneck(2, layers=(4, 2), data="exact", optimizer="gauss_newton").fit(A)
+    sampled = lc.Bottleneck(2, epochs=1, samples=32, seed=0).fit(A)
+    assert sampled.optimizer_ == "adam"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(tol=-1.0), ValueError, "tol must be None or a finite number >= 0"),
+    (dict(tol=float("nan")), ValueError, "tol must be None or a finite number >= 0"),
+    (dict(tol="small"), TypeError, "tol must be None or a real number"),
+    (dict(max_epochs=0), ValueError, "max_epochs must be >= 1"),
+])
+def test_bad_stopping_options(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        lc.Bottleneck(2, **kwargs)
+    with pytest.raises(error, match=message):
+        reference.Bottleneck(2, **kwargs)
+
+
+def test_stopping_options_that_do_not_apply_are_errors():
+    A = random_matrix((6, 5), np.float64, seed=44)
+    with pytest.raises(ValueError, match="tol applies to data='exact' only"):
+        lc.Bottleneck(2, tol=1e-6).fit(A)
+    with pytest.raises(ValueError, match="'gauss_newton' needs data='exact'"):
+        lc.Bottleneck(2, optimizer="gauss_newton").fit(A)
+
+
+def test_a_network_with_a_stopping_rule_pickles():
+    import pickle
+
+    A = random_matrix((6, 5), np.float64, seed=45)
+    net = lc.Bottleneck(2, data="exact", seed=0).fit(A)
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.converged_ and copy.optimizer_ == "gauss_newton"
+    assert np.array_equal(copy.matrix(), net.matrix())
+    assert copy._network.widths == net._network.widths
+
+
+# --- fit_samples: reduced-rank regression ---------------------------------------------
+
+
+def rrr_problem(samples, n=8, m=6, seed=50, noise=0.3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((samples, n)) + rng.standard_normal(n)
+    B = rng.standard_normal((m, n))
+    Y = X @ B.T + 0.5 + noise * rng.standard_normal((samples, m))
+    return X, Y
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fit_samples_is_reduced_rank_regression(bias):
+    X, Y = rrr_problem(300)
+    net = lc.Bottleneck(3, bias=bias, data="exact", dtype="float64", seed=0).fit_samples(X, Y)
+    W, c = ref_bottleneck.reduced_rank_regression(X, Y, 3, intercept=bias)
+    assert net.converged_
+    assert_close(net.matrix(), W, np.float64, scale=float(np.abs(W).max()), factor=1e6)
+    assert_close(net.intercept_, c, np.float64, scale=float(np.abs(Y).max()), factor=1e6)
+    # The reported loss is the pairs' mean squared error.
+    fitted = X @ net.matrix().T + net.intercept_
+    assert net.loss_history_[-1] == pytest.approx(np.mean((fitted - Y) ** 2), rel=1e-9)
+    assert net.n_features_in_ == 8 and net.rank_ == 3
+
+
+def test_fit_samples_with_fewer_samples_than_inputs():
+    # N < n: the minimiser is not unique, its fitted values are.
+    X, Y = rrr_problem(5)
+    net = lc.Bottleneck(2, data="exact", dtype="float64", seed=0).fit_samples(X, Y)
+    W, c = ref_bottleneck.reduced_rank_regression(X, Y, 2)
+    assert_close(net.predict(X), X @ W.T + c, np.float64, scale=float(np.abs(Y).max()),
+                 factor=1e6)
+
+
+def test_fit_samples_from_gaussian_inputs_approaches_the_truncated_svd():
+    rng = np.random.default_rng(51)
+    A = rng.standard_normal((10, 12))
+    X = rng.standard_normal((4000, 12))
+    net = lc.Bottleneck(4, data="exact", seed=0).fit_samples(X, X @ A.T)
+    assert 0 <= spectral_excess(A, net.matrix(), 4) <= 0.1
+    # The fixed-set mini-batch training of the paper learns from the same pairs.
+    sampled = lc.Bottleneck(4, data="fixed", epochs=20, seed=0).fit_samples(X, X @ A.T)
+    assert sampled.optimizer_ == "adam" and len(sampled.loss_history_) == 20
+    assert sampled.loss_history_[-1] < 0.2 * sampled.loss_history_[0]
+    assert spectral_excess(A, sampled.matrix(), 4) <= 0.5
+
+
+def test_fit_samples_in_float32_and_inputs_unchanged():
+    X, Y = rrr_problem(200)
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    keep = X32.copy(), Y32.copy()
+    net = lc.Bottleneck(3, data="exact", seed=0).fit_samples(X32, Y32)
+    assert np.array_equal(X32, keep[0]) and np.array_equal(Y32, keep[1])
+    W, _ = ref_bottleneck.reduced_rank_regression(X, Y, 3)
+    assert net.matrix().dtype == np.float32
+    np.testing.assert_allclose(net.matrix(), W, atol=1e-4 * np.abs(W).max())
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda X, Y: (X, Y[:-1]), ValueError, "Y must have one row per sample of X"),
+    (lambda X, Y: (np.where(X == X[0, 0], np.nan, X), Y), ValueError, "X contains NaN"),
+    (lambda X, Y: (X, np.where(Y == Y[1, 1], np.inf, Y)), ValueError, "Y contains NaN or Inf"),
+    (lambda X, Y: (X[:2], Y[:2]), ValueError, "X must hold at least rank = 3 samples"),
+    (lambda X, Y: (X[:, 0], Y), ValueError, "X"),
+    (lambda X, Y: (X, Y[:, :2]), ValueError, "rank"),
+])
+def test_fit_samples_bad_input_names_the_argument(change, error, message):
+    X, Y = change(*rrr_problem(20))
+    for data in ["exact", "fixed"]:
+        with pytest.raises(error, match=message):
+            lc.Bottleneck(3, data=data).fit_samples(X, Y)
+
+
+def test_fit_samples_refuses_stream_data():
+    X, Y = rrr_problem(20)
+    with pytest.raises(ValueError, match="data='stream'.*fit_samples"):
+        lc.Bottleneck(2, data="stream").fit_samples(X, Y)
+
+
+def test_reduced_rank_regression_reference_against_a_direct_minimisation():
+    # The closed form against an independent route: at rank = min(m, n) it is the
+    # least-squares fit, and at lower rank no rank-k projection of the fit does better.
+    X, Y = rrr_problem(100)
+    W_full, c_full = ref_bottleneck.reduced_rank_regression(X, Y, 6)
+    design = np.hstack([X, np.ones((100, 1))])
+    coefficients = np.linalg.lstsq(design, Y, rcond=None)[0]
+    np.testing.assert_allclose(W_full, coefficients[:-1].T, atol=1e-10)
+    np.testing.assert_allclose(c_full, coefficients[-1], atol=1e-10)
+    W, c = ref_bottleneck.reduced_rank_regression(X, Y, 2)
+    assert np.linalg.matrix_rank(W) == 2
+    best = np.sum((X @ W.T + c - Y) ** 2)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        V = np.linalg.qr(rng.standard_normal((6, 2)))[0]
+        W_other = (coefficients[:-1] @ V @ V.T).T
+        c_other = Y.mean(0) - W_other @ X.mean(0)
+        assert best <= np.sum((X @ W_other.T + c_other - Y) ** 2) + 1e-9

@@ -433,6 +433,23 @@ def test_bottleneck_on_the_gpu_path_is_the_cpu_training(gpu, layout):
     assert net.predict(cupy.ones((0, 6), dtype=np.float32)).shape == (0, 7)
 
 
+def test_bottleneck_gpu_refuses_the_stopping_rule_and_gauss_newton(gpu):
+    # The CUDA core trains with gradient steps and a fixed budget: tol and
+    # gauss_newton are refused before anything reaches it, and the defaults of
+    # data="exact" there are Adam and `epochs` epochs.
+    cupy, fake = gpu
+    A = on_device(cupy, random_matrix((6, 5), np.float32, seed=15))
+    with pytest.raises(ValueError, match="tol is not implemented on the GPU"):
+        lc.Bottleneck(2, data="exact", tol=1e-6).fit(A)
+    with pytest.raises(ValueError, match="'gauss_newton' is not implemented on the GPU"):
+        lc.Bottleneck(2, data="exact", optimizer="gauss_newton").fit(A)
+    net = lc.Bottleneck(2, data="exact", epochs=1, seed=0).fit(A)
+    assert net.optimizer_ == "adam" and net.tol_ == 0 and not net.converged_
+    assert len(net.loss_history_) == 1
+    with pytest.raises(TypeError, match="fit_samples runs on the CPU core"):
+        lc.Bottleneck(2, data="exact").fit_samples(A, A)
+
+
 def test_bottleneck_predict_errors(gpu):
     cupy, _ = gpu
     net = lc.Bottleneck(2, epochs=1, samples=16, seed=0).fit(cupy.ones((5, 4)))

@@ -28,7 +28,21 @@ def test_reproduce_blog_quick(tmp_path, capsys):
     assert all(rank == 2 for rank in results["numerical_rank"]["relu"].values())
     # The dense baseline grows like (8 / 3 pi)^2 n.
     assert 0.6 < results["dense_slope"] < 0.85
-    figures = {"blog_spectra.png", "blog_erank.png"}
+    # The open question, k = round(sqrt(n)): the identity's erank is at most k (X Y^T
+    # has rank k), the homogeneous phi give the same erank scaled or not, and the
+    # dense baseline's grows like n = k^2 (exponent near 2 in k).
+    sqrt_rank = json.loads((tmp_path / "results.json").read_text())["blog_sqrt_rank"]
+    assert "inner rank k = round(sqrt(n))" in report and "What the data show" in report
+    for n in sqrt_rank["sizes"]:
+        k = sqrt_rank["k"][str(n)]
+        assert k == round(n ** 0.5)
+        assert sqrt_rank["erank"]["identity"][str(n)] <= k + 1e-9
+        for name in ("identity", "z^2", "sign", "relu"):
+            assert sqrt_rank["erank_scaled"][name][str(n)] == sqrt_rank["erank"][name][str(n)]
+        assert sqrt_rank["erank_scaled"]["tanh"][str(n)] != sqrt_rank["erank"]["tanh"][str(n)]
+    assert 1.7 < sqrt_rank["exponent"]["dense i.i.d."] < 2.3
+    assert 0.8 < sqrt_rank["exponent"]["identity"] < 1.2
+    figures = {"blog_spectra.png", "blog_erank.png", "blog_sqrt_rank.png"}
     present = {path.name for path in tmp_path.glob("*.png")}
     if "skipped" in report:
         assert "matplotlib" in capsys.readouterr().err
@@ -77,3 +91,5 @@ def test_blog_max_n_must_be_a_power_of_two(tmp_path):
     for bad in ("100", "128", "3000"):
         with pytest.raises(SystemExit):
             main(["reproduce", "blog", "--max-n", bad, "--out", str(tmp_path)])
+        with pytest.raises(SystemExit):
+            main(["reproduce", "blog", "--sqrt-max-n", bad, "--out", str(tmp_path)])

@@ -38,7 +38,10 @@ inline const std::vector<std::pair<const char*, Init>>& init_choices() {
 }
 inline const std::vector<std::pair<const char*, Optimizer>>& optimizer_choices() {
     static const std::vector<std::pair<const char*, Optimizer>> choices{
-        {"sgd", Optimizer::Sgd}, {"momentum", Optimizer::Momentum}, {"adam", Optimizer::Adam}};
+        {"sgd", Optimizer::Sgd},
+        {"momentum", Optimizer::Momentum},
+        {"adam", Optimizer::Adam},
+        {"gauss_newton", Optimizer::GaussNewton}};
     return choices;
 }
 inline const std::vector<std::pair<const char*, DataMode>>& data_choices() {
@@ -60,7 +63,8 @@ inline BottleneckConfig make_bottleneck_config(const std::vector<index>& widths,
                                                const std::string& init,
                                                const std::string& optimizer, double lr,
                                                index epochs, index samples, index batch_size,
-                                               const std::string& data, std::uint64_t seed) {
+                                               const std::string& data, std::uint64_t seed,
+                                               double tol = 0, index max_epochs = 1000) {
     BottleneckConfig config;
     config.widths = widths;
     config.bias = bias;
@@ -72,6 +76,8 @@ inline BottleneckConfig make_bottleneck_config(const std::vector<index>& widths,
     config.batch_size = batch_size;
     config.data = parse_choice<DataMode>(data, "data", data_choices());
     config.seed = seed;
+    config.tol = tol;
+    config.max_epochs = max_epochs;
     return config;
 }
 

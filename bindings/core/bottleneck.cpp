@@ -78,8 +78,9 @@ std::vector<std::vector<T>> vectors_from(const py::list& arrays, const char* nam
 }
 
 // Pickling: the configuration, by the Python layer's option names, and the state
-// (BottleneckState). Version 1 of the format.
-constexpr int kPickleVersion = 1;
+// (BottleneckState). Version 2 of the format (version 1, without tol and max_epochs,
+// still loads).
+constexpr int kPickleVersion = 2;
 
 template <class T>
 py::tuple pickled(const BottleneckNetwork<T>& net) {
@@ -87,7 +88,7 @@ py::tuple pickled(const BottleneckNetwork<T>& net) {
     const py::tuple config = py::make_tuple(
         c.widths, c.bias, choice_name(c.init, init_choices()),
         choice_name(c.optimizer, optimizer_choices()), c.lr, c.epochs, c.samples, c.batch_size,
-        choice_name(c.data, data_choices()), c.seed);
+        choice_name(c.data, data_choices()), c.seed, c.tol, c.max_epochs);
     BottleneckState<T> s = net.state();
     const py::tuple state = py::make_tuple(
         matrices_to_list(s.weights), vectors_to_list(s.biases),
@@ -99,19 +100,22 @@ py::tuple pickled(const BottleneckNetwork<T>& net) {
 
 template <class T>
 BottleneckNetwork<T> unpickled(const py::tuple& pickle) {
-    if (pickle.size() != 3 || pickle[0].cast<int>() != kPickleVersion) {
+    const int version = pickle.size() == 3 ? pickle[0].cast<int>() : 0;
+    if (version != 1 && version != kPickleVersion) {
         throw std::invalid_argument("not a pickled bottleneck network of this version");
     }
     const auto config = pickle[1].cast<py::tuple>();
     const auto state = pickle[2].cast<py::tuple>();
-    if (config.size() != 10 || state.size() != 9) {
+    if (config.size() != (version == 1 ? 10u : 12u) || state.size() != 9) {
         throw std::invalid_argument("not a pickled bottleneck network of this version");
     }
     BottleneckNetwork<T> net(make_bottleneck_config(
         config[0].cast<std::vector<index>>(), config[1].cast<bool>(),
         config[2].cast<std::string>(), config[3].cast<std::string>(), config[4].cast<double>(),
         config[5].cast<index>(), config[6].cast<index>(), config[7].cast<index>(),
-        config[8].cast<std::string>(), config[9].cast<std::uint64_t>()));
+        config[8].cast<std::string>(), config[9].cast<std::uint64_t>(),
+        version == 1 ? 0.0 : config[10].cast<double>(),
+        version == 1 ? index{1000} : config[11].cast<index>()));
     BottleneckState<T> s;
     s.weights = matrices_from<T>(state[0].cast<py::list>(), "a weight");
     s.biases = vectors_from<T>(state[1].cast<py::list>(), "a bias");
@@ -142,6 +146,45 @@ py::array_t<double> fit(BottleneckNetwork<T>& net, const py::array_t<T>& a,
     {
         py::gil_scoped_release release;
         net.fit(view, hooks);
+    }
+    return to_numpy(std::vector<double>(net.loss_history()));
+}
+
+template <class T>
+py::array_t<double> fit_design(BottleneckNetwork<T>& net, const py::array_t<T>& x,
+                               const py::array_t<T>& t, index bias_from, double loss_offset,
+                               const py::object& on_epoch, const py::object& on_poll) {
+    // (cols, n) and (cols, m) C-contiguous: the core's (n x cols) and (m x cols).
+    const T* xd = batch_of(x, net.input_width(), "X");
+    const T* td = batch_of(t, net.output_width(), "T");
+    if (t.shape(0) != x.shape(0)) {
+        throw std::invalid_argument("X and T must hold the same number of vectors");
+    }
+    const ConstView<T> xv{xd, net.input_width(), x.shape(0), net.input_width(), false};
+    const ConstView<T> tv{td, net.output_width(), t.shape(0), net.output_width(), false};
+    const TrainingHooks hooks = python_training_hooks(on_epoch, on_poll);
+    {
+        py::gil_scoped_release release;
+        net.fit_design(xv, tv, bias_from, loss_offset, hooks);
+    }
+    return to_numpy(std::vector<double>(net.loss_history()));
+}
+
+template <class T>
+py::array_t<double> fit_pairs(BottleneckNetwork<T>& net, const py::array_t<T>& x,
+                              const py::array_t<T>& y, const py::object& on_epoch,
+                              const py::object& on_poll) {
+    const T* xd = batch_of(x, net.input_width(), "X");
+    const T* yd = batch_of(y, net.output_width(), "Y");
+    if (y.shape(0) != x.shape(0)) {
+        throw std::invalid_argument("X and Y must hold the same number of samples");
+    }
+    const ConstView<T> xv{xd, net.input_width(), x.shape(0), net.input_width(), false};
+    const ConstView<T> yv{yd, net.output_width(), y.shape(0), net.output_width(), false};
+    const TrainingHooks hooks = python_training_hooks(on_epoch, on_poll);
+    {
+        py::gil_scoped_release release;
+        net.fit_pairs(xv, yv, hooks);
     }
     return to_numpy(std::vector<double>(net.loss_history()));
 }
@@ -224,6 +267,18 @@ void define(py::module_& m, const char* name) {
         .def("fit", &fit<T>, py::arg("A").noconvert(), py::arg("on_epoch") = py::none(),
              py::arg("on_poll") = py::none(),
              "Trains from the initial weights; returns the loss history.")
+        .def("fit_design", &fit_design<T>, py::arg("X").noconvert(), py::arg("T").noconvert(),
+             py::arg("bias_from"), py::arg("loss_offset") = 0.0,
+             py::arg("on_epoch") = py::none(), py::arg("on_poll") = py::none(),
+             "Trains on the full-batch loss of the design rows X (cols, n) against T (cols, m), "
+             "the bias on rows >= bias_from (data='exact').")
+        .def("fit_pairs", &fit_pairs<T>, py::arg("X").noconvert(), py::arg("Y").noconvert(),
+             py::arg("on_epoch") = py::none(), py::arg("on_poll") = py::none(),
+             "Trains on the pairs (X[i], Y[i]) in shuffled mini-batches (data='fixed').")
+        .def_property_readonly("converged", &Net::converged,
+                               "Whether the last fit stopped by its tol.")
+        .def_property_readonly("relative_gradient", &Net::relative_gradient,
+                               "The relative gradient norm the last fit measured last (NaN if none).")
         .def("matrix",
              [](const Net& n) {
                  Matrix<T> w;
@@ -257,9 +312,11 @@ void register_bottleneck(py::module_& m) {
         "bottleneck_network",
         [](const std::string& dtype, const std::vector<index>& widths, bool bias,
            const std::string& init, const std::string& optimizer, double lr, index epochs,
-           index samples, index batch_size, const std::string& data, std::uint64_t seed) {
+           index samples, index batch_size, const std::string& data, std::uint64_t seed,
+           double tol, index max_epochs) {
             const BottleneckConfig config = make_bottleneck_config(
-                widths, bias, init, optimizer, lr, epochs, samples, batch_size, data, seed);
+                widths, bias, init, optimizer, lr, epochs, samples, batch_size, data, seed, tol,
+                max_epochs);
             if (dtype == "float32") return make<float>(config);
             if (dtype == "float64") return make<double>(config);
             throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype +
@@ -267,7 +324,8 @@ void register_bottleneck(py::module_& m) {
         },
         py::arg("dtype"), py::arg("widths"), py::arg("bias"), py::arg("init"),
         py::arg("optimizer"), py::arg("lr"), py::arg("epochs"), py::arg("samples"),
-        py::arg("batch_size"), py::arg("data"), py::arg("seed"),
+        py::arg("batch_size"), py::arg("data"), py::arg("seed"), py::arg("tol") = 0.0,
+        py::arg("max_epochs") = 1000,
         "A new bottleneck network with its initial weights drawn from `seed`.");
 }
 

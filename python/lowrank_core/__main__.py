@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     reproduce.add_argument("--max-n", type=int, default=None,
                            help="blog: the largest n, a power of two >= 256 (default 4096; "
                                 "256 with --quick)")
+    reproduce.add_argument("--sqrt-max-n", type=int, default=None,
+                           help="blog: the largest n of the k = round(sqrt(n)) experiment, a "
+                                "power of two >= 256 (default 4096; 256 with --quick)")
 
     args = parser.parse_args(argv)
     if args.command == "reproduce":
@@ -47,9 +50,13 @@ def main(argv=None) -> int:
 
         if args.max_n is not None and (args.max_n < 256 or args.max_n & (args.max_n - 1)):
             parser.error("--max-n must be a power of two >= 256")
+        if args.sqrt_max_n is not None and (args.sqrt_max_n < 256
+                                            or args.sqrt_max_n & (args.sqrt_max_n - 1)):
+            parser.error("--sqrt-max-n must be a power of two >= 256")
         report = reproduction.run(args.experiment, args.out or f"reproduction-{args.experiment}",
                                   device=args.device, quick=args.quick,
-                                  progress=not args.no_progress, max_n=args.max_n)
+                                  progress=not args.no_progress, max_n=args.max_n,
+                                  sqrt_max_n=args.sqrt_max_n)
         print(f"wrote {report} (tables), results.json and figures beside it")
     elif args.command == "demo":
         from . import _demo

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
 
 from . import _checks
 from ._backend import backend_for
@@ -25,6 +28,90 @@ def _finite_parameters(network) -> bool:
     return True
 
 
+# The stopping rule of data="exact" with Gauss-Newton when tol is None: a relative
+# gradient norm at which the defaults come well within 1e-4 of the SVD's relative
+# spectral error on every measured case (benchmarks/results/bottleneck-convergence-*).
+DEFAULT_TOL = 1e-7
+
+
+def _check_stopping(tol, max_epochs):
+    """``(tol, max_epochs)`` checked: tol None or a finite number >= 0, max_epochs >= 1."""
+    if tol is not None:
+        if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real):
+            raise TypeError(f"tol must be None or a real number >= 0, got {type(tol).__name__}")
+        tol = float(tol)
+        if not (math.isfinite(tol) and tol >= 0):
+            raise ValueError(f"tol must be None or a finite number >= 0, got {tol}")
+    max_epochs = _checks.check_int(max_epochs, "max_epochs", minimum=1,
+                                   maximum=_checks.INDEX_MAX)
+    return tol, max_epochs
+
+
+def _gauss_newton_reaches_optimum(widths) -> bool:
+    """Whether every hidden width before the choke point is >= n and every one after it
+    >= m (the layers Gauss-Newton keeps fixed then keep full rank)."""
+    hidden = widths[1:-1]
+    choke = hidden.index(min(hidden))
+    return (all(w >= widths[0] for w in hidden[:choke])
+            and all(w >= widths[-1] for w in hidden[choke + 1:]))
+
+
+def _resolve(o, widths, on_gpu):
+    """The optimizer and the tol (0: a fixed budget) a fit runs with."""
+    optimizer, tol, data = o["optimizer"], o["tol"], o["data"]
+    if data != "exact":
+        if optimizer == "gauss_newton":
+            raise ValueError("optimizer 'gauss_newton' needs data='exact' (it solves the "
+                             "full-batch least squares); use 'adam' for sampled data")
+        if tol is not None:
+            raise ValueError("tol applies to data='exact' only: the sampled modes run "
+                             "`epochs` epochs, as in the paper; leave tol=None")
+        return optimizer or "adam", 0.0
+    if on_gpu:
+        if optimizer == "gauss_newton" or tol is not None:
+            what = "optimizer 'gauss_newton'" if optimizer == "gauss_newton" else "tol"
+            raise ValueError(f"{what} is not implemented on the GPU: leave optimizer and tol "
+                             "None there (adam, a fixed budget of `epochs`), or fit a NumPy "
+                             "array")
+        return optimizer or "adam", 0.0
+    if optimizer is None:
+        optimizer = "gauss_newton" if _gauss_newton_reaches_optimum(widths) else "adam"
+    elif optimizer == "gauss_newton" and not _gauss_newton_reaches_optimum(widths):
+        raise ValueError(
+            "optimizer 'gauss_newton' solves only the two layers next to the choke point, so "
+            "every hidden width before it must be >= n and every one after it >= m; got "
+            f"widths {tuple(widths)}: use 'adam' (or optimizer=None)")
+    if tol is None:  # the stopping rule by default for Gauss-Newton, whose sweeps are cheap
+        tol = DEFAULT_TOL if optimizer == "gauss_newton" else 0.0
+    return optimizer, tol
+
+
+def _sample_design(X, Y, bias, dtype):
+    """The pairs' full-batch loss as a design for the core (see ``fit_samples``).
+
+    With Xc = X - mean (bias) or X, Xc = Q R (thin QR, p = min(N, n)):
+    sum_i ||W x_i + c - y_i||^2 / N = ||R W^T / sqrt(N) - Q^T Yc / sqrt(N)||^2
+    + ||W mean_x + c - mean_y||^2 + ||(I - Q Q^T) Yc||^2 / N. Returns the design rows
+    (R / sqrt(N), then mean_x with the bias), their targets, the first row with the
+    bias and the constant (divided by m, as the core's loss)."""
+    X64, Y64 = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    samples, m = Y64.shape
+    if bias:
+        x_mean, y_mean = X64.mean(axis=0), Y64.mean(axis=0)
+        X64, Y64 = X64 - x_mean, Y64 - y_mean
+    q, r = np.linalg.qr(X64)
+    projected = q.T @ Y64
+    offset = max(float(np.sum(Y64 * Y64) - np.sum(projected * projected)), 0.0) / (samples * m)
+    root = math.sqrt(samples)
+    design, targets = r / root, projected / root
+    bias_from = design.shape[0]
+    if bias:
+        design = np.vstack([design, x_mean])
+        targets = np.vstack([targets, y_mean])
+    return (np.ascontiguousarray(design, dtype=dtype), np.ascontiguousarray(targets, dtype=dtype),
+            bias_from, offset)
+
+
 class Bottleneck:
     """A linear "bottleneck" neural network that learns a rank-k approximation of A.
 
@@ -37,7 +124,8 @@ class Bottleneck:
     through), so the best the network can learn is the truncated SVD of A
     (Eckart–Young), and a linear network of this shape has no spurious local minima.
     Forward and backward passes, the optimizer and the training loop run in the
-    compiled core, with the GIL released.
+    compiled core, with the GIL released. ``fit_samples(X, Y)`` learns the map from
+    pairs instead of from A (reduced-rank regression).
 
     On the GPU. When ``A`` is a CuPy array (and this build has the CUDA core), the
     whole training runs on its GPU, on CuPy's current stream: cuBLAS GEMMs and fused
@@ -66,9 +154,13 @@ class Bottleneck:
         normal), U(-l, l) with l = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio),
         or the Q of the QR factorisation of a Gaussian matrix with the signs of
         diag(R) (Saxe et al.).
-    optimizer : {"sgd", "momentum", "adam"}, default "adam"
-        ``p -= lr g``; ``v = 0.9 v + g, p -= lr v``; or Adam with Keras's constants
-        (beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7).
+    optimizer : {"sgd", "momentum", "adam", "gauss_newton"} or None, default None
+        ``p -= lr g``; ``v = 0.9 v + g, p -= lr v``; Adam with Keras's constants
+        (beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7); or, for ``data="exact"`` only,
+        Gauss-Newton sweeps (see Notes). ``None``: ``"gauss_newton"`` for
+        ``data="exact"`` on the CPU where it can reach the optimum (every hidden width
+        before the choke point >= n and every one after it >= m, as the default
+        ``layers``), else ``"adam"``. The choice is ``optimizer_`` after ``fit``.
     lr : float, default 1e-3
         Step size, > 0 (the peak of a schedule for ``data="exact"``, see Notes).
     epochs : int, default 10
@@ -85,6 +177,15 @@ class Bottleneck:
         itself (no sampling; see Notes).
     dtype : {"float32", "float64"}, default "float32"
         The precision of the network and of its training; A is converted to it.
+    tol : float >= 0 or None, default None
+        ``data="exact"`` only: training stops once the norm of the gradient of the
+        expected loss is at most ``tol`` times its norm at the initial weights (or after
+        ``max_epochs``). ``0`` runs exactly ``epochs`` epochs. ``None``: ``1e-7`` with
+        Gauss-Newton, ``0`` (the fixed budget) with the gradient optimizers. With a tol
+        the gradient optimizers restart their cosine schedule every ``epochs`` epochs.
+        Not implemented on the GPU (a ``ValueError`` there, as for the sampled modes).
+    max_epochs : int, default 1000
+        The cap on the epochs of a run with a tol (Gauss-Newton: sweeps).
     seed : int or None, default None
         Seed in ``[0, 2**64)`` of the counter-based generator (Philox4x32-10) that
         draws the initial weights, the training vectors and the shuffles, each from
@@ -109,6 +210,15 @@ class Bottleneck:
         The singular values of the learned map, descending.
     seed_ : int
         The seed of the last ``fit``.
+    optimizer_ : str
+        The optimizer the last fit used (``optimizer`` with None resolved).
+    tol_ : float
+        The tol the last fit used (0: none, a fixed budget of ``epochs``).
+    converged_ : bool
+        Whether the last fit stopped because the gradient reached ``tol_``.
+    relative_gradient_ : float
+        The last relative gradient norm the fit measured (NaN where none was: the
+        sampled modes, a fixed budget with a gradient optimizer, the GPU).
 
     Notes
     -----
@@ -129,22 +239,33 @@ class Bottleneck:
     cannot be pickled yet (a ``TypeError``).
 
     ``data="exact"``. The expected loss equals the mean squared error over the
-    ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so each
-    step is one exact gradient of it (and the first layer's product is free). It
-    differs from the sampled modes in two fixed ways, chosen so that the defaults
-    reach the optimum: each epoch is 1000 full-batch steps (``samples`` and
-    ``batch_size`` are unused), and the step size follows a cosine schedule over the
-    whole run from ``10 * lr`` down to ``0.01 * lr`` (a noise-free gradient takes a
-    larger step early and a much smaller one at the end). With every other argument
-    at its default (10 epochs, 10,000 steps, Adam, float32), the relative spectral
-    error of the learned map comes within 1e-4 of the SVD's on random 10 x 10
-    matrices at every rank and on the paper's 50 x 50 identity and diag(1..50) at
-    rank 20.
+    ``n + 1`` vectors ``e_1, ..., e_n`` (without bias) and ``0`` (with it), so it and
+    its gradient are computed exactly (no sampling; ``samples`` and ``batch_size`` are
+    unused). By default it trains with Gauss-Newton until converged: each epoch is one
+    sweep that solves the layer into the choke point and then the layer out of it,
+    each (weights and bias) exactly by least squares with every other layer fixed --
+    the Gauss-Newton step of that block, exact because the network is linear in it.
+    The other layers keep their initial weights (full rank, so the optimum stays
+    reachable). In effect this is subspace iteration, whose speed depends on the gaps
+    near sigma_k but not on sigma_1 / sigma_k, which is what makes gradient descent
+    slow on clustered spectra. The sweeps run in float64 whatever ``dtype`` (the
+    weights are rounded to it after each), and stop at ``tol`` (default 1e-7, of the
+    gradient with respect to the two solved layers). With the defaults (float32) the
+    relative spectral error of the learned map comes within 1e-5 of the SVD's at
+    every rank 1..100 of the 256 x 256 test image and at ranks 10 and 50 of the 400 x
+    400 photograph (``benchmarks/results/bottleneck-convergence-2026-12-06.md``).
+    With ``optimizer="sgd"``, ``"momentum"`` or ``"adam"`` each epoch is instead 1000
+    full-batch gradient steps, the step size on a cosine from ``10 * lr`` down to
+    ``0.01 * lr`` over ``epochs`` epochs (restarting after them when there is a
+    tol): the former default, which at 10 epochs stops at 1.13 times the SVD's
+    spectral error at rank 50 of the test image.
 
     References
     ----------
     B. Bleckel, "Machine Learning and Low-Rank Matrix Approximations" (the paper this
     network comes from; ``sources/000_951cac785bae6e6e.txt`` of the project).
+    A. J. Izenman, "Reduced-rank regression for the multivariate linear model",
+    J. Multivariate Analysis 5(2), 1975 (``fit_samples``).
     A. M. Saxe, J. L. McClelland, S. Ganguli, "Exact solutions to the nonlinear
     dynamics of learning in deep linear neural networks", ICLR 2014.
     P. Baldi, K. Hornik, "Neural networks and principal component analysis: learning
@@ -164,16 +285,19 @@ class Bottleneck:
     ((3, 2), (2, 3))
     """
 
-    def __init__(self, rank, *, layers=None, bias=True, init="he_normal", optimizer="adam",
+    def __init__(self, rank, *, layers=None, bias=True, init="he_normal", optimizer=None,
                  lr=1e-3, epochs=10, samples=10_000, batch_size=32, data="fixed",
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, tol=None, max_epochs=1000):
         options = _checks.check_bottleneck_options(rank, layers, bias, init, optimizer, lr,
                                                    epochs, samples, batch_size, data, dtype)
         if seed is not None:
             _checks.check_seed(seed)
+        _check_stopping(tol, max_epochs)
         for name, value in options.items():
             setattr(self, name, value)
         self.seed = seed
+        self.tol = tol
+        self.max_epochs = max_epochs
         self._network = None
         self._on_gpu = False
 
@@ -182,7 +306,16 @@ class Bottleneck:
                 f"init={self.init!r}, optimizer={self.optimizer!r}, lr={self.lr}, "
                 f"epochs={self.epochs}, samples={self.samples}, "
                 f"batch_size={self.batch_size}, data={self.data!r}, dtype={self.dtype!r}, "
-                f"seed={self.seed})")
+                f"seed={self.seed}, tol={self.tol}, max_epochs={self.max_epochs})")
+
+    def _options(self):
+        """The options as set now, checked with the constructor's messages (attributes
+        may have been set after construction: scikit-learn's convention)."""
+        o = _checks.check_bottleneck_options(
+            self.rank, self.layers, self.bias, self.init, self.optimizer, self.lr, self.epochs,
+            self.samples, self.batch_size, self.data, self.dtype)
+        o["tol"], o["max_epochs"] = _check_stopping(self.tol, self.max_epochs)
+        return o
 
     def fit(self, A, *, callback=None, progress=False):
         """Train the network on A from its initial weights.
@@ -224,23 +357,122 @@ class Bottleneck:
         # One dispatch, on the type of A: NumPy (or any array_like) -> the CPU core, CuPy
         # -> the CUDA core (a TypeError in a build without it). The network remembers
         # which: matrix, factors, predict then work on that device only.
-        # The options are checked again here, as set now (scikit-learn's convention:
-        # attributes may have been set after construction), with the constructor's
-        # messages.
-        o = _checks.check_bottleneck_options(
-            self.rank, self.layers, self.bias, self.init, self.optimizer, self.lr, self.epochs,
-            self.samples, self.batch_size, self.data, self.dtype)
+        o = self._options()
         seed = _checks.check_seed(self.seed)
         backend = backend_for(A)
         A = _checks.as_float_array(A, "A", ndim=2, dtype=o["dtype"])
         widths = _checks.bottleneck_widths(o["rank"], o["layers"], A.shape)
         _checks.check_bottleneck_size(widths, o["samples"], o["batch_size"], o["data"])
         _checks.check_finite(A, "A")
-        network = backend.bottleneck_network(
-            o["dtype"], widths, o["bias"], o["init"], o["optimizer"], o["lr"], o["epochs"],
-            o["samples"], o["batch_size"], o["data"], seed)
+        on_gpu = _checks.is_cupy(A)
+        optimizer, tol = _resolve(o, widths, on_gpu)
+        arguments = (o["dtype"], widths, o["bias"], o["init"], optimizer, o["lr"], o["epochs"],
+                     o["samples"], o["batch_size"], o["data"], seed)
+        if on_gpu:  # the GPU core has no stopping rule (refused above when asked for)
+            network = backend.bottleneck_network(*arguments)
+        else:
+            network = backend.bottleneck_network(*arguments, tol=tol,
+                                                 max_epochs=o["max_epochs"])
+        return self._train(network, lambda *hooks: network.fit(A, *hooks), o, optimizer, tol,
+                           seed, A.shape[1], on_gpu, callback, progress)
 
-        epochs = o["epochs"]
+    def fit_samples(self, X, Y, *, callback=None, progress=False):
+        """Train the network on pairs (x_i, y_i) when A itself is not available.
+
+        The network learns the rank-``rank`` linear map (and, with ``bias``, the
+        intercept) that minimises the mean squared error ``sum_i ||W x_i + c - y_i||^2
+        / (N m)`` over the N given pairs: reduced-rank regression (Izenman 1975), whose
+        closed form is ``lowrank_core.reference.reduced_rank_regression``. With
+        standard Gaussian rows x_i and y_i = A x_i it approaches A's truncated SVD as N
+        grows. The same core, initial weights, scale rule and optimizers as :meth:`fit`:
+
+        - ``data="exact"``: the full-batch loss over the pairs, computed exactly. The
+          pairs are reduced once (in float64) to ``min(N, n)`` design vectors through
+          the QR factorisation of the centred X (plus the mean pair with the bias),
+          whose mean squared error differs from the pairs' by a constant, so each step
+          costs as much as one of :meth:`fit`'s whatever N. ``tol``, ``max_epochs`` and
+          the optimizers behave as in :meth:`fit` (``optimizer=None``: Gauss-Newton).
+        - ``data="fixed"``: the pairs are the fixed training set, shuffled every epoch
+          in mini-batches of ``batch_size`` (``samples`` is unused: N is the set).
+        - ``data="stream"`` draws fresh x from A and does not apply (a ``ValueError``).
+
+        Parameters
+        ----------
+        X : array_like, shape (N, n)
+            One input per row; real, finite; converted to ``dtype``; not modified.
+        Y : array_like, shape (N, m)
+            The matching outputs, one per row.
+        callback, progress
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        Bottleneck
+            ``self``; ``predict``, ``matrix``, ``factors``, ``intercept_`` and the other
+            fitted attributes as after :meth:`fit` (``loss_history_`` is the pairs'
+            mean squared error, in the units of Y).
+
+        Raises
+        ------
+        ValueError
+            X or Y not 2-D, empty or with NaN/Inf; X and Y with different numbers of
+            rows (samples); fewer samples than ``rank``; ``rank`` above min(m, n);
+            ``data="stream"``; the options' errors as in :meth:`fit`.
+        TypeError
+            X or Y is a CuPy array (pairs are learned on the CPU core).
+        """
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        o = self._options()
+        seed = _checks.check_seed(self.seed)
+        for value, name in ((X, "X"), (Y, "Y")):
+            if _checks.is_cupy(value):
+                raise TypeError(f"{name} is a CuPy array; fit_samples runs on the CPU core: "
+                                "pass NumPy arrays")
+        if o["data"] == "stream":
+            raise ValueError("data='stream' draws fresh vectors x and their targets A x; "
+                             "fit_samples has a fixed set of pairs: use data='fixed' or "
+                             "data='exact'")
+        X = _checks.as_float_array(X, "X", ndim=2, dtype=o["dtype"])
+        Y = _checks.as_float_array(Y, "Y", ndim=2, dtype=o["dtype"])
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"Y must have one row per sample of X: X has {X.shape[0]} rows "
+                             f"(samples), Y has {Y.shape[0]}")
+        if X.size == 0 or Y.size == 0:
+            raise ValueError(f"X and Y must not be empty, got shapes {X.shape} and {Y.shape}")
+        _checks.check_finite(X, "X")
+        _checks.check_finite(Y, "Y")
+        samples, n = X.shape
+        m = Y.shape[1]
+        if samples < o["rank"]:
+            raise ValueError(f"X must hold at least rank = {o['rank']} samples (rows) to "
+                             f"determine a rank-{o['rank']} map, got {samples}")
+        widths = _checks.bottleneck_widths(o["rank"], o["layers"], (m, n))
+        _checks.check_bottleneck_size(widths, samples, o["batch_size"], o["data"])
+        optimizer, tol = _resolve(o, widths, False)
+        from . import _core
+
+        network = _core.bottleneck_network(o["dtype"], widths, o["bias"], o["init"], optimizer,
+                                           o["lr"], o["epochs"], o["samples"], o["batch_size"],
+                                           o["data"], seed, tol=tol,
+                                           max_epochs=o["max_epochs"])
+        if o["data"] == "exact":
+            design, targets, bias_from, offset = _sample_design(X, Y, o["bias"], o["dtype"])
+
+            def run(*hooks):
+                network.fit_design(design, targets, bias_from, offset, *hooks)
+        else:
+            X_c, Y_c = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+
+            def run(*hooks):
+                network.fit_pairs(X_c, Y_c, *hooks)
+        return self._train(network, run, o, optimizer, tol, seed, n, False, callback, progress)
+
+    def _train(self, network, run, o, optimizer, tol, seed, n_features, on_gpu, callback,
+               progress):
+        """Runs ``run(on_epoch, on_poll)`` (the core's fit) with the callback, the
+        progress bar, Ctrl-C and divergence handled; the network becomes this object's."""
+        epochs = o["max_epochs"] if tol else o["epochs"]
         bar = ProgressBar(epochs, "fit", enabled=bool(progress))
         diverged = False
 
@@ -258,11 +490,11 @@ class Bottleneck:
         on_poll = (lambda fraction: bar.set(fraction * epochs)) if progress else None
         # From here on the network is this object's, so that after Ctrl-C or an error
         # in the callback it stays usable in its last completed epoch's state.
-        fitted = dict(_network=network, seed_=seed, n_features_in_=A.shape[1],
-                      _on_gpu=_checks.is_cupy(A))
+        fitted = dict(_network=network, seed_=seed, n_features_in_=n_features, _on_gpu=on_gpu,
+                      optimizer_=optimizer, tol_=tol)
         self.__dict__.update(fitted)
         try:
-            network.fit(A, on_epoch, on_poll)
+            run(on_epoch, on_poll)
         except BaseException:
             if self._on_gpu and network.device < 0:
                 # The GPU fit failed before the parameters reached the device: there is
@@ -279,7 +511,9 @@ class Bottleneck:
             steps = "; data='exact' starts at 10 * lr" if o["data"] == "exact" else ""
             raise ValueError(
                 f"training diverged: the weights became NaN or infinite (optimizer="
-                f"{o['optimizer']!r}, lr={o['lr']}{steps}); fit again with a smaller lr")
+                f"{optimizer!r}, lr={o['lr']}{steps}); fit again with a smaller lr")
+        self.converged_ = bool(getattr(network, "converged", False))
+        self.relative_gradient_ = float(getattr(network, "relative_gradient", math.nan))
         return self
 
     def __getstate__(self):

@@ -212,7 +212,7 @@ def resolve_power_iters(power_iters, k: int, shape) -> int:
 
 
 BOTTLENECK_INITS = ("he_normal", "glorot_uniform", "orthogonal")
-BOTTLENECK_OPTIMIZERS = ("sgd", "momentum", "adam")
+BOTTLENECK_OPTIMIZERS = ("sgd", "momentum", "adam", "gauss_newton")
 BOTTLENECK_DATA = ("fixed", "stream", "exact")
 _DTYPES = ("float32", "float64")
 
@@ -291,7 +291,8 @@ def check_bottleneck_options(rank, layers, bias, init, optimizer, lr, epochs, sa
         layers=layers,
         bias=bool(bias),
         init=check_choice(init, "init", BOTTLENECK_INITS),
-        optimizer=check_choice(optimizer, "optimizer", BOTTLENECK_OPTIMIZERS),
+        optimizer=(None if optimizer is None
+                   else check_choice(optimizer, "optimizer", BOTTLENECK_OPTIMIZERS)),
         lr=check_positive_float(lr, "lr"),
         epochs=check_int(epochs, "epochs", minimum=1, maximum=INDEX_MAX),
         samples=check_int(samples, "samples", minimum=1, maximum=INDEX_MAX),

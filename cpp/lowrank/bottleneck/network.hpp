@@ -81,12 +81,36 @@ class BottleneckNetwork {
     // The expected loss ||W - a||_F^2 / m + ||c||^2 / m and its exact gradients,
     // for a (m x n). Returns the loss.
     double exact_gradients(const ConstView<T>& a);
+    // The mean squared error over the columns of a design x (n x cols, leading
+    // dimension ldx; nullptr is [I_n, 0], n + 1 columns) against targets t (m x cols),
+    // the bias reaching only the columns j >= bias_from, summed over columns and
+    // divided by m (so [I_n, 0] against [a, 0] with bias_from = n is exact_gradients),
+    // and its gradients. Returns the loss.
+    double design_gradients(const T* x, index ldx, const ConstView<T>& t, index bias_from);
+    // ||gradients of the last *_gradients call||_2 over every weight and bias, in double.
+    double gradient_norm() const;
     // One optimizer step with the current gradients and step size lr.
     void step(double lr);
 
     // Trains from the initial weights on a (m x n) as configured (see DataMode);
     // returns the loss history (one mean loss per completed epoch, units of a).
     const std::vector<double>& fit(const ConstView<T>& a, const TrainingHooks& hooks = {});
+    // Trains from the initial weights on the full-batch loss of a design (see
+    // design_gradients: x is n x cols, nullptr for [I_n, 0]; t is m x cols), as
+    // data Exact does on [I_n, 0] and [A, 0]; `loss_offset` (units of t, squared) is
+    // added to every reported loss. Needs data Exact. The targets are scaled as A is.
+    const std::vector<double>& fit_design(const ConstView<T>& x, const ConstView<T>& t,
+                                          index bias_from, double loss_offset,
+                                          const TrainingHooks& hooks = {});
+    // Trains from the initial weights on the fixed pairs (x_i, y_i): x (n x N), y
+    // (m x N), one pair per column, in shuffled mini-batches as data Fixed does with
+    // its drawn vectors (N in place of `samples`). Needs data Fixed.
+    const std::vector<double>& fit_pairs(const ConstView<T>& x, const ConstView<T>& y,
+                                         const TrainingHooks& hooks = {});
+    // Whether the last fit stopped by its tol (data Exact), and the relative gradient
+    // norm it measured last (NaN when none was measured).
+    bool converged() const { return converged_; }
+    double relative_gradient() const { return relative_gradient_; }
 
     // The learned map, scaled back: L (m x k) = s W_L ... W_{c+1}, R (k x n) =
     // W_c ... W_1 with c the choke point, and W = L R (m x n).
@@ -109,6 +133,15 @@ class BottleneckNetwork {
     void ensure_workspace(index batch);
     void forward_internal(const T* x, index batch, index ldx, index bias_from);
     void backward_internal(index batch, index bias_from);
+    // The training loop shared by fit, fit_design and fit_pairs. For data Exact,
+    // design/targets are the full batch (targets already divided by s); for Fixed with
+    // pairs, x_pairs/t_pairs (targets divided by s); else the vectors are drawn and
+    // their targets are scaled_a times them.
+    void train(double s, const Matrix<T>* scaled_a, const T* design, index design_ld,
+               const Matrix<T>* targets, index bias_from, double loss_offset,
+               const Matrix<T>* x_pairs, const Matrix<T>* t_pairs, const TrainingHooks& hooks);
+    // Optimizer::GaussNewton's state for one fit (network.cpp).
+    class GaussNewtonSweep;
     void apply_adam(T* p, T* m1, T* m2, const T* g, std::size_t count, T rate, T c1, T c2);
     // The parameters, optimizer state and step count (not the scale or the losses):
     // what a fit goes back to on Ctrl-C.
@@ -127,6 +160,8 @@ class BottleneckNetwork {
     index steps_ = 0;
     double scale_ = 1.0;
     std::vector<double> loss_history_;
+    bool converged_ = false;
+    double relative_gradient_ = std::numeric_limits<double>::quiet_NaN();
     // Workspace: activations[l] is (widths[l] x batch) for l >= 1 (the input is not
     // copied), deltas[l] is the loss gradient at activation l.
     std::vector<Matrix<T>> activations_, deltas_;

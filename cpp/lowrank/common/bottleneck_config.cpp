@@ -44,6 +44,27 @@ void validate(const BottleneckConfig& config) {
     LOWRANK_EXPECTS(config.epochs >= 1, "epochs must be >= 1");
     LOWRANK_EXPECTS(config.samples >= 1, "samples must be >= 1");
     LOWRANK_EXPECTS(config.batch_size >= 1, "batch_size must be >= 1");
+    LOWRANK_EXPECTS(std::isfinite(config.tol) && config.tol >= 0, "tol must be >= 0");
+    LOWRANK_EXPECTS(config.max_epochs >= 1, "max_epochs must be >= 1");
+    if (config.optimizer == Optimizer::GaussNewton) {
+        LOWRANK_EXPECTS(config.data == DataMode::Exact,
+                        "optimizer 'gauss_newton' needs data='exact' (full-batch least squares)");
+        LOWRANK_EXPECTS(gauss_newton_reaches_optimum(w),
+                        "optimizer 'gauss_newton' solves only the two layers next to the choke "
+                        "point: every hidden width before it must be >= n and every one after "
+                        "it >= m, got widths " + width_list(w) + "; use 'adam'");
+    }
+}
+
+bool gauss_newton_reaches_optimum(const std::vector<index>& widths) {
+    const index c = choke_index(widths), last = static_cast<index>(widths.size()) - 1;
+    for (index l = 1; l < c; ++l) {
+        if (widths[size_of(l)] < widths.front()) return false;
+    }
+    for (index l = c + 1; l < last; ++l) {
+        if (widths[size_of(l)] < widths.back()) return false;
+    }
+    return true;
 }
 
 }  // namespace lowrank

@@ -16,7 +16,7 @@
 namespace lowrank {
 
 enum class Init { HeNormal, GlorotUniform, Orthogonal };
-enum class Optimizer { Sgd, Momentum, Adam };
+enum class Optimizer { Sgd, Momentum, Adam, GaussNewton };
 enum class DataMode { Fixed, Stream, Exact };
 
 struct BottleneckConfig {
@@ -31,6 +31,12 @@ struct BottleneckConfig {
     index batch_size = 32;   // vectors per step (data Fixed and Stream)
     DataMode data = DataMode::Fixed;
     std::uint64_t seed = 0;
+    // data Exact only: stop once the gradient of the expected loss (all weights and
+    // biases) has a norm <= tol times its norm at the initial weights; 0 runs exactly
+    // `epochs` epochs. With tol > 0 the run is capped at `max_epochs` epochs, and the
+    // gradient optimizers restart their cosine schedule every `epochs` epochs.
+    double tol = 0;
+    index max_epochs = 1000;
 };
 
 // Optimizer constants (Keras's defaults, the framework of the paper).
@@ -56,6 +62,14 @@ struct ExactSchedule {
     }
 };
 
+// Optimizer::GaussNewton (data Exact only): each epoch is one sweep that solves the
+// two layers next to the choke point, each exactly by least squares with the others
+// fixed (the Gauss-Newton step of that block, exact since the network is linear in
+// it); the other layers keep their initial weights. It reaches the optimum only when
+// they keep full rank: every hidden width before the choke point >= n and every one
+// after it >= m (`gauss_newton_reaches_optimum`).
+bool gauss_newton_reaches_optimum(const std::vector<index>& widths);
+
 // How the training loop talks to its caller, without knowing who it is.
 struct TrainingHooks {
     // After each completed epoch (1-based) with its mean loss; false stops training.
@@ -73,10 +87,11 @@ std::string width_list(const std::vector<index>& widths);
 // "config.field must ..." when a configuration is unusable.
 void validate(const BottleneckConfig& config);
 
-// Training steps in one epoch: ExactSchedule's full-batch steps for data="exact",
-// else the mini-batches that cover the samples.
+// Training steps in one epoch: one sweep for GaussNewton, ExactSchedule's full-batch
+// steps for data="exact", else the mini-batches that cover the samples.
 inline index steps_per_epoch(const BottleneckConfig& c) {
     const index batch_size = std::min(c.batch_size, c.samples);
+    if (c.optimizer == Optimizer::GaussNewton) return 1;
     return c.data == DataMode::Exact ? ExactSchedule::steps_per_epoch
                                      : (c.samples + batch_size - 1) / batch_size;
 }

@@ -272,6 +272,8 @@ __global__ void optimizer_kernel(StepArguments<T> s, index count, T* p, T* m1, T
                 p[e] -= s.rate * (first * s.c1) / (device_sqrt(second * s.c2) + s.epsilon);
                 break;
             }
+            case Optimizer::GaussNewton:  // refused by the constructor
+                break;
         }
     }
 }
@@ -306,6 +308,13 @@ GpuBottleneck<T>::GpuBottleneck(BottleneckConfig config, std::vector<Matrix<T>> 
       initial_weights_(std::move(initial_weights)),
       initial_biases_(std::move(initial_biases)) {
     validate(config_);
+    // The GPU core trains with gradient steps and a fixed budget only.
+    LOWRANK_EXPECTS(config_.optimizer != Optimizer::GaussNewton,
+                    "optimizer 'gauss_newton' is not implemented on the GPU: use 'sgd', "
+                    "'momentum' or 'adam', or fit a NumPy array");
+    LOWRANK_EXPECTS(config_.tol == 0,
+                    "tol (the stopping rule of data='exact') is not implemented on the GPU: "
+                    "leave it None there (a fixed budget of epochs), or fit a NumPy array");
     const index layer_count = layers();
     LOWRANK_EXPECTS(static_cast<index>(initial_weights_.size()) == layer_count &&
                         static_cast<index>(initial_biases_.size()) == layer_count,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from .._bottleneck import NotFittedError
+from .._bottleneck import NotFittedError, _check_stopping, _resolve
 from ._philox import (DATA_STREAM, SHUFFLE_STREAM, WEIGHTS_STREAM, gaussian_stream,
                       uniform_stream)
 
-__all__ = ["Bottleneck", "exact_gradients", "forward", "initial_parameters",
-           "mse_gradients", "optimizer_step"]
+__all__ = ["Bottleneck", "exact_gradients", "forward", "gauss_newton_sweep",
+           "initial_parameters", "mse_gradients", "optimizer_step", "reduced_rank_regression"]
 
 MOMENTUM, BETA1, BETA2, EPSILON = 0.9, 0.9, 0.999, 1e-7
 EXACT_STEPS_PER_EPOCH, EXACT_LR_PEAK, EXACT_LR_FLOOR = 1000, 10.0, 1e-2
@@ -121,16 +121,97 @@ def optimizer_step(parameters, gradients, state, optimizer, lr):
             p -= rate * (m * c1) / (np.sqrt(v * c2) + dtype(EPSILON))
 
 
+def reduced_rank_regression(X, Y, rank, *, intercept=True):
+    """The closed-form reduced-rank regression (Izenman 1975, identity weight).
+
+    The W (m, n) of rank <= ``rank`` and c (m,) that minimise ``sum_i ||W x_i + c -
+    y_i||^2`` over the rows of X (N, n) and Y (N, m): with the centred Xc, Yc (or X, Y
+    without intercept), B = Xc^+ Yc the least-squares fit, V the top ``rank`` right
+    singular vectors of the fitted values Xc B, then W = (B V V^T)^T and c = mean(Y)
+    - W mean(X). With N < n (or collinear X) W is the minimum-norm minimiser; the
+    fitted values are unique either way. Returns (W, c), float64.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    x_mean = X.mean(axis=0) if intercept else np.zeros(X.shape[1])
+    y_mean = Y.mean(axis=0) if intercept else np.zeros(Y.shape[1])
+    Xc, Yc = X - x_mean, Y - y_mean
+    B = np.linalg.pinv(Xc) @ Yc
+    _, _, vt = np.linalg.svd(Xc @ B, full_matrices=False)
+    V = vt[:rank].T
+    W = (B @ V @ V.T).T
+    return W, y_mean - W @ x_mean
+
+
+def gauss_newton_sweep(weights, biases, targets, bias, design=None, update=True):
+    """One Gauss-Newton sweep of data="exact" (optimizer "gauss_newton"), in float64.
+
+    Solves, by least squares with every other layer fixed, the layer into the choke
+    point and then the layer out of it (weights and biases, in place, rounded to their
+    dtype), for the mean squared error over the design rows (``None``: the rows e_1,
+    ..., e_n without bias and 0 with it, data="exact" on A) against ``targets`` (rows,
+    m); the last row carries the bias. The same formulas as the core, written out.
+    ``update=False`` only measures. Returns (loss, gradient norm): the loss as
+    ``exact_gradients`` (summed over rows, divided by m) and the norm of its gradient
+    with respect to the two layers, after the sweep.
+    """
+    widths = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+    n, m = widths[0], widths[-1]
+    choke = 1 + int(np.argmin(widths[1:-1]))  # into: layer choke-1; out of: layer choke
+    f64 = [w.astype(np.float64) for w in weights]
+    b64 = [b.astype(np.float64) if bias else np.zeros(b.shape) for b in biases]
+    H = (np.vstack([np.eye(n), np.zeros((1, n))]) if design is None
+         else np.asarray(design, dtype=np.float64))
+    e = np.r_[np.zeros(len(H) - 1), 1.0 if bias else 0.0]
+    T = np.asarray(targets, dtype=np.float64)
+
+    def augmented(h):
+        return np.hstack([h, e[:, None]]) if bias else h
+
+    def parameters(layer):
+        return np.hstack([f64[layer], b64[layer][:, None]]) if bias else f64[layer]
+
+    for W, b in zip(f64[:choke - 1], b64[:choke - 1]):  # the fixed layers before
+        H = H @ W.T + np.outer(e, b)
+    G_a = augmented(H)
+    U, u = np.eye(m), np.zeros(m)  # the fixed layers after: output = h U^T + e u^T
+    if choke + 1 < len(f64):
+        U, u = f64[choke + 1], b64[choke + 1]
+        for W, b in zip(f64[choke + 2:], b64[choke + 2:]):
+            U, u = W @ U, W @ u + b
+    reduced = (T - np.outer(e, u)) @ np.linalg.pinv(U).T
+    Z_a, Z_c = parameters(choke - 1), parameters(choke)
+    k = widths[choke]
+    if update:
+        shifted = T - np.outer(e, u)  # T - u e^T, then less U b_c e^T
+        rhs = shifted - np.outer(e, U @ Z_c[:, k]) if bias else shifted
+        Z_a = np.linalg.pinv(U @ Z_c[:, :k]) @ (np.linalg.pinv(G_a) @ rhs).T
+        Z_c = (np.linalg.pinv(augmented(G_a @ Z_a.T)) @ reduced).T
+        for layer, Z in ((choke - 1, Z_a), (choke, Z_c)):
+            cols = weights[layer].shape[1]
+            weights[layer][...] = Z[:, :cols]
+            if bias:
+                biases[layer][...] = Z[:, cols]
+    G_c = augmented(G_a @ Z_a.T)
+    residual = (G_c @ Z_c.T) @ U.T + np.outer(e, u) - T
+    back = residual @ U  # the residual carried back to the output of the choke's layer
+    gradient_a = (back @ Z_c[:, :k]).T @ G_a
+    gradient_c = back.T @ G_c
+    norm = 2 / m * np.sqrt(np.sum(gradient_a**2) + np.sum(gradient_c**2))
+    return float(np.sum(residual**2) / m), float(norm)
+
+
 class Bottleneck:
     """The bottleneck network in NumPy; see :class:`lowrank_core.Bottleneck`."""
 
-    def __init__(self, rank, *, layers=None, bias=True, init="he_normal", optimizer="adam",
+    def __init__(self, rank, *, layers=None, bias=True, init="he_normal", optimizer=None,
                  lr=1e-3, epochs=10, samples=10_000, batch_size=32, data="fixed",
-                 dtype="float32", seed=None):
+                 dtype="float32", seed=None, tol=None, max_epochs=1000):
         options = _checks.check_bottleneck_options(rank, layers, bias, init, optimizer, lr,
                                                    epochs, samples, batch_size, data, dtype)
         if seed is not None:
             _checks.check_seed(seed)
+        options["tol"], options["max_epochs"] = _check_stopping(tol, max_epochs)
         self.__dict__.update(options)
         self.seed = seed
         self.weights_ = None
@@ -160,23 +241,52 @@ class Bottleneck:
             X_all = gaussian_stream(seed, 0, n * samples, DATA_STREAM).reshape(samples, n)
             X_all = X_all.astype(dtype)
             T_all = X_all @ scaled.T
+        options = dict(optimizer=self.optimizer, tol=self.tol, data=self.data)
+        optimizer, tol = self.optimizer_, self.tol_ = _resolve(options, widths, False)
         steps_per_epoch = (EXACT_STEPS_PER_EPOCH if self.data == "exact"
                            else -(-samples // batch_size))
+        # With tol (data="exact"), up to max_epochs, the cosine schedule restarting
+        # every `epochs` epochs; the run stops once the gradient's norm is <= tol times
+        # its first value.
         total = steps_per_epoch * self.epochs
         self.loss_history_ = []
-        for epoch in range(self.epochs):
+        self.converged_, self.relative_gradient_ = False, float("nan")
+        initial_gradient = None
+        if optimizer == "gauss_newton":
+            targets = np.vstack([scaled.T.astype(np.float64), np.zeros((1, m))])
+            _, initial_gradient = gauss_newton_sweep(self.weights_, self.biases_, targets,
+                                                     self.bias, update=False)
+        for epoch in range(self.max_epochs if tol else self.epochs):
             total_loss = 0.0
-            if self.data == "exact":  # 3a. full batch, cosine schedule
+            if optimizer == "gauss_newton":  # 3a. one sweep of least-squares solves
+                total_loss, gradient = gauss_newton_sweep(self.weights_, self.biases_, targets,
+                                                          self.bias)
+                self.relative_gradient_ = (gradient / initial_gradient if initial_gradient
+                                           else 0.0)
+                self.converged_ = bool(tol) and self.relative_gradient_ <= tol
+            elif self.data == "exact":  # 3b. full batch, cosine schedule
+                taken = 0
                 for k in range(steps_per_epoch):
                     loss, gw, gb = exact_gradients(self.weights_, self.biases_, scaled)
                     total_loss += loss
-                    progress_ = (epoch * steps_per_epoch + k) / total
+                    taken += 1
+                    if tol:
+                        gradients = gw + (gb if self.bias else [])
+                        norm = float(np.sqrt(sum(np.sum(g.astype(np.float64)**2)
+                                                 for g in gradients)))
+                        initial_gradient = norm if initial_gradient is None else initial_gradient
+                        self.relative_gradient_ = (norm / initial_gradient if initial_gradient
+                                                   else 0.0)
+                        if self.relative_gradient_ <= tol:
+                            self.converged_ = True
+                            break
+                    progress_ = ((epoch * steps_per_epoch + k) % total) / total
                     rate = self.lr * (EXACT_LR_FLOOR + (EXACT_LR_PEAK - EXACT_LR_FLOOR)
                                       * 0.5 * (1.0 + np.cos(np.pi * progress_)))
                     optimizer_step(parameters, gw + (gb if self.bias else []), state,
-                                   self.optimizer, rate)
-                total_loss /= steps_per_epoch
-            else:  # 3b. mini-batches
+                                   optimizer, rate)
+                total_loss /= taken
+            else:  # 3c. mini-batches
                 if self.data == "fixed":  # Fisher-Yates from the shuffle stream
                     u = uniform_stream(seed, 0, samples, SHUFFLE_STREAM, epoch)
                     order = np.arange(samples)
@@ -195,10 +305,12 @@ class Bottleneck:
                     loss, gw, gb = mse_gradients(self.weights_, self.biases_, X, T)
                     total_loss += loss * b
                     optimizer_step(parameters, gw + (gb if self.bias else []), state,
-                                   self.optimizer, self.lr)
+                                   optimizer, self.lr)
                 total_loss /= samples
             self.loss_history_.append(total_loss * s * s)
             if callback is not None and callback(epoch + 1, total_loss * s * s) is False:
+                break
+            if self.converged_:
                 break
         self.loss_history_ = np.array(self.loss_history_)
         return self

@@ -19,20 +19,23 @@ TITLES = {
 
 
 def run(experiment: str, out: Path, *, device: str = "cpu", quick: bool = False,
-        progress: bool = True, command: str | None = None, max_n: int | None = None) -> Path:
+        progress: bool = True, command: str | None = None, max_n: int | None = None,
+        sqrt_max_n: int | None = None) -> Path:
     """Runs one reproduction and returns the path of its report.md."""
     if experiment not in TITLES:
         raise ValueError(f"experiment must be one of {sorted(TITLES)}, got {experiment!r}")
     command = command or (f"python -m lowrank_core reproduce {experiment} --out {out}"
                           f" --device {device}" + (" --quick" if quick else "") +
-                          (f" --max-n {max_n}" if max_n else ""))
+                          (f" --max-n {max_n}" if max_n else "") +
+                          (f" --sqrt-max-n {sqrt_max_n}" if sqrt_max_n else ""))
     output = Output(Path(out), TITLES[experiment], command)
     if experiment == "blog":
         from . import blog as module
     else:
         from . import paper as module
     if experiment == "blog":
-        module.run(output, device=device, quick=quick, progress=progress, max_n=max_n)
+        module.run(output, device=device, quick=quick, progress=progress, max_n=max_n,
+                   sqrt_max_n=sqrt_max_n)
     else:
         module.run(output, device=device, quick=quick, progress=progress)
     if output.skipped_figures:

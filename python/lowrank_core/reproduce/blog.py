@@ -6,6 +6,10 @@ as z^2, sign and abs), yet erank(A_phi) = (sum s)^2 / sum s^2 settles at an O(1)
 value as n grows, while a dense random matrix's erank grows in proportion to n.
 The same holds for rank-k inputs X Y^T / n. Everything is computed through the
 public API (``singular_values``, ``rank``, ``erank``).
+
+The blog's open question, the second experiment: does erank(phi(X Y^T) / n) stay
+O(k) when the inner rank grows with n, k = round(sqrt(n))? Measured both as written
+and with X Y^T / sqrt(k) inside phi, so that the entries phi sees stay of order one.
 """
 
 from __future__ import annotations
@@ -44,8 +48,129 @@ def matrix(name: str, n: int, seed: int, xp, rank: int = 1):
     return NONLINEARITIES[name](xp, X @ Y.T) / n
 
 
+# phi(c z) is a constant times phi(z) (or phi(z) itself) for these, so dividing the
+# entries by sqrt(k) leaves erank unchanged: measured once, reported for both.
+HOMOGENEOUS = ("identity", "z^2", "sign", "relu")
+
+
+def sqrt_rank_matrix(name: str, n: int, k: int, seed: int, xp, scaled: bool):
+    """phi(X Y^T / (sqrt(k) if scaled else 1)) / n with X, Y (n x k) standard Gaussian
+    (the baseline as in :func:`matrix`)."""
+    if name == BASELINE:
+        return matrix(name, n, seed, xp)
+    rng = np.random.default_rng([seed, n, k, 7])
+    X = xp.asarray(rng.standard_normal((n, k)))
+    Y = xp.asarray(rng.standard_normal((n, k)))
+    Z = X @ Y.T
+    if scaled:
+        Z = Z / np.sqrt(k)
+    return NONLINEARITIES[name](xp, Z) / n
+
+
+def sqrt_rank(out: Output, xp, *, quick: bool, largest_n: int, progress: bool) -> None:
+    """The open question: erank of phi(X Y^T) / n with k = round(sqrt(n))."""
+    started = time.perf_counter()
+    names = list(NONLINEARITIES) + [BASELINE]
+    sizes = tuple(2**p for p in range(6 if quick else 8, largest_n.bit_length())
+                  if 2**p <= largest_n)
+    ranks = {n: int(round(np.sqrt(n))) for n in sizes}
+    tables = {"as written": {}, "scaled": {}}
+    work = sum(len(names) + len([x for x in names if x not in HOMOGENEOUS and x != BASELINE])
+               for _ in sizes)
+    with ProgressBar(work, "reproduce blog (k = sqrt(n))", enabled=progress) as bar:
+        for n in sizes:
+            k = ranks[n]
+            for name in names:
+                value = lc.erank(sqrt_rank_matrix(name, n, k, 0, xp, scaled=False))
+                tables["as written"].setdefault(name, {})[n] = float(value)
+                bar.update(1, note=f"erank {name} n={n} k={k}")
+                if name in HOMOGENEOUS or name == BASELINE:
+                    tables["scaled"].setdefault(name, {})[n] = float(value)
+                    continue
+                value = lc.erank(sqrt_rank_matrix(name, n, k, 0, xp, scaled=True))
+                tables["scaled"].setdefault(name, {})[n] = float(value)
+                bar.update(1, note=f"erank {name} n={n} k={k} scaled")
+
+    def exponent(table, name):
+        """b in erank ~ k^b, fitted over the largest three sizes (log-log)."""
+        tail = sizes[-3:]
+        return float(np.polyfit(np.log([ranks[n] for n in tail]),
+                                np.log([table[name][n] for n in tail]), 1)[0])
+
+    out.text("## The open question: inner rank k = round(sqrt(n))", "",
+             "A_phi = phi(X Y^T) / n with X, Y (n x k) standard Gaussian and k = round(sqrt(n)) "
+             "growing with n, as written and with X Y^T / sqrt(k) inside phi (entries of order "
+             "one). For identity, z^2, sign and relu the scaling multiplies phi by a constant "
+             "(or not at all), so erank is the same and measured once. One seed per size; "
+             "erank = (sum s)^2 / sum s^2 from all singular values (`lowrank_core.erank`). "
+             "erank / k near a constant is O(k); b is the exponent of erank ~ k^b fitted over "
+             "the three largest sizes (b = 1 is proportional to k, b = 2 to n).", "")
+    header = ["phi"] + [f"n={n} (k={ranks[n]})" for n in sizes] + ["erank/k at largest", "b"]
+    for variant, table in tables.items():
+        rows = []
+        for name in names:
+            rows.append([name] + [table[name][n] for n in sizes] +
+                        [table[name][sizes[-1]] / ranks[sizes[-1]], f"{exponent(table, name):.2f}"])
+        out.text(f"### erank, {variant}", "")
+        out.table(header, rows)
+
+    def verdict(variant, name):
+        b = exponent(tables[variant], name)
+        ratio = tables[variant][name][sizes[-1]] / ranks[sizes[-1]]
+        if b <= 1.15:
+            state = "O(k)"
+        elif b < 1.75:
+            state = "faster than k, slower than n"
+        else:
+            state = "like n (no low-rank structure)"
+        return f"{name} b = {b:.2f}, erank/k = {ratio:.2f} ({state})"
+
+    phis = [name for name in names if name != BASELINE]
+    out.text("### What the data show", "",
+             f"Sizes n = {sizes[0]} .. {sizes[-1]} (k = {ranks[sizes[0]]} .. {ranks[sizes[-1]]})"
+             + ("" if sizes[-1] >= 16384 else
+                f"; larger n is left to `--sqrt-max-n` (the singular values of a "
+                f"{2 * sizes[-1]} x {2 * sizes[-1]} matrix take minutes on the 2 cores this "
+                "run had)") + ".",
+             "- As written: " + "; ".join(verdict("as written", name) for name in phis) + ".",
+             "- Scaled by 1/sqrt(k): " + "; ".join(verdict("scaled", name) for name in phis
+                                                   if name not in HOMOGENEOUS) +
+             " (identity, z^2, sign and relu as written).",
+             f"- Dense i.i.d. baseline: b = {exponent(tables['as written'], BASELINE):.2f} "
+             "(erank proportional to n = k^2).", "")
+
+    def draw(plt):
+        figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+        k_values = [ranks[n] for n in sizes]
+        for axis, (variant, table) in zip(axes, tables.items()):
+            for name in names:
+                axis.loglog(k_values, [table[name][n] for n in sizes], marker="o", label=name,
+                            linestyle="--" if name == BASELINE else "-")
+            axis.loglog(k_values, k_values, color="grey", linestyle=":", label="erank = k")
+            axis.set_xlabel("k = round(sqrt(n))")
+            axis.set_ylabel("erank")
+            axis.set_title(f"erank against k, {variant}")
+            axis.legend(fontsize=7)
+            top = axis.secondary_xaxis("top", functions=(lambda k: k**2, np.sqrt))
+            top.set_xlabel("n")
+        figure.tight_layout()
+        return figure
+
+    out.figure("blog_sqrt_rank", draw,
+               "erank of phi(X Y^T)/n with k = round(sqrt(n)) against k (n on the top "
+               "axis), as written and with the entries divided by sqrt(k); dotted: erank = k.")
+    out.results["blog_sqrt_rank"] = {
+        "sizes": sizes, "k": ranks, "erank": tables["as written"],
+        "erank_scaled": tables["scaled"],
+        "exponent": {name: exponent(tables["as written"], name) for name in names},
+        "exponent_scaled": {name: exponent(tables["scaled"], name) for name in names},
+        "seconds": time.perf_counter() - started,
+    }
+    out.text(f"This experiment took {time.perf_counter() - started:.1f} s.", "")
+
+
 def run(out: Output, *, device: str = "cpu", quick: bool = False, progress: bool = True,
-        max_n: int | None = None):
+        max_n: int | None = None, sqrt_max_n: int | None = None):
     xp = array_module(device)
     names = list(NONLINEARITIES) + [BASELINE]
     largest_n = max_n or (256 if quick else 4096)
@@ -180,4 +305,6 @@ def run(out: Output, *, device: str = "cpu", quick: bool = False, progress: bool
         "dense_slope": slope, f"dense_slope_rank{rank_k}": slope_k,
         "seconds": time.perf_counter() - started, "device": device,
     }
+    sqrt_rank(out, xp, quick=quick, largest_n=sqrt_max_n or (256 if quick else 4096),
+              progress=progress)
     out.text(f"Blog reproduction took {time.perf_counter() - started:.1f} s on {device}.", "")
