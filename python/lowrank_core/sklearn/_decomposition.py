@@ -138,8 +138,9 @@ class TruncatedSVD(_LowRankTransformer):
         if self.algorithm == "arpack":
             k = _check_count(self.n_components, "n_components", 1)
             if k >= min(X.shape):
-                raise ValueError(f"n_components must be < min(n_samples, n_features) = "
-                                 f"{min(X.shape)} for algorithm='arpack', got {k}")
+                raise ValueError(f"n_components must be < min(n_samples, n_features) "
+                                 f"(n_samples={n_samples}, n_features={n_features}) for "
+                                 f"algorithm='arpack', got {k}")
             U, S, Vt = _exact_svd(X, k)
         else:
             k = _check_count(self.n_components, "n_components", 1)
