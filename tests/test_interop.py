@@ -193,3 +193,46 @@ def test_importing_lowrank_core_and_compat_imports_no_optional_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["lowrank_core.compat.sklearn", "lowrank_core.compat.torch",
+                                  "lowrank_core.compat.scipy",
+                                  "lowrank_core.sklearn._decomposition"])
+def test_docstring_examples_of_the_drop_ins(name):
+    import doctest
+    import importlib
+
+    if name.endswith("_decomposition"):
+        pytest.importorskip("sklearn")
+    np.set_printoptions(legacy=False)
+    result = doctest.testmod(importlib.import_module(name),
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_a_bottleneck_fitted_on_a_tensor_answers_in_tensors():
+    import copy
+    import pickle
+
+    A = _matrix(torch.float32, shape=(12, 10))
+    net = lc.Bottleneck(3, data="exact", epochs=2, seed=0).fit(A)
+    reference = lc.Bottleneck(3, data="exact", epochs=2, seed=0).fit(A.numpy())
+    L, R = net.factors()
+    for got, expected in [(net.matrix(), reference.matrix()), (L, reference.factors()[0]),
+                          (net.intercept_, reference.intercept_),
+                          (net.singular_values_, reference.singular_values_),
+                          (net.predict(A[:4, :]), reference.predict(A.numpy()[:4]))]:
+        assert isinstance(got, torch.Tensor)
+        np.testing.assert_array_equal(got.numpy(), expected)
+    assert isinstance(net.rank_, int)
+    # a NumPy batch for a network fitted on a tensor comes back as a tensor
+    assert isinstance(net.predict(A.numpy()[:2]), torch.Tensor)
+    assert isinstance(pickle.loads(pickle.dumps(net)).matrix(), torch.Tensor)
+    assert isinstance(copy.deepcopy(net).matrix(), torch.Tensor)
+    # a fit refused before training keeps the network and the kind it answers in
+    with pytest.raises(TypeError, match="A is complex"):
+        net.fit(torch.ones((4, 4), dtype=torch.complex64))
+    assert isinstance(net.matrix(), torch.Tensor)
+    # fitted again on NumPy, it answers in NumPy
+    assert isinstance(net.fit(A.numpy()).matrix(), np.ndarray)

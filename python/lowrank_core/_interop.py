@@ -24,6 +24,9 @@ results go back to the caller's library:
   array-API array's namespace (``__array_namespace__``) otherwise. Python numbers
   stay Python numbers.
 
+A ``Bottleneck`` fitted on such an array returns ``matrix()``, ``factors()``,
+``predict(X)``, ``intercept_`` and ``singular_values_`` in that library.
+
 Nothing here imports torch, JAX or CuPy unless such an array is passed.
 """
 
@@ -38,7 +41,7 @@ import numpy as np
 from ._checks import is_cupy
 from ._results import SVDResult
 
-__all__ = ["dlpack_io", "from_caller", "to_caller"]
+__all__ = ["dlpack_fit", "dlpack_io", "dlpack_method", "from_caller", "to_caller"]
 
 # DLPack device types (dlpack.h, DLDeviceType).
 _CPU_DEVICES = {1: "CPU", 3: "CUDA host (pinned)"}
@@ -169,16 +172,11 @@ def dlpack_io(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        first = next((value for value in (*args, *kwargs.values()) if is_foreign(value)),
-                     None)
-        if first is None:
+        caller = _first_caller(args, kwargs)
+        if caller is None:
             return function(*args, **kwargs)
-        caller = Caller(first)
         with _caller_stream(caller):
-            names = _parameter_names(function)
-            args = [from_caller(value, names[i] if i < len(names) else f"argument {i}")
-                    for i, value in enumerate(args)]
-            kwargs = {key: from_caller(value, key) for key, value in kwargs.items()}
+            args, kwargs = _converted(function, args, kwargs)
             return caller.wrap(function(*args, **kwargs))
 
     return wrapper
@@ -189,3 +187,55 @@ def _parameter_names(function) -> tuple:
     import inspect
 
     return tuple(inspect.signature(function).parameters)
+
+
+def dlpack_fit(fit):
+    """``fit(self, A, ...)`` taking a DLPack ``A``; the object remembers the caller's
+    library for the results of its :func:`dlpack_method` methods."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        caller = _first_caller(args, kwargs)
+        before = self.__dict__.get("_network")
+        try:
+            with _caller_stream(caller):
+                args, kwargs = _converted(fit, args, kwargs, skip=1)
+                return fit(self, *args, **kwargs)
+        finally:
+            # A fit refused before training keeps the previous network, and its kind.
+            if self.__dict__.get("_network") is not before:
+                self._caller = caller
+
+    return wrapper
+
+
+def dlpack_method(method):
+    """A method of a fitted object whose array arguments may be DLPack arrays and
+    whose results come back in the library of those arguments, else of the one the
+    object was fitted on (see :func:`dlpack_fit`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        caller = _first_caller(args, kwargs) or getattr(self, "_caller", None)
+        if caller is None:
+            return method(self, *args, **kwargs)
+        with _caller_stream(caller):
+            args, kwargs = _converted(method, args, kwargs, skip=1)
+            return caller.wrap(method(self, *args, **kwargs))
+
+    return wrapper
+
+
+def _first_caller(args, kwargs) -> Caller | None:
+    first = next((value for value in (*args, *kwargs.values()) if is_foreign(value)), None)
+    return None if first is None else Caller(first)
+
+
+def _converted(function, args, kwargs, skip=0):
+    """``args`` and ``kwargs`` with every DLPack array read by :func:`from_caller`,
+    named by ``function``'s parameters (``skip``: leading ones not in ``args``, as
+    ``self``)."""
+    names = _parameter_names(function)[skip:]
+    args = [from_caller(value, names[i] if i < len(names) else f"argument {i}")
+            for i, value in enumerate(args)]
+    return args, {key: from_caller(value, key) for key, value in kwargs.items()}

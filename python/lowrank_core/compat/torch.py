@@ -105,9 +105,9 @@ def svd_lowrank(A, q=6, niter=2, M=None):
     --------
     >>> import numpy as np
     >>> from lowrank_core.compat.torch import svd_lowrank
-    >>> U, S, V = svd_lowrank(np.diag([3.0, 2.0, 1.0]), q=2)
+    >>> U, S, V = svd_lowrank(np.diag([3.0, 2.0, 1.0, 0.0]), q=3)
     >>> S.round(12), V.shape
-    (array([3., 2.]), (3, 2))
+    (array([3., 2., 1.]), (4, 3))
     """
     return _lowrank(A, q, niter, M)
 
