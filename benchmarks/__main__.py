@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks import cases as case_module
 from benchmarks.libraries import OPERATIONS, available
 
-OWN_OPTIONS = ("gpu", "bottleneck")  # suites with a command line of their own
+OWN_OPTIONS = ("gpu", "bottleneck", "compat")  # suites with a command line of their own
 EXACT_LIMIT = 3000 * 2000  # exact SVD/rank/singular values only up to this many entries
 
 
@@ -203,8 +203,8 @@ def write_results(out: Path, stem: str, meta: dict, rows: list, text: str) -> No
 
 def split_suite(argv):
     """(suite, the rest of ``argv``) when ``argv`` asks for a suite with options of its
-    own (gpu: benchmarks/gpu.py; bottleneck: benchmarks/bottleneck_speed.py), else
-    (None, argv)."""
+    own (gpu: benchmarks/gpu.py; bottleneck: benchmarks/bottleneck_speed.py; compat:
+    benchmarks/compat.py), else (None, argv)."""
     for i, arg in enumerate(argv):
         for suite in OWN_OPTIONS:
             if arg == "--suite" and argv[i + 1:i + 2] == [suite]:
@@ -224,12 +224,17 @@ def main(argv=None) -> int:
         from benchmarks import bottleneck_speed
 
         return bottleneck_speed.main(rest)
+    if suite == "compat":
+        from benchmarks import compat
+
+        return compat.main(rest)
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="--suite gpu and --suite bottleneck take options of "
                                             "their own: python -m benchmarks --suite gpu --help "
                                             "(benchmarks/gpu.py), --suite bottleneck --help "
-                                            "(benchmarks/bottleneck_speed.py). One-off studies: "
+                                            "(benchmarks/bottleneck_speed.py), --suite compat "
+                                            "--help (benchmarks/compat.py). One-off studies: "
                                             "benchmarks/studies/.")
     parser.add_argument("--suite", choices=["cpu", "smoke", *OWN_OPTIONS], default="cpu")
     parser.add_argument("--ops", default=",".join(OPERATIONS),

@@ -261,7 +261,7 @@ def test_benchmark_and_study_command_lines_answer_help(module):
     assert "usage:" in done.stdout
 
 
-@pytest.mark.parametrize("suite", ["gpu", "bottleneck"])
+@pytest.mark.parametrize("suite", ["gpu", "bottleneck", "compat"])
 def test_suites_with_their_own_options_are_dispatched(suite):
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", suite, "--help"],
                           cwd=ROOT, check=True, capture_output=True, text=True)
@@ -278,3 +278,23 @@ def test_results_are_named_by_what_and_date():
     assert names and all(pattern.fullmatch(name) for name in names), names
     stems = {name.rsplit("-", 3)[0] for name in names}
     assert len(stems) == len({name.rsplit(".", 1)[0] for name in names}), names
+
+
+@pytest.mark.parametrize("row", ["randomized_svd", "svd_lowrank", "svds", "pca_pipeline"])
+def test_compat_suite_measures_each_library_of_a_row(row, tmp_path, monkeypatch):
+    from benchmarks import cases, compat
+
+    pytest.importorskip("sklearn")
+    if row == "svd_lowrank":
+        pytest.importorskip("torch")
+    monkeypatch.setenv("LOWRANK_BENCH_CACHE", str(tmp_path))
+    case = cases.smoke_suite()[0]
+    path, sigma = cases.materialise(case)
+    ours, theirs = compat.ROWS[row]
+    for library in [ours, *theirs]:
+        out = compat.worker({"row": row, "library": library, "matrix": str(path), "k": case.k,
+                             "repeats": 1, "accuracy": True, "sigma": sigma.tolist()})
+        assert out["seconds"] > 0
+        assert 1 - 1e-9 <= out["fro_ratio"] < 1.01, (library, out)
+        if row != "pca_pipeline":
+            assert out["sv_error"] < 1e-3, (library, out)
