@@ -236,3 +236,69 @@ def test_a_bottleneck_fitted_on_a_tensor_answers_in_tensors():
     assert isinstance(net.matrix(), torch.Tensor)
     # fitted again on NumPy, it answers in NumPy
     assert isinstance(net.fit(A.numpy()).matrix(), np.ndarray)
+
+
+# --- CUDA tensors, through the stand-in CuPy and fake CUDA core (tests/cupy_standin.py) --
+
+from test_cupy_path import gpu  # noqa: E402,F401  (the fixture, used by name)
+
+
+@pytest.fixture
+def cuda_torch(gpu, monkeypatch):  # noqa: F811
+    """A stand-in torch whose CUDA tensors live on the stand-in GPU: (torch, cupy, fake)."""
+    import cupy_standin
+
+    cupy, fake = gpu
+    standin = cupy_standin.make_torch_cuda(cupy)
+    monkeypatch.setitem(sys.modules, "torch", standin)
+    return standin, cupy, fake
+
+
+def test_cuda_tensors_run_on_the_cuda_core_on_torchs_stream_without_a_copy(cuda_torch):
+    import cupy_standin
+
+    standin, cupy, fake = cuda_torch
+    host = np.random.default_rng(0).standard_normal((30, 20))
+    T = standin.tensor_on(host)
+    U, S, Vh = lc.randomized_svd(T, 3, seed=0)
+    assert all(isinstance(x, standin.Tensor) for x in (U, S, Vh))
+    call = [c for c in fake.calls if c["name"] == "randomized_svd"][-1]
+    assert call["stream"] == cupy_standin.TORCH_STREAM  # the core ran on torch's stream
+    assert call["A"]["pointer"] == T.data_ptr()          # on the tensor's own memory
+    # The tensor was asked for its data on that same stream (nothing to wait for), and
+    # the results handed back to torch there too.
+    assert set(standin.dlpack_streams) == {cupy_standin.TORCH_STREAM}
+    assert set(cupy._state.dlpack_streams) == {cupy_standin.TORCH_STREAM}
+    assert cupy.cuda.get_current_stream().ptr == 0  # CuPy's own stream is back
+    expected = lc.randomized_svd(host, 3, seed=0, mixed_precision=False)
+    np.testing.assert_allclose(S.array.get(), expected.S, rtol=1e-12)
+    np.testing.assert_allclose(U.array.get(), expected.U, rtol=1e-10, atol=1e-12)
+
+
+def test_every_public_function_takes_cuda_tensors(cuda_torch):
+    standin, cupy, fake = cuda_torch
+    host = np.random.default_rng(1).standard_normal((12, 9))
+    T = standin.tensor_on(host)
+    for name, call in CALLS.items():
+        got = call(T)
+        expected = call(host)
+        if isinstance(expected, tuple):
+            for g, e in zip(got, expected):
+                assert isinstance(g, standin.Tensor), name
+                np.testing.assert_allclose(g.array.get(), e, rtol=1e-9, atol=1e-12)
+        elif isinstance(expected, np.ndarray):
+            assert isinstance(got, standin.Tensor), name
+            np.testing.assert_allclose(got.array.get(), expected, rtol=1e-9)
+        else:
+            assert type(got) is type(expected), name
+            assert got == pytest.approx(expected, rel=1e-9), name
+    tensors_on_gpu_1 = standin.tensor_on(host, device=1)
+    assert lc.svd(tensors_on_gpu_1, 2).S.array._device == 1
+    assert [c["device"] for c in fake.calls if c["name"] == "svd"][-1] == 1
+
+
+def test_a_cuda_tensor_and_a_numpy_array_together_are_refused(cuda_torch):
+    standin, _, _ = cuda_torch
+    T = standin.tensor_on(np.ones((4, 4)))
+    with pytest.raises(TypeError, match="different devices"):
+        lc.relative_error(T, np.ones((4, 4)))
