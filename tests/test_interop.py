@@ -302,3 +302,11 @@ def test_a_cuda_tensor_and_a_numpy_array_together_are_refused(cuda_torch):
     T = standin.tensor_on(np.ones((4, 4)))
     with pytest.raises(TypeError, match="different devices"):
         lc.relative_error(T, np.ones((4, 4)))
+
+
+def test_the_public_functions_still_pickle_by_reference():
+    import pickle
+
+    for name in CALLS:
+        function = getattr(lc, name)
+        assert pickle.loads(pickle.dumps(function)) is function
