@@ -325,3 +325,32 @@ def test_torch_in_torch_out():
     assert all(isinstance(x, torch.Tensor) for x in (u, s, vh))
     assert_allclose(s.numpy(), np.sort(np.linalg.svd(A.numpy(), compute_uv=False))[-3:],
                     rtol=1e-12)
+
+
+def test_a_slower_spectrum_converges_in_the_second_attempt(monkeypatch):
+    # sigma_i = 1/i: 8 power iterations miss machine precision, the second attempt
+    # (its iterations predicted from the first's rate) meets it; no exact SVD.
+    import lowrank_core.compat.scipy as module
+
+    attempts = []
+    original = module._randomized_svd
+
+    def counting(*args, **kwargs):
+        attempts.append(kwargs["power_iters"])
+        return original(*args, **kwargs)
+
+    def no_exact_svd(*args):
+        raise AssertionError("the exact SVD was taken")
+
+    monkeypatch.setattr(module, "_randomized_svd", counting)
+    monkeypatch.setattr(module, "_svd", no_exact_svd)
+    rng = np.random.default_rng(5)
+    m, n, k = 600, 400, 10
+    U0, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    V0, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    sigma = 1.0 / np.arange(1, n + 1)
+    A = (U0 * sigma) @ V0.T
+    u, s, vh = svds(A, k, rng=0)
+    assert len(attempts) == 2 and 16 <= attempts[1] <= 64, attempts
+    assert_allclose(s, sigma[:k][::-1], rtol=0, atol=1e-13)
+    _check_svds(A, k, u, s, vh)

@@ -19,8 +19,10 @@ from .._svd import svd as _svd
 __all__ = ["svds"]
 
 _SOLVERS = ("arpack", "lobpcg", "propack")
-# Power iterations of the randomized attempts before the exact SVD is taken.
-_ATTEMPTS = (8, 32)
+# Power iterations of the first randomized attempt, and the most a second may take
+# before the exact SVD is taken instead.
+_FIRST_ATTEMPT = 8
+_MOST_POWER_ITERS = 64
 
 
 def _seed(random_state) -> int:
@@ -86,10 +88,12 @@ def svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
     Notes
     -----
     ``which="LM"``: randomized subspace iteration (:func:`lowrank_core.randomized_svd`
-    with ``max(k, 10)`` extra sketch columns), 8 and then 32 power iterations,
-    each result checked by its residuals; when neither meets ``tol``, the exact
-    truncated SVD (:func:`lowrank_core.svd`, LAPACK ``gesdd``). A fast decaying
-    spectrum takes the randomized path, a flat one the exact SVD. ``which="SM"``:
+    with ``max(k, 10)`` extra sketch columns) with 8 power iterations, its result
+    checked by its residuals; if they miss ``tol``, a second attempt with as many
+    iterations as the first one's rate of convergence says are needed (a quarter
+    more, at least 16), when that is at most 64; else, or if that misses too, the
+    exact truncated SVD (:func:`lowrank_core.svd`, LAPACK ``gesdd``). A fast
+    decaying spectrum takes the randomized path, a flat one the exact SVD. ``which="SM"``:
     the exact SVD.
 
     Examples
@@ -167,17 +171,32 @@ def _largest(A, k, tol, seed):
     m, n = A.shape
     eps = float(np.finfo(A.dtype).eps)
     target = tol if tol > 0 else 16 * math.sqrt(max(m, n)) * eps
-    xp = _checks.array_module(A)
-    for power_iters in _ATTEMPTS:
+    power_iters = _FIRST_ATTEMPT
+    for _ in range(2):
         U, s, Vh = _randomized_svd(A, k, oversamples=max(k, 10), power_iters=power_iters,
                                    seed=seed, mixed_precision=False)
         if not float(s[0]) > 0:
             return U, s, Vh  # A is zero: any orthonormal vectors are singular vectors
-        left = xp.linalg.norm(A @ Vh.T - U * s, axis=0)
-        right = xp.linalg.norm(A.T @ U - Vh.T * s, axis=0)
-        if float(xp.maximum(left, right).max()) <= target * float(s[0]):
+        residual = _residual(A, U, s, Vh) / float(s[0])
+        if residual <= target:
             return U, s, Vh
+        if power_iters != _FIRST_ATTEMPT or not 0 < residual < 1:
+            break
+        # Subspace iteration shrinks the residual geometrically: as many iterations as
+        # the first attempt's rate says reach the target, and a quarter more.
+        needed = math.ceil(1.25 * power_iters * math.log(target) / math.log(residual))
+        if needed > _MOST_POWER_ITERS:
+            break  # converging too slowly: the exact SVD is cheaper
+        power_iters = max(needed, 2 * power_iters)
     return _svd(A, k)
+
+
+def _residual(A, U, s, Vh) -> float:
+    """``max_i max(||A v_i - s_i u_i||, ||A^T u_i - s_i v_i||)``."""
+    xp = _checks.array_module(A)
+    left = xp.linalg.norm(A @ Vh.T - U * s, axis=0)
+    right = xp.linalg.norm(A.T @ U - Vh.T * s, axis=0)
+    return float(xp.maximum(left, right).max())
 
 
 def _is_sparse_or_operator(A) -> bool:
