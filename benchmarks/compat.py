@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 from benchmarks import cases as case_module
+from benchmarks.bottleneck_speed import cpu_name
 
 ROWS = {  # row -> (our library, their libraries)
     "randomized_svd": ("lowrank_core", ["scikit-learn"]),
@@ -255,17 +256,6 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks --suite compat",
                                      description=__doc__.splitlines()[0])
@@ -299,7 +289,7 @@ def main(argv=None) -> int:
             entries.append(entry)
             print(json.dumps(entry), flush=True)
     report = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  cpu=_cpu(), cores=os.cpu_count(), python=platform.python_version(),
+                  cpu=cpu_name(), cores=os.cpu_count(), python=platform.python_version(),
                   numpy=np.__version__, versions=_versions(), command=command,
                   note=args.note, rounds=args.rounds, repeats=args.repeats, rows=entries)
     stem = args.name or f"compat-{datetime.date.today().isoformat()}"
