@@ -31,6 +31,7 @@ OWN_SUITES = {
     "dask": "benchmarks.dask_suite",
     "tolerance": "benchmarks.tolerance",
     "sparse": "benchmarks.sparse_suite",
+    "compat": "benchmarks.compat",
 }
 OWN_OPTIONS = tuple(OWN_SUITES)
 EXACT_LIMIT = 3000 * 2000  # exact SVD/rank/singular values only up to this many entries

@@ -35,9 +35,11 @@ from lowrank_core import _core
 # Every name of CuPy that the stand-in provides (checked against CuPy's own classes).
 SURFACE = {
     "module": ["abs", "asarray", "ascontiguousarray", "asfortranarray", "broadcast_to",
-               "cuda", "empty", "isfinite", "ndarray", "ones", "swapaxes", "zeros"],
-    "cuda": ["Device", "Stream", "get_current_stream"],
-    "ndarray": ["T", "__array__", "__bool__", "__cuda_array_interface__", "__eq__",
+               "cuda", "empty", "from_dlpack", "isfinite", "ndarray", "ones", "swapaxes",
+               "zeros"],
+    "cuda": ["Device", "ExternalStream", "Stream", "get_current_stream"],
+    "ndarray": ["T", "__array__", "__bool__", "__cuda_array_interface__", "__dlpack__",
+                "__dlpack_device__", "__eq__",
                 "__float__", "__getitem__", "__int__", "__len__", "__matmul__", "__mul__",
                 "__rmul__", "__setitem__", "all", "any", "astype", "copy", "data", "device",
                 "dtype", "flags", "get", "itemsize", "max", "nbytes", "ndim", "reshape",
@@ -81,6 +83,7 @@ class _State:
         self.device = 0
         self.streams = {d: [0] for d in range(DEVICES)}  # 0: the legacy default stream
         self.next_stream = itertools.count(0x5000, 0x100)
+        self.dlpack_streams = []  # the stream every __dlpack__ call was given
 
 
 def make_cupy():
@@ -132,6 +135,13 @@ def make_cupy():
         def __exit__(self, *exc):
             state.streams[self.device_id].pop()
 
+    class ExternalStream(Stream):
+        """A stream made elsewhere (by torch, say), known by its pointer."""
+
+        def __init__(self, ptr, device_id=-1):
+            self.ptr = int(ptr)
+            self.device_id = state.device if device_id < 0 else int(device_id)
+
     class _CurrentStream:
         def __init__(self, ptr):
             self.ptr = ptr
@@ -181,6 +191,15 @@ def make_cupy():
         # -- methods
         def get(self):
             return self._host.copy()
+
+        def __dlpack_device__(self):
+            return (2, self._device)  # kDLCUDA
+
+        def __dlpack__(self, stream=None, max_version=None, dl_device=None, copy=None):
+            # The consumer names its stream; the stand-in does all work at once, so
+            # there is nothing to order, but the request is recorded.
+            state.dlpack_streams.append(stream)
+            return Capsule(self)
 
         def astype(self, dtype, copy=True):
             return self._new(self._host.astype(dtype))
@@ -305,17 +324,97 @@ def make_cupy():
     def broadcast_to(a, shape):
         return a._view(np.broadcast_to(a._host, shape))
 
+    def from_dlpack(x):
+        """As CuPy's: the producer is asked for its data on CuPy's current stream of
+        its device (1 for the legacy default stream), and shares its memory."""
+        device_type, device = x.__dlpack_device__()
+        if device_type not in (2, 13):
+            raise BufferError(f"from_dlpack: device type {device_type} is not CUDA")
+        current = state.streams[device][-1]
+        capsule = x.__dlpack__(stream=current if current != 0 else 1)
+        assert isinstance(capsule, Capsule) and capsule.array._device == device
+        return capsule.array
+
     cupy = types.ModuleType("cupy")
     cuda = types.ModuleType("cupy.cuda")
     cuda.Device, cuda.Stream, cuda.get_current_stream = Device, Stream, get_current_stream
+    cuda.ExternalStream = ExternalStream
     for name, value in dict(abs=abs, asarray=asarray, ascontiguousarray=ascontiguousarray,
                             asfortranarray=asfortranarray, broadcast_to=broadcast_to,
-                            cuda=cuda, empty=empty, isfinite=isfinite, ndarray=ndarray,
-                            ones=ones, swapaxes=swapaxes, zeros=zeros).items():
+                            cuda=cuda, empty=empty, from_dlpack=from_dlpack,
+                            isfinite=isfinite, ndarray=ndarray, ones=ones, swapaxes=swapaxes,
+                            zeros=zeros).items():
         setattr(cupy, name, value)
     assert sorted(n for n in vars(cupy) if not n.startswith("__")) == SURFACE["module"]
     cupy._memory, cupy._state, cupy._to_device = memory, state, _to_device  # for the fake
     return cupy
+
+
+class Capsule:
+    """What the stand-ins' ``__dlpack__`` hands over in place of a DLPack capsule: the
+    stand-in device array itself (its memory shared, nothing copied)."""
+
+    def __init__(self, array):
+        self.array = array
+
+
+TORCH_STREAM = 0x7000  # the fake torch's current stream on every device
+
+
+def make_torch_cuda(cupy):
+    """A stand-in ``torch`` module with CUDA tensors on the stand-in's device memory:
+    ``Tensor`` (reporting DLPack device kDLCUDA, recording the stream each
+    ``__dlpack__`` call names), ``from_dlpack``, ``strided`` and
+    ``cuda.current_stream(device).cuda_stream``. Its tensors' type lives in module
+    "torch", as torch's own, so lowrank_core takes its torch path for them."""
+    torch = types.ModuleType("torch")
+    torch.strided = "strided"
+    torch.dlpack_streams = []  # the streams the tensors' __dlpack__ were given
+
+    class Tensor:
+        requires_grad = False
+        layout = torch.strided
+
+        def __init__(self, array):
+            self.array = array
+
+        dtype = property(lambda self: self.array.dtype)
+        shape = property(lambda self: self.array.shape)
+        device = property(lambda self: ("cuda", self.array._device))
+
+        def is_conj(self):
+            return False
+
+        def is_neg(self):
+            return False
+
+        def data_ptr(self):
+            return self.array.data.ptr
+
+        def __mul__(self, number):
+            return Tensor(self.array * number)
+
+        def __dlpack_device__(self):
+            return (2, self.array._device)
+
+        def __dlpack__(self, stream=None, **kwargs):
+            torch.dlpack_streams.append(stream)
+            return Capsule(self.array)
+
+    Tensor.__module__ = "torch"
+
+    def from_dlpack(x):
+        _, device = x.__dlpack_device__()
+        capsule = x.__dlpack__(stream=TORCH_STREAM)
+        return Tensor(capsule.array)
+
+    class _Stream:
+        cuda_stream = TORCH_STREAM
+
+    torch.Tensor, torch.from_dlpack = Tensor, from_dlpack
+    torch.cuda = types.SimpleNamespace(current_stream=lambda device=None: _Stream())
+    torch.tensor_on = lambda host, device=0: Tensor(cupy._to_device(np.asarray(host), device))
+    return torch
 
 
 # --- the fake CUDA core -------------------------------------------------------------

@@ -261,7 +261,7 @@ def test_benchmark_and_study_command_lines_answer_help(module):
     assert "usage:" in done.stdout
 
 
-@pytest.mark.parametrize("suite", ["gpu", "bottleneck", "tolerance"])
+@pytest.mark.parametrize("suite", ["gpu", "bottleneck", "tolerance", "compat", "dask", "sparse"])
 def test_suites_with_their_own_options_are_dispatched(suite):
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", suite, "--help"],
                           cwd=ROOT, check=True, capture_output=True, text=True)
@@ -299,3 +299,23 @@ def test_tolerance_suite_tables_show_every_part():
     assert "| 50x20 | 1/i | 2 | 0.1 | 9 | 10 | 9.00e-02 | 0.50 | 1.0 (2.0x) | - |" in text
     assert "| 50x20 | float64 | 3 | 3 | 3 | True | False (0) | 1.00 | 0.250 | 4.0x |" in text
     assert "estimate / true from 0.9700 to 1.0000" in text and "10.0x" in text
+
+
+@pytest.mark.parametrize("row", ["randomized_svd", "svd_lowrank", "svds", "pca_pipeline"])
+def test_compat_suite_measures_each_library_of_a_row(row, tmp_path, monkeypatch):
+    from benchmarks import cases, compat
+
+    pytest.importorskip("sklearn")
+    if row == "svd_lowrank":
+        pytest.importorskip("torch")
+    monkeypatch.setenv("LOWRANK_BENCH_CACHE", str(tmp_path))
+    case = cases.smoke_suite()[0]
+    path, sigma = cases.materialise(case)
+    ours, theirs = compat.ROWS[row]
+    for library in [ours, *theirs]:
+        out = compat.worker({"row": row, "library": library, "matrix": str(path), "k": case.k,
+                             "repeats": 1, "accuracy": True, "sigma": sigma.tolist()})
+        assert out["seconds"] > 0
+        assert 1 - 1e-9 <= out["fro_ratio"] < 1.01, (library, out)
+        if row != "pca_pipeline":
+            assert out["sv_error"] < 1e-3, (library, out)

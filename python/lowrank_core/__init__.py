@@ -31,6 +31,21 @@ from ._rank import entropy_rank, erank, rank, relative_error, stable_rank
 from ._results import ErrorEstimate, SVDResult, ToleranceSVDResult
 from ._svd import estimate_error, randomized_svd, singular_values, svd
 from . import reference  # noqa: E402  (plain-NumPy ground truth, lowrank_core.reference.svd ...)
+from ._interop import dlpack_io
+
+
+def _public(function):
+    # torch tensors, JAX arrays and any other DLPack array in, the caller's kind out
+    # (lowrank_core._interop); NumPy and CuPy calls go straight through. Named as
+    # lowrank_core's own, so that the function pickles (a process pool's task).
+    wrapped = dlpack_io(function)
+    wrapped.__module__ = __name__
+    return wrapped
+
+
+(svd, randomized_svd, singular_values, rank, erank, stable_rank, entropy_rank,
+ relative_error) = map(_public, (svd, randomized_svd, singular_values, rank, erank,
+                                 stable_rank, entropy_rank, relative_error))
 
 __version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it here
 

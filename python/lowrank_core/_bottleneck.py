@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _interop
 from ._backend import backend_for
 from ._progress import ProgressBar
 
@@ -317,6 +317,7 @@ class Bottleneck:
         o["tol"], o["max_epochs"] = _check_stopping(self.tol, self.max_epochs)
         return o
 
+    @_interop.dlpack_fit
     def fit(self, A, *, callback=None, progress=False):
         """Train the network on A from its initial weights.
 
@@ -532,10 +533,12 @@ class Bottleneck:
             raise NotFittedError("this Bottleneck is not fitted yet: call fit(A) first")
         return self._network
 
+    @_interop.dlpack_method
     def matrix(self):
         """The learned linear map W, shape (m, n): ``L @ R`` of :meth:`factors`."""
         return self._fitted().matrix()
 
+    @_interop.dlpack_method
     def factors(self):
         """The learned map split at the choke point: ``(L, R)``.
 
@@ -548,6 +551,7 @@ class Bottleneck:
         """
         return self._fitted().factors()
 
+    @_interop.dlpack_method
     def predict(self, X):
         """The network applied to a batch: ``X @ W.T + intercept_``.
 
@@ -590,9 +594,11 @@ class Bottleneck:
         return self._fitted().loss_history
 
     @property
+    @_interop.dlpack_method
     def intercept_(self):
         return self._fitted().intercept()
 
     @property
+    @_interop.dlpack_method
     def singular_values_(self):
         return self._fitted().singular_values()
