@@ -221,10 +221,32 @@ def test_bad_options_name_the_argument():
         randomized_svd(X, 1, n_iter=-1)
 
 
-def test_sparse_input_is_refused_with_the_way_out():
+def test_sparse_input_matches_scikit_learn_without_densifying():
+    # scikit-learn's randomized_svd takes sparse M; so does the drop-in.
     sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match=r"M is a sparse matrix.*toarray"):
-        randomized_svd(sparse.csr_matrix(np.eye(4)), 2)
+    extmath = pytest.importorskip("sklearn.utils.extmath")
+    rng = np.random.default_rng(0)
+    dense = (rng.standard_normal((300, 6)) * [50, 20, 10, 5, 2, 1]) @ rng.standard_normal((6, 80))
+    dense[rng.random(dense.shape) < 0.7] = 0.0
+    M = sparse.csr_matrix(dense)
+    U, s, Vt = randomized_svd(M, 4, random_state=0)
+    _, s_ref, _ = extmath.randomized_svd(M, 4, random_state=0)
+    # Both randomized (n_iter "auto" = 7) on a spectrum that the zeros made flatter.
+    np.testing.assert_allclose(s, s_ref, rtol=1e-6)
+    np.testing.assert_allclose(s, np.linalg.svd(dense, compute_uv=False)[:4], rtol=1e-6)
+    assert isinstance(U, np.ndarray) and sparse.issparse(M)
+
+
+class _FakeCupyxCsr:
+    shape, dtype = (4, 4), np.dtype(np.float64)
+
+
+_FakeCupyxCsr.__module__ = "cupyx.scipy.sparse._csr"
+
+
+def test_gpu_sparse_input_is_refused_with_the_way_out():
+    with pytest.raises(TypeError, match=r"cupyx.scipy.sparse matrix.*M.get\(\)"):
+        randomized_svd(_FakeCupyxCsr(), 2)
 
 
 def test_torch_in_torch_out():

@@ -310,3 +310,14 @@ def test_the_public_functions_still_pickle_by_reference():
     for name in CALLS:
         function = getattr(lc, name)
         assert pickle.loads(pickle.dumps(function)) is function
+
+
+def test_tolerance_results_and_pca_come_back_as_tensors_with_their_attributes():
+    torch = pytest.importorskip("torch")
+    A = torch.from_numpy(np.diag(1.0 / np.arange(1, 41)))
+    r = lc.randomized_svd(A, tol=0.3, ord=2, seed=0)
+    assert isinstance(r.U, torch.Tensor) and r.rank == 3 and r.tol_reached
+    p = lc.pca(torch.from_numpy(np.random.default_rng(0).standard_normal((50, 8))), 2, seed=0)
+    assert isinstance(p.components_, torch.Tensor) and p.n_samples_ == 50
+    e = lc.estimate_error(A, (r.U, r.S, r.Vh), ord="fro", seed=0)
+    assert isinstance(e, float) and e > 0

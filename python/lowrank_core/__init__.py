@@ -44,8 +44,9 @@ def _public(function):
 
 
 (svd, randomized_svd, singular_values, rank, erank, stable_rank, entropy_rank,
- relative_error) = map(_public, (svd, randomized_svd, singular_values, rank, erank,
-                                 stable_rank, entropy_rank, relative_error))
+ relative_error, estimate_error, pca) = map(_public, (
+     svd, randomized_svd, singular_values, rank, erank, stable_rank, entropy_rank,
+     relative_error, estimate_error, pca))
 
 __version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it here
 

@@ -33,13 +33,14 @@ Nothing here imports torch, JAX or CuPy unless such an array is passed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import sys
 
 import numpy as np
 
 from ._checks import is_cupy
-from ._results import SVDResult
+from ._results import SVDResult, ToleranceSVDResult
 
 __all__ = ["dlpack_fit", "dlpack_io", "dlpack_method", "from_caller", "to_caller"]
 
@@ -80,8 +81,18 @@ class Caller:
 
     def wrap(self, result):
         """``result`` (arrays, tuples of them, SVDResult, numbers) in the caller's kind."""
+        if isinstance(result, ToleranceSVDResult):  # its attributes kept
+            return ToleranceSVDResult(
+                *(self.wrap(part) for part in result), error=result.error,
+                error_bound=result.error_bound, norm=result.norm, tol=result.tol,
+                ord=result.ord, tol_reached=result.tol_reached,
+                basis_columns=result.basis_columns)
         if isinstance(result, SVDResult):
             return SVDResult(*(self.wrap(part) for part in result))
+        if dataclasses.is_dataclass(result) and not isinstance(result, type):  # PCAResult
+            return dataclasses.replace(result, **{
+                field.name: self.wrap(getattr(result, field.name))
+                for field in dataclasses.fields(result)})
         if isinstance(result, tuple):
             return tuple(self.wrap(part) for part in result)
         if self.from_dlpack is not None and (isinstance(result, np.ndarray)

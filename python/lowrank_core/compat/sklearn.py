@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _sparse
 from .._interop import dlpack_io
 from .._svd import randomized_svd as _randomized_svd
 
@@ -58,12 +58,12 @@ def randomized_svd(M, n_components, *, n_oversamples=10, n_iter="auto",
 
     Parameters
     ----------
-    M : array_like, shape (n_samples, n_features)
-        Dense real matrix (NumPy, CuPy, or any DLPack array such as a torch tensor;
-        results come back in its kind). Integer input is computed in float64,
-        float32 in float32, as in scikit-learn. Sparse matrices are a
-        ``TypeError`` (the core has no sparse products yet): pass ``M.toarray()``
-        or use scikit-learn's function for them.
+    M : array_like or scipy.sparse matrix, shape (n_samples, n_features)
+        Real matrix (NumPy, CuPy, any DLPack array such as a torch tensor, with
+        results in its kind; or a ``scipy.sparse`` matrix, read without densifying,
+        as :func:`lowrank_core.randomized_svd` reads it). Integer input is computed
+        in float64, float32 in float32, as in scikit-learn. ``cupyx`` sparse
+        matrices are a ``TypeError`` (no GPU sparse products yet).
     n_components : int
         Number of singular triplets, >= 1. As in scikit-learn, a value above
         ``min(M.shape)`` returns ``min(M.shape)`` triplets.
@@ -115,11 +115,10 @@ def randomized_svd(M, n_components, *, n_oversamples=10, n_iter="auto",
     >>> s.round(12)
     array([3., 2.])
     """
-    if _is_sparse(M):
+    if type(M).__module__.startswith("cupyx.scipy.sparse"):
         raise TypeError(
-            f"M is a sparse matrix ({type(M).__name__}); lowrank_core's randomized_svd "
-            "takes dense arrays: pass M.toarray(), or use "
-            "sklearn.utils.extmath.randomized_svd for sparse input")
+            f"M is a cupyx.scipy.sparse matrix ({type(M).__name__}); lowrank_core has no "
+            "GPU sparse products yet: pass M.get() (scipy.sparse, on the host)")
     n_components = _checks.check_int(n_components, "n_components", minimum=1)
     n_oversamples = _checks.check_int(n_oversamples, "n_oversamples", minimum=0)
     if not (isinstance(n_iter, str) and n_iter == "auto"):
@@ -133,7 +132,8 @@ def randomized_svd(M, n_components, *, n_oversamples=10, n_iter="auto",
     _checks.check_choice(svd_lapack_driver, "svd_lapack_driver", _DRIVERS)
     seed = seed_from_random_state(random_state)
 
-    M = _checks.as_float_array(M, "M", ndim=2)
+    if not _sparse.is_sparse(M):  # scipy.sparse M is read as it is, never densified
+        M = _checks.as_float_array(M, "M", ndim=2)
     n_samples, n_features = M.shape
     k = min(n_components, n_samples, n_features)
     if n_iter == "auto":  # scikit-learn decides on n_components, not on the clamped k
@@ -152,7 +152,3 @@ def randomized_svd(M, n_components, *, n_oversamples=10, n_iter="auto",
     return U, s, Vt
 
 
-def _is_sparse(M) -> bool:
-    from scipy import sparse
-
-    return sparse.issparse(M) or type(M).__module__.startswith("cupyx.scipy.sparse")
