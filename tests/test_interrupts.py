@@ -34,9 +34,21 @@ CHILD = textwrap.dedent(
     A = rng.standard_normal((1500, 1000))
     if case == "randomized_svd":
         run = lambda: lc.randomized_svd(A, 10, power_iters=10**7, seed=0)
+    elif case == "randomized_svd-sparse":
+        import scipy.sparse
+        S = scipy.sparse.random(20000, 2000, density=0.01, format="csr", random_state=0)
+        run = lambda: lc.randomized_svd(S, 10, power_iters=10**7, seed=0)
+    elif case == "randomized_svd-operator":
+        from scipy.sparse.linalg import aslinearoperator
+        run = lambda: lc.randomized_svd(aslinearoperator(A), 10, power_iters=10**7, seed=0)
+    elif case == "randomized_svd-tol":  # the adaptive range finder, to a tol it cannot reach
+        run = lambda: lc.randomized_svd(A, None, tol=1e-300, power_iters=10**7, seed=0)
     elif case.startswith("bottleneck"):
         data = case.split("-")[1]
-        net = lc.Bottleneck(5, epochs=10**7, samples=4096, data=data, seed=0)
+        # data='exact' stops at its tol by default (a fraction of a second here);
+        # tol=0 runs the fixed budget, so Gauss-Newton's sweep loop is what is interrupted.
+        stop = {"tol": 0.0} if data == "exact" else {}
+        net = lc.Bottleneck(5, epochs=10**7, samples=4096, data=data, seed=0, **stop)
         run = lambda: net.fit(A[:40, :40])
     else:
         raise SystemExit("unknown case " + case)
@@ -64,7 +76,8 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize(
-    "case", ["randomized_svd", "bottleneck-fixed", "bottleneck-stream", "bottleneck-exact"]
+    "case", ["randomized_svd", "randomized_svd-sparse", "randomized_svd-operator",
+             "randomized_svd-tol", "bottleneck-fixed", "bottleneck-stream", "bottleneck-exact"]
 )
 def test_sigint_during_a_long_call_raises_keyboard_interrupt(case):
     child = run_python(CHILD, case, sigint_after=1.0, name=case)  # well inside the core
