@@ -117,7 +117,10 @@ def sqrt_rank(out: Output, xp, *, quick: bool, largest_n: int, progress: bool) -
     def verdict(variant, name):
         b = exponent(tables[variant], name)
         ratio = tables[variant][name][sizes[-1]] / ranks[sizes[-1]]
-        if b <= 1.15:
+        if b < 0.5:  # exp as written: entries up to e^k, the largest few dominate
+            state = ("not growing with k: erank falls toward 1 as a few very large entries "
+                     "dominate, which is not a rank-k structure")
+        elif b <= 1.15:
             state = "O(k)"
         elif b < 1.75:
             state = "faster than k, slower than n"
