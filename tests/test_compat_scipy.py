@@ -308,14 +308,106 @@ def test_random_state_and_rng_cannot_both_be_given():
     assert_array_equal(svds(np.eye(5) * 2, 2, random_state=3)[1], [2.0, 2.0])
 
 
-def test_sparse_and_operators_are_refused_with_the_way_out():
-    sparse = pytest.importorskip("scipy.sparse")
+class _Products:
+    """Only matmat, rmatmat, shape and dtype: the duck-typed operator."""
+
+    def __init__(self, A):
+        self.A, self.shape, self.dtype = A, A.shape, A.dtype
+
+    def matmat(self, X):
+        return self.A @ X
+
+    def rmatmat(self, Y):
+        return self.A.T @ Y
+
+
+def _decaying(m, n, seed=3):
+    rng = np.random.default_rng(seed)
+    U0, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    V0, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (U0 * 0.7 ** np.arange(n)) @ V0.T
+
+
+SPARSE_AND_OPERATORS = ["csr_array", "csc_matrix", "coo_array", "LinearOperator", "products"]
+
+
+def _as(kind, A):
+    from scipy import sparse
     from scipy.sparse.linalg import aslinearoperator
 
-    with pytest.raises(TypeError, match=r"A is a csr_matrix.*toarray"):
-        svds(sparse.csr_matrix(np.eye(4)), 2)
-    with pytest.raises(TypeError, match="scipy.sparse.linalg.svds"):
-        svds(aslinearoperator(np.eye(4)), 2)
+    if kind == "LinearOperator":
+        return aslinearoperator(A)
+    if kind == "products":
+        return _Products(A)
+    return getattr(sparse, kind)(A)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_OPERATORS)
+def test_sparse_and_operators_by_the_randomized_attempts(kind, monkeypatch):
+    # A fast-decaying spectrum: the randomized attempts meet tol by products alone,
+    # neither the exact SVD nor SciPy's solver is called, and A is never densified.
+    import scipy.sparse.linalg
+
+    def not_called(*args, **kwargs):
+        raise AssertionError("a fallback was taken: the randomized attempts failed")
+
+    monkeypatch.setattr("lowrank_core.compat.scipy._svd", not_called)
+    monkeypatch.setattr(scipy.sparse.linalg, "svds", not_called)
+    A = _decaying(300, 200)
+    X = _as(kind, A)
+    if hasattr(X, "toarray"):
+        monkeypatch.setattr(type(X), "toarray", not_called)
+    u, s, vh = svds(X, 6, rng=0)
+    _check_svds(A, 6, u, s, vh, atol=1e-10)
+    assert svds(X, 6, rng=0, return_singular_vectors=False).shape == (6,)
+    u_only, s_u, vh_none = svds(X, 6, rng=0, return_singular_vectors="u")
+    assert vh_none is None and u_only.shape == (300, 6)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_OPERATORS)
+@pytest.mark.parametrize("which", ["LM", "SM"])
+def test_sparse_and_operators_as_scipy_where_the_attempts_cannot(kind, which):
+    # A flat spectrum (LM) and the smallest values (SM): SciPy's own svds answers,
+    # with the caller's arguments, so the results are SciPy's.
+    from scipy import sparse
+    from scipy.sparse.linalg import aslinearoperator, svds as scipy_svds
+
+    F = sparse.random(120, 80, density=0.2, random_state=1, format="csr")
+    dense = F.toarray()
+    ours = svds(_as(kind, dense), 4, which=which, rng=0, return_singular_vectors=False)
+    theirs = scipy_svds(aslinearoperator(dense), 4, which=which, rng=0,
+                        return_singular_vectors=False)
+    assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    _, exact, _ = sorted_svd(dense, 4, which)
+    assert_allclose(ours, exact, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_small_sigma2_sparse(dtype):  # ported: test_small_sigma2, with its csc_array
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(179847540)
+    dim, size = 4, 10
+    x = rng.random((size, size - dim))
+    y = x[:, :dim] * rng.random(dim)
+    mat = np.hstack((x, y)).astype(dtype)
+    sp_mat = sparse.csc_array(mat)
+    su, ss, svh = svds(sp_mat, k=dim, which="SM", rng=0)
+    assert_allclose(ss, 0, atol=1e-5, rtol=1e0)
+    assert_allclose(sp_mat @ svh.T, 0, atol=1e-5, rtol=1e0)
+
+
+def test_sparse_bad_input_is_refused_as_scipy_refuses_it():
+    sparse = pytest.importorskip("scipy.sparse")
+    A = sparse.csr_array(_decaying(30, 20))
+    for k in (0, 20, 2.5, True):
+        with pytest.raises(ValueError, match="`k` must be an integer"):
+            svds(A, k)
+    with pytest.raises(ValueError, match="`tol` must be"):
+        svds(A, 2, tol=-1)
+    with pytest.raises(ValueError, match="return_singular_vectors"):
+        svds(A, 2, return_singular_vectors="x")
+    with pytest.raises(ValueError, match="finite|NaN|nan|inf"):
+        svds(sparse.csr_array(np.array([[1.0, np.nan], [0.0, 1.0], [1.0, 1.0]])), 1)
 
 
 def test_torch_in_torch_out():

@@ -1,4 +1,5 @@
-"""``scipy.sparse.linalg.svds`` on lowrank_core's core, for dense matrices.
+"""``scipy.sparse.linalg.svds`` on lowrank_core's core, for dense, sparse and
+matrix-free input.
 
 Change ``from scipy.sparse.linalg import svds`` to
 ``from lowrank_core.compat.scipy import svds``.
@@ -11,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _sparse
 from .._interop import dlpack_io
 from .._svd import randomized_svd as _randomized_svd
 from .._svd import svd as _svd
@@ -49,12 +50,12 @@ def svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
 
     Parameters
     ----------
-    A : array_like, shape (M, N)
-        A dense real matrix (NumPy, CuPy, or any DLPack array such as a torch
-        tensor; results in its kind). Integer input is computed in float64.
-        ``scipy.sparse`` matrices and ``LinearOperator`` are a ``TypeError`` (the
-        core has no sparse or matrix-free products yet): use
-        ``scipy.sparse.linalg.svds`` for them.
+    A : array_like, sparse matrix or LinearOperator, shape (M, N)
+        A real matrix: dense (NumPy, CuPy, or any DLPack array such as a torch
+        tensor; results in its kind), ``scipy.sparse`` (any format), or a
+        ``LinearOperator`` (or any object with ``matmat``, ``rmatmat``, ``shape`` and
+        ``dtype``); sparse and operator input is never densified. Integer input is
+        computed in float64. ``cupyx.scipy.sparse`` is a ``TypeError``.
     k : int, default 6
         ``1 <= k <= min(M, N) - 1`` (``<= min(M, N)`` for ``solver="propack"``), as
         in SciPy.
@@ -96,6 +97,12 @@ def svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
     decaying spectrum takes the randomized path, a flat one the exact SVD. ``which="SM"``:
     the exact SVD.
 
+    Sparse and operator input take the same randomized attempts (the residuals by
+    products); where they miss ``tol``, and for ``which="SM"``, the answer is SciPy's
+    own ``scipy.sparse.linalg.svds`` with every argument as given (its Krylov
+    solvers need no dense copy, where the exact SVD would), so its convergence
+    errors are SciPy's.
+
     Examples
     --------
     >>> import numpy as np
@@ -111,10 +118,12 @@ def svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
     solver = str(solver).lower()
     if solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {set(_SOLVERS)}.")
-    if _is_sparse_or_operator(A):
-        raise TypeError(
-            f"A is a {type(A).__name__}; lowrank_core's svds takes dense arrays: pass "
-            "A.toarray(), or use scipy.sparse.linalg.svds for sparse and matrix-free input")
+    if type(A).__module__.startswith("cupyx.scipy.sparse"):
+        _sparse.refuse_sparse(A, "A")
+    if _sparse.is_sparse(A) or _sparse.is_operator(A):
+        return _svds_by_products(A, k, ncv, tol, which, v0, maxiter, return_singular_vectors,
+                                 solver, random_state, options,
+                                 rng_name="rng" if rng is not None else "random_state")
     if isinstance(A, str):
         raise TypeError(f"A must be an array, got a str ({A!r}): type not understood")
     dtype_kind = np.asarray(A).dtype.kind if not _checks.is_cupy(A) else A.dtype.kind
@@ -166,29 +175,95 @@ def svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
     return U, s, Vh
 
 
-def _largest(A, k, tol, seed):
-    """The top-k triplets to ``tol`` (see :func:`svds`), descending."""
-    m, n = A.shape
-    eps = float(np.finfo(A.dtype).eps)
-    target = tol if tol > 0 else 16 * math.sqrt(max(m, n)) * eps
+def _svds_by_products(A, k, ncv, tol, which, v0, maxiter, return_singular_vectors, solver,
+                      random_state, options, rng_name):
+    """:func:`svds` of sparse or operator input: the randomized attempts where they meet
+    ``tol`` (largest values), else SciPy's svds with the caller's arguments."""
+    import scipy.sparse.linalg as splinalg
+
+    m, n = _sparse._check_shape(A.shape, "A")
+    kmax = min(m, n) if str(solver).lower() == "propack" else min(m, n) - 1
+    if isinstance(k, bool) or int(k) != k or not (0 < k <= kmax):
+        raise ValueError("`k` must be an integer satisfying `0 < k < min(A.shape)`.")
+    k = int(k)
+    if tol < 0 or not np.isfinite(tol):
+        raise ValueError("`tol` must be a non-negative floating point value.")
+    which_upper = str(which).upper()
+    if return_singular_vectors not in (True, False, "u", "vh"):
+        raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
+    if which_upper == "LM" and m * n > 0:
+        dtype = _sparse._float_dtype(A.dtype, "A")
+        eps = float(np.finfo(dtype).eps)
+        target = float(tol) if tol > 0 else 16 * math.sqrt(max(m, n)) * eps
+        found = _randomized_attempts(A, k, target, _seed(random_state), _product_residual)
+        if found is not None:
+            U, s, Vh = found
+            s = np.ascontiguousarray(s[::-1])
+            if return_singular_vectors is False:
+                return s
+            U = np.ascontiguousarray(U[:, ::-1]) if return_singular_vectors in (True, "u") \
+                else None
+            Vh = np.ascontiguousarray(Vh[::-1]) if return_singular_vectors in (True, "vh") \
+                else None
+            return U, s, Vh
+    operator = A if _sparse.is_sparse(A) or isinstance(A, splinalg.LinearOperator) \
+        else _as_linear_operator(A)
+    return splinalg.svds(operator, k=k, ncv=ncv, tol=tol, which=which, v0=v0, maxiter=maxiter,
+                         return_singular_vectors=return_singular_vectors, solver=solver,
+                         options=options, **{rng_name: random_state})
+
+
+def _as_linear_operator(A):
+    """A ``LinearOperator`` over an object with ``matmat``/``rmatmat`` only."""
+    from scipy.sparse.linalg import LinearOperator
+
+    return LinearOperator(
+        A.shape, dtype=A.dtype, matmat=A.matmat, rmatmat=A.rmatmat,
+        matvec=lambda x: np.asarray(A.matmat(np.reshape(x, (-1, 1)))).reshape(-1),
+        rmatvec=lambda y: np.asarray(A.rmatmat(np.reshape(y, (-1, 1)))).reshape(-1))
+
+
+def _product_residual(A, U, s, Vh) -> float:
+    """``_residual`` of sparse or operator ``A``, by its products."""
+    if _sparse.is_sparse(A):
+        AV, AtU = A @ Vh.T, A.T @ U
+    else:
+        AV, AtU = A.matmat(np.ascontiguousarray(Vh.T)), A.rmatmat(U)
+    left = np.linalg.norm(np.asarray(AV) - U * s, axis=0)
+    right = np.linalg.norm(np.asarray(AtU) - Vh.T * s, axis=0)
+    return float(np.maximum(left, right).max())
+
+
+def _randomized_attempts(A, k, target, seed, residual_of):
+    """The top-k triplets (descending) from at most two randomized attempts whose
+    residuals meet ``target`` (relative to ``s_1``), or None (see :func:`svds`)."""
     power_iters = _FIRST_ATTEMPT
     for _ in range(2):
         U, s, Vh = _randomized_svd(A, k, oversamples=max(k, 10), power_iters=power_iters,
                                    seed=seed, mixed_precision=False)
         if not float(s[0]) > 0:
             return U, s, Vh  # A is zero: any orthonormal vectors are singular vectors
-        residual = _residual(A, U, s, Vh) / float(s[0])
+        residual = residual_of(A, U, s, Vh) / float(s[0])
         if residual <= target:
             return U, s, Vh
         if power_iters != _FIRST_ATTEMPT or not 0 < residual < 1:
-            break
+            return None
         # Subspace iteration shrinks the residual geometrically: as many iterations as
         # the first attempt's rate says reach the target, and a quarter more.
         needed = math.ceil(1.25 * power_iters * math.log(target) / math.log(residual))
         if needed > _MOST_POWER_ITERS:
-            break  # converging too slowly: the exact SVD is cheaper
+            return None  # converging too slowly: a Krylov or exact solver is cheaper
         power_iters = max(needed, 2 * power_iters)
-    return _svd(A, k)
+    return None
+
+
+def _largest(A, k, tol, seed):
+    """The top-k triplets to ``tol`` (see :func:`svds`), descending."""
+    m, n = A.shape
+    eps = float(np.finfo(A.dtype).eps)
+    target = tol if tol > 0 else 16 * math.sqrt(max(m, n)) * eps
+    found = _randomized_attempts(A, k, target, seed, _residual)
+    return found if found is not None else _svd(A, k)
 
 
 def _residual(A, U, s, Vh) -> float:
@@ -198,10 +273,3 @@ def _residual(A, U, s, Vh) -> float:
     right = xp.linalg.norm(A.T @ U - Vh.T * s, axis=0)
     return float(xp.maximum(left, right).max())
 
-
-def _is_sparse_or_operator(A) -> bool:
-    from scipy import sparse
-    from scipy.sparse.linalg import LinearOperator
-
-    return (sparse.issparse(A) or isinstance(A, LinearOperator)
-            or type(A).__module__.startswith("cupyx.scipy.sparse"))
