@@ -466,6 +466,21 @@ def _with_product(driver, Y, Z, G, k):
     return Q, _times(Z, both, 1)
 
 
+def _squares(block) -> float:
+    block = np.asarray(block, dtype=np.float64)
+    return float(np.einsum("ij,ij->", block, block))
+
+
+def frobenius_squared(X) -> float:
+    """||X||_F^2 in float64: one more pass over X, for the tolerance mode."""
+    import dask
+
+    delayed = dask.delayed
+    parts = [delayed(_squares, pure=True)(b) for b in X.to_delayed().ravel()]
+    total, = dask.compute(delayed(sum)(parts))
+    return float(total)
+
+
 def _check_array(X):
     import dask.array as da
 

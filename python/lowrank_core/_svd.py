@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import types
 
@@ -73,8 +74,9 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
         times (one more when the first product shows a spread that asks for two
         products per power iteration, one more when Cholesky-QR of A W refuses;
         and once more with ``center=True``, for the column means). Sparse and
-        operator input run in ``A``'s precision (``mixed_precision`` unused) and
-        take ``k`` (the tolerance mode takes dense arrays).
+        operator input run in ``A``'s precision (``mixed_precision`` unused);
+        with ``tol``, sparse input takes ``k`` as the sketch's rank and
+        ``ord="fro"`` (see Notes), an operator does not take ``tol``.
     k : int, optional
         Target rank, ``1 <= k <= min(m, n)``. With ``tol``, the largest rank
         allowed (default ``min(m, n)``). ``k`` and ``tol`` cannot both be absent
@@ -85,7 +87,8 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
         norm ``ord`` (see Notes, "Tolerance mode"). Without it, the fixed-rank
         algorithm below, unchanged.
     ord : {"fro", 2}, default "fro"
-        The norm of ``tol`` (tolerance mode only).
+        The norm of ``tol`` (tolerance mode only). Sparse, centred and Dask input
+        take ``"fro"`` only.
     block_size : int, default 16
         Columns added to the basis per step in tolerance mode, ``>= 1``. The rank
         found exceeds the optimal one (Eckart–Young) only by what the basis misses
@@ -181,6 +184,16 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
     are not used there (all in A's precision). The CUDA core has no tolerance
     mode yet: a CuPy ``A`` with ``tol`` is a TypeError.
 
+    Sparse, centred (``center``/``mean``) and Dask input with ``tol`` have no
+    adaptive basis: ``k`` is required, the fixed-rank result of rank ``k`` is
+    computed as without ``tol``, and truncated to the smallest ``r`` with
+    ``||A - U_r S_r Vh_r||_F^2 = ||A||_F^2 - sum_{i<=r} s_i^2 <= (tol ||A||_F)^2``
+    (exact for U = Q Ub, B = Q^T A; ``||A - 1 mu^T||_F`` when centred, from the
+    entries and column sums, never densified). ``error`` is then good to about
+    ``eps ||A||_F^2 / error`` (the subtraction's cancellation), and ``tol_reached``
+    is False below ``4 sqrt(eps)`` of A's dtype, or when rank ``k`` is not enough.
+    A Dask array takes one more pass over X for ``||X||_F``.
+
     References
     ----------
     N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness:
@@ -200,20 +213,33 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
     """
     if type(A).__module__.startswith("dask"):  # blocks under Dask's scheduler
         if tol is not None:
-            raise TypeError("randomized_svd of a Dask array takes k, not tol: the tolerance "
-                            "mode runs on NumPy arrays (compute X first, or give k)")
+            _truncation_checks(A, k, tol, ord, "a Dask array")
         if k is None:
             raise TypeError("randomized_svd needs k (a rank) or tol (a relative error); "
                             "got neither")
         from . import _dask
-        return _dask.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
-                                    seed=seed, sketch=sketch, mixed_precision=mixed_precision,
-                                    compute=compute)
+        result = _dask.randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                      seed=seed, sketch=sketch, mixed_precision=mixed_precision,
+                                      compute=compute)
+        if tol is None:
+            return result
+        return _truncated_to_tolerance(result, _dask.frobenius_squared(A), tol, A.dtype,
+                                       min(k + int(oversamples), *A.shape))
     by_products = _sparse.is_sparse(A) or _sparse.is_operator(A)
+    if tol is not None and (by_products or center or mean is not None):
+        # No adaptive range finder here: the fixed-k sketch, then the smallest rank
+        # within tol by the Frobenius identity (see Notes).
+        what = ("a linear operator" if _sparse.is_operator(A) else
+                "a scipy.sparse matrix" if by_products else "centred input")
+        _truncation_checks(A, k, tol, ord, what)
+        result = randomized_svd(A, k, oversamples=oversamples, power_iters=power_iters,
+                                seed=seed, sketch=sketch, mixed_precision=mixed_precision,
+                                center=center, mean=mean)
+        total = _centred_frobenius_squared(A, center, mean)
+        dtype = _sparse._float_dtype(A.dtype, "A")
+        return _truncated_to_tolerance(result, total, tol, dtype,
+                                       min(k + int(oversamples), *A.shape))
     if tol is not None:
-        if by_products or center or mean is not None:
-            raise TypeError("randomized_svd with tol takes a dense array without centring; "
-                            "for sparse, operator or centred input give k")
         return _to_tolerance(A, k, tol, ord, power_iters, seed, sketch, block_size)
     if k is None:
         raise TypeError("randomized_svd needs k (a rank) or tol (a relative error); "
@@ -274,6 +300,75 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
         return SVDResult(U, S, Vh)
     U, S, Vh = backend.randomized_svd(A, options, sketch)
     return SVDResult(U, S, Vh)
+
+
+def _truncation_checks(A, k, tol, ord, what):
+    """The arguments of the tolerance mode by truncation (sparse, centred and Dask
+    input): tol in (0, 1), ord "fro", k given (the sketch's rank)."""
+    _check_tol(tol)
+    if _check_ord(ord) != "fro":
+        raise ValueError(f"randomized_svd with tol of {what} takes ord='fro' (its error is "
+                         "exact by the Frobenius identity); for ord=2 pass a dense NumPy "
+                         "array without centring, or give k and use estimate_error")
+    if k is None:
+        raise TypeError(f"randomized_svd with tol of {what} needs k, the largest rank "
+                        "allowed: the sketch of that rank is taken once and truncated to "
+                        "the smallest rank within tol")
+    if _sparse.is_operator(A):
+        raise TypeError("randomized_svd with tol of a linear operator is not supported: "
+                        "its Frobenius norm needs n products; give k (and estimate_error "
+                        "for the error of the result)")
+
+
+def _centred_frobenius_squared(A, center, mean) -> float:
+    """||A - 1 mu^T||_F^2 in float64, mu the column means (center), the given mean, or
+    0; sparse A without densifying (duplicates summed), dense A a block of rows at a
+    time. ||A||^2 - 2 mu.c + m ||mu||^2, c the column sums of A."""
+    xp = _checks.array_module(A) if not _sparse.is_sparse(A) else np
+    m = A.shape[0]
+    if _sparse.is_sparse(A):
+        B = A.tocsr()
+        if not B.has_canonical_format:
+            B = B.copy()
+            B.sum_duplicates()
+        data = np.asarray(B.data, dtype=np.float64)
+        total = float(data @ data)
+        sums = np.asarray(B.sum(axis=0, dtype=np.float64)).reshape(-1) \
+            if (center or mean is not None) else None
+    else:
+        A = _checks.as_float_array(A, "A", ndim=2)
+        total, sums = 0.0, xp.zeros(A.shape[1], dtype=xp.float64)
+        for start in range(0, m, 1024):
+            rows = A[start:start + 1024].astype(xp.float64)
+            total += float((rows * rows).sum())
+            sums += rows.sum(axis=0)
+    if center:
+        mu = sums / m
+    elif mean is not None:
+        mu = xp.asarray(mean, dtype=xp.float64)
+    else:
+        return total
+    return max(total - 2 * float(mu @ sums) + m * float(mu @ mu), 0.0)
+
+
+def _truncated_to_tolerance(result, total_squared, tol, dtype, columns):
+    """The smallest rank r <= k of ``result`` with ||A - U_r S_r Vh_r||_F <= tol ||A||_F,
+    where ||A - U_r S_r Vh_r||_F^2 = ||A||_F^2 - sum_{i<=r} s_i^2 (U = Q Ub with B = Q^T A
+    exact; Vh from B): the error, good to about sqrt(eps) ||A||_F (cancellation)."""
+    U, S, Vh = result
+    s = np.asarray(S.get() if _checks.is_cupy(S) else S, dtype=np.float64)
+    remaining = np.maximum(total_squared - np.cumsum(s * s), 0.0)
+    norm = math.sqrt(total_squared)
+    within = np.flatnonzero(remaining <= (tol * norm) ** 2)
+    r = int(within[0]) + 1 if within.size else len(s)
+    if total_squared == 0:
+        r = min(1, len(s))
+    error = math.sqrt(remaining[r - 1]) if r else norm
+    resolved = tol >= 4 * math.sqrt(float(np.finfo(dtype).eps))
+    return ToleranceSVDResult(U[:, :r], S[:r], Vh[:r], error=error, error_bound=error,
+                              norm=norm, tol=tol, ord="fro",
+                              tol_reached=bool(within.size) and resolved,
+                              basis_columns=columns)
 
 
 def _check_tol(tol) -> float:
