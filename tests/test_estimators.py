@@ -120,8 +120,8 @@ def test_bad_parameters_name_the_parameter():
         PCA("mle").fit(X)
     with pytest.raises(ValueError, match="n_components=7 must be between 1 and"):
         PCA(7).fit(X)
-    with pytest.raises(ValueError, match="needs svd_solver='full'"):
-        PCA(0.5, svd_solver="randomized").fit(X)
+    with pytest.raises(ValueError, match="a float n_components must be in"):
+        PCA(1.5, svd_solver="randomized").fit(X)
     with pytest.raises(ValueError, match="n_components must be <= n_features = 6"):
         TruncatedSVD(7).fit(X)
     with pytest.raises(ValueError, match="algorithm must be one of"):
@@ -137,3 +137,28 @@ def test_importing_the_estimators_needs_scikit_learn_only_there():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("share", [0.5, 0.9, 0.99, 0.999])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_float_n_components_with_the_randomized_solver_keeps_the_share(share, dtype):
+    # The tolerance mode (Frobenius tol = sqrt(1 - share)): the kept share exceeds the
+    # one asked for, with at most a component or two more than the exact count
+    # (scikit-learn's PCA(share, svd_solver="full")).
+    rng = np.random.default_rng(7)
+    X = (rng.standard_normal((600, 80)) * 0.93 ** np.arange(80)).astype(dtype)
+    ours = PCA(share, svd_solver="randomized", random_state=0).fit(X)
+    exact = decomposition.PCA(share, svd_solver="full").fit(X.astype(np.float64))
+    assert exact.n_components_ <= ours.n_components_ <= exact.n_components_ + 2
+    assert ours.explained_variance_ratio_.sum() > share
+    # Eckart–Young: no r components keep more variance than the top r exact ones.
+    r = ours.n_components_
+    top = decomposition.PCA(r, svd_solver="full").fit(X.astype(np.float64))
+    kept = float(ours.explained_variance_.sum())
+    assert kept <= float(top.explained_variance_.sum()) * (1 + 1e-5)
+    # A randomized basis (2 power iterations): each value close to the exact one,
+    # relative to the largest (the last few, near the cut, are the least accurate).
+    np.testing.assert_allclose(ours.explained_variance_, top.explained_variance_, rtol=0,
+                               atol=5e-3 * float(top.explained_variance_[0]))
+    assert ours.components_.shape == (ours.n_components_, 80)
+    assert ours.transform(X).shape == (600, ours.n_components_)

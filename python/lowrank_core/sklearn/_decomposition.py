@@ -9,8 +9,9 @@ from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin,
                           TransformerMixin)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._svd import randomized_svd as _randomized_svd
 from .._svd import svd as _exact_svd
-from ..compat.sklearn import randomized_svd
+from ..compat.sklearn import randomized_svd, seed_from_random_state
 
 __all__ = ["PCA", "TruncatedSVD"]
 
@@ -184,8 +185,11 @@ class PCA(_LowRankTransformer):
     ----------
     n_components : int, float or None, default None
         int: components kept, ``1 <= n_components <= min(n_samples, n_features)``.
-        float in (0, 1) (``svd_solver="full"`` or ``"auto"``): the fewest components
-        whose explained variance reaches that share. None: ``min(n_samples,
+        float in (0, 1): the fewest components whose explained variance exceeds
+        that share; with ``svd_solver="randomized"`` found by the tolerance mode
+        (:func:`lowrank_core.randomized_svd` with ``tol = sqrt(1 - share)``,
+        ``ord="fro"``), which keeps the share and may keep a component or two
+        more than the exact count. None: ``min(n_samples,
         n_features)``. ``"mle"`` is not supported (a ``ValueError``).
     copy : bool, default True
         Accepted for compatibility; X is never modified (the centred copy is new).
@@ -280,8 +284,6 @@ class PCA(_LowRankTransformer):
             raise ValueError(f"n_components must be an int, a float in (0, 1) or None, got "
                              f"{n_components!r}")
         solver = self._solver(n_components, X.shape)
-        if solver == "randomized" and not isinstance(n_components, numbers.Integral):
-            raise ValueError("a float n_components needs svd_solver='full' or 'auto'")
 
         self.mean_ = X.mean(axis=0)
         centred = X - self.mean_
@@ -297,6 +299,22 @@ class PCA(_LowRankTransformer):
                 n_components = min(n_components, limit)
             self.noise_variance_ = (float(explained_variance[n_components:].mean())
                                     if n_components < limit else 0.0)
+        elif not isinstance(n_components, numbers.Integral):
+            # The share of variance kept is 1 - (||residual||_F / ||centred||_F)^2:
+            # the tolerance mode's Frobenius tol. "Exceeds" (scikit-learn's
+            # searchsorted side="right") against the mode's "<=": the float's next
+            # value below.
+            tol = float(np.sqrt(np.nextafter(1.0 - float(n_components), 0.0)))
+            found = _randomized_svd(centred, tol=tol, ord="fro",
+                                    seed=seed_from_random_state(self.random_state))
+            U, S, Vt = found
+            n_components = found.rank
+            explained_variance = S**2 / (n_samples - 1)
+            total_var = float(np.var(X, axis=0, ddof=1).sum())
+            ratio = (explained_variance / total_var if total_var > 0
+                     else np.zeros_like(explained_variance))
+            self.noise_variance_ = ((total_var - float(explained_variance.sum()))
+                                    / (limit - n_components) if n_components < limit else 0.0)
         else:
             U, S, Vt = randomized_svd(centred, n_components, n_iter=iterated_power,
                                       n_oversamples=n_oversamples,
