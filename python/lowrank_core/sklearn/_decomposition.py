@@ -299,27 +299,22 @@ class PCA(_LowRankTransformer):
                 n_components = min(n_components, limit)
             self.noise_variance_ = (float(explained_variance[n_components:].mean())
                                     if n_components < limit else 0.0)
-        elif not isinstance(n_components, numbers.Integral):
-            # The share of variance kept is 1 - (||residual||_F / ||centred||_F)^2:
-            # the tolerance mode's Frobenius tol. "Exceeds" (scikit-learn's
-            # searchsorted side="right") against the mode's "<=": the float's next
-            # value below.
-            tol = float(np.sqrt(np.nextafter(1.0 - float(n_components), 0.0)))
-            found = _randomized_svd(centred, tol=tol, ord="fro",
-                                    seed=seed_from_random_state(self.random_state))
-            U, S, Vt = found
-            n_components = found.rank
-            explained_variance = S**2 / (n_samples - 1)
-            total_var = float(np.var(X, axis=0, ddof=1).sum())
-            ratio = (explained_variance / total_var if total_var > 0
-                     else np.zeros_like(explained_variance))
-            self.noise_variance_ = ((total_var - float(explained_variance.sum()))
-                                    / (limit - n_components) if n_components < limit else 0.0)
         else:
-            U, S, Vt = randomized_svd(centred, n_components, n_iter=iterated_power,
-                                      n_oversamples=n_oversamples,
-                                      power_iteration_normalizer=self.power_iteration_normalizer,
-                                      random_state=self.random_state, flip_sign=False)
+            if isinstance(n_components, numbers.Integral):
+                U, S, Vt = randomized_svd(
+                    centred, n_components, n_iter=iterated_power, n_oversamples=n_oversamples,
+                    power_iteration_normalizer=self.power_iteration_normalizer,
+                    random_state=self.random_state, flip_sign=False)
+            else:
+                # The share of variance kept is 1 - (||residual||_F / ||centred||_F)^2:
+                # the tolerance mode's Frobenius tol. "Exceeds" (scikit-learn's
+                # searchsorted side="right") against the mode's "<=": the float's next
+                # value below.
+                tol = float(np.sqrt(np.nextafter(1.0 - float(n_components), 0.0)))
+                found = _randomized_svd(centred, tol=tol, ord="fro",
+                                        seed=seed_from_random_state(self.random_state))
+                U, S, Vt = found
+                n_components = found.rank
             explained_variance = S**2 / (n_samples - 1)
             total_var = float(np.var(X, axis=0, ddof=1).sum())
             ratio = (explained_variance / total_var if total_var > 0
