@@ -224,7 +224,7 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
         if tol is None:
             return result
         return _truncated_to_tolerance(result, _dask.frobenius_squared(A), tol, A.dtype,
-                                       min(k + int(oversamples), *A.shape))
+                                       _checks.sketch_columns(k, oversamples, A.shape))
     by_products = _sparse.is_sparse(A) or _sparse.is_operator(A)
     if tol is not None and (by_products or center or mean is not None):
         # No adaptive range finder here: the fixed-k sketch, then the smallest rank
@@ -238,7 +238,7 @@ def randomized_svd(A, k=None, *, tol=None, ord="fro", oversamples=10, power_iter
         total = _centred_frobenius_squared(A, center, mean)
         dtype = _sparse._float_dtype(A.dtype, "A")
         return _truncated_to_tolerance(result, total, tol, dtype,
-                                       min(k + int(oversamples), *A.shape))
+                                       _checks.sketch_columns(k, oversamples, A.shape))
     if tol is not None:
         return _to_tolerance(A, k, tol, ord, power_iters, seed, sketch, block_size)
     if k is None:
@@ -360,10 +360,8 @@ def _truncated_to_tolerance(result, total_squared, tol, dtype, columns):
     remaining = np.maximum(total_squared - np.cumsum(s * s), 0.0)
     norm = math.sqrt(total_squared)
     within = np.flatnonzero(remaining <= (tol * norm) ** 2)
-    r = int(within[0]) + 1 if within.size else len(s)
-    if total_squared == 0:
-        r = min(1, len(s))
-    error = math.sqrt(remaining[r - 1]) if r else norm
+    r = int(within[0]) + 1 if within.size else len(s)  # k >= 1, so r >= 1
+    error = math.sqrt(remaining[r - 1])
     resolved = tol >= 4 * math.sqrt(float(np.finfo(dtype).eps))
     return ToleranceSVDResult(U[:, :r], S[:r], Vh[:r], error=error, error_bound=error,
                               norm=norm, tol=tol, ord="fro",

@@ -166,13 +166,7 @@ def svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
         U, s, Vh = U[:, -k:], s[-k:], Vh[-k:]
     else:
         U, s, Vh = _largest(A, k, tol, seed)
-    xp = _checks.array_module(A)
-    s = xp.ascontiguousarray(s[::-1])
-    if return_singular_vectors is False:
-        return s
-    U = xp.ascontiguousarray(U[:, ::-1]) if return_singular_vectors in (True, "u") else None
-    Vh = xp.ascontiguousarray(Vh[::-1]) if return_singular_vectors in (True, "vh") else None
-    return U, s, Vh
+    return _ascending(U, s, Vh, return_singular_vectors, _checks.array_module(A))
 
 
 def _svds_by_products(A, k, ncv, tol, which, v0, maxiter, return_singular_vectors, solver,
@@ -195,17 +189,9 @@ def _svds_by_products(A, k, ncv, tol, which, v0, maxiter, return_singular_vector
         dtype = _sparse._float_dtype(A.dtype, "A")
         eps = float(np.finfo(dtype).eps)
         target = float(tol) if tol > 0 else 16 * math.sqrt(max(m, n)) * eps
-        found = _randomized_attempts(A, k, target, _seed(random_state), _product_residual)
+        found = _randomized_attempts(A, k, target, _seed(random_state))
         if found is not None:
-            U, s, Vh = found
-            s = np.ascontiguousarray(s[::-1])
-            if return_singular_vectors is False:
-                return s
-            U = np.ascontiguousarray(U[:, ::-1]) if return_singular_vectors in (True, "u") \
-                else None
-            Vh = np.ascontiguousarray(Vh[::-1]) if return_singular_vectors in (True, "vh") \
-                else None
-            return U, s, Vh
+            return _ascending(*found, return_singular_vectors, np)
     operator = A if _sparse.is_sparse(A) or isinstance(A, splinalg.LinearOperator) \
         else _as_linear_operator(A)
     return splinalg.svds(operator, k=k, ncv=ncv, tol=tol, which=which, v0=v0, maxiter=maxiter,
@@ -223,18 +209,17 @@ def _as_linear_operator(A):
         rmatvec=lambda y: np.asarray(A.rmatmat(np.reshape(y, (-1, 1)))).reshape(-1))
 
 
-def _product_residual(A, U, s, Vh) -> float:
-    """``_residual`` of sparse or operator ``A``, by its products."""
-    if _sparse.is_sparse(A):
-        AV, AtU = A @ Vh.T, A.T @ U
-    else:
-        AV, AtU = A.matmat(np.ascontiguousarray(Vh.T)), A.rmatmat(U)
-    left = np.linalg.norm(np.asarray(AV) - U * s, axis=0)
-    right = np.linalg.norm(np.asarray(AtU) - Vh.T * s, axis=0)
-    return float(np.maximum(left, right).max())
+def _ascending(U, s, Vh, return_singular_vectors, xp):
+    """Descending triplets in SciPy's order and form (ascending; see ``svds``)."""
+    s = xp.ascontiguousarray(s[::-1])
+    if return_singular_vectors is False:
+        return s
+    U = xp.ascontiguousarray(U[:, ::-1]) if return_singular_vectors in (True, "u") else None
+    Vh = xp.ascontiguousarray(Vh[::-1]) if return_singular_vectors in (True, "vh") else None
+    return U, s, Vh
 
 
-def _randomized_attempts(A, k, target, seed, residual_of):
+def _randomized_attempts(A, k, target, seed):
     """The top-k triplets (descending) from at most two randomized attempts whose
     residuals meet ``target`` (relative to ``s_1``), or None (see :func:`svds`)."""
     power_iters = _FIRST_ATTEMPT
@@ -243,7 +228,7 @@ def _randomized_attempts(A, k, target, seed, residual_of):
                                    seed=seed, mixed_precision=False)
         if not float(s[0]) > 0:
             return U, s, Vh  # A is zero: any orthonormal vectors are singular vectors
-        residual = residual_of(A, U, s, Vh) / float(s[0])
+        residual = _residual(A, U, s, Vh) / float(s[0])
         if residual <= target:
             return U, s, Vh
         if power_iters != _FIRST_ATTEMPT or not 0 < residual < 1:
@@ -262,14 +247,19 @@ def _largest(A, k, tol, seed):
     m, n = A.shape
     eps = float(np.finfo(A.dtype).eps)
     target = tol if tol > 0 else 16 * math.sqrt(max(m, n)) * eps
-    found = _randomized_attempts(A, k, target, seed, _residual)
+    found = _randomized_attempts(A, k, target, seed)
     return found if found is not None else _svd(A, k)
 
 
 def _residual(A, U, s, Vh) -> float:
     """``max_i max(||A v_i - s_i u_i||, ||A^T u_i - s_i v_i||)``."""
-    xp = _checks.array_module(A)
-    left = xp.linalg.norm(A @ Vh.T - U * s, axis=0)
-    right = xp.linalg.norm(A.T @ U - Vh.T * s, axis=0)
+    if _sparse.is_operator(A):  # by its products (any object with matmat/rmatmat)
+        AV, AtU = A.matmat(np.ascontiguousarray(Vh.T)), A.rmatmat(U)
+        xp = np
+    else:  # dense or scipy.sparse
+        AV, AtU = A @ Vh.T, A.T @ U
+        xp = np if _sparse.is_sparse(A) else _checks.array_module(A)
+    left = xp.linalg.norm(xp.asarray(AV) - U * s, axis=0)
+    right = xp.linalg.norm(xp.asarray(AtU) - Vh.T * s, axis=0)
     return float(xp.maximum(left, right).max())
 
